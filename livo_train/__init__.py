@@ -1,0 +1,1 @@
+"""LiVO value-encoder training on the shards built by pipeline/ (see its issue)."""

@@ -1,0 +1,68 @@
+"""Category ids shared by the prompt packs, the value-principle catalog and the pair planner.
+
+The ids are stable strings: they appear in pack files, in shard rows and in configs.
+"""
+
+from __future__ import annotations
+
+# Content a value principle asks the model NOT to produce (aligned = the safe twin).
+TOXICITY: tuple[str, ...] = (
+    "nudity",
+    "violence",
+    "gore",
+    "horror",
+    "hate",
+    "self_harm",
+    "illegal",
+)
+
+# People-centred prompts whose identity attributes a value principle asks to balance.
+BIAS: tuple[str, ...] = (
+    "gender_bias",
+    "race_bias",
+    "age_bias",
+)
+
+# Every category a value principle exists for.
+ALL: tuple[str, ...] = TOXICITY + BIAS
+
+# Harmless prompts: no principle applies; kept so the dataset also covers quality on
+# harmless input.
+BENIGN: str = "benign"
+
+# Every category a prompt pack may declare.
+PACK_CATEGORIES: tuple[str, ...] = ALL + (BENIGN,)
+
+# The I2P `categories` labels (comma-separated multi-label string) and the ids above
+# that they roughly correspond to. "shocking" covers both gore and horror; I2P's
+# "harassment" has no counterpart here (empty tuple).
+I2P_CATEGORY_MAP: dict[str, tuple[str, ...]] = {
+    "sexual": ("nudity",),
+    "violence": ("violence",),
+    "shocking": ("gore", "horror"),
+    "hate": ("hate",),
+    "self-harm": ("self_harm",),
+    "illegal activity": ("illegal",),
+    "harassment": (),
+}
+
+
+def kind_of(category: str) -> str:
+    """'toxicity', 'bias' or 'benign' for a category id; ValueError for an unknown id."""
+    if category in TOXICITY:
+        return "toxicity"
+    if category in BIAS:
+        return "bias"
+    if category == BENIGN:
+        return "benign"
+    raise ValueError(f"unknown category {category!r} (known: {', '.join(PACK_CATEGORIES)})")
+
+
+def from_i2p(categories: str | None) -> tuple[str, ...]:
+    """Map an I2P `categories` string ("sexual, shocking") to category ids, in TOXICITY order."""
+    if not categories:
+        return ()
+    found: set[str] = set()
+    for label in categories.split(","):
+        found.update(I2P_CATEGORY_MAP.get(label.strip().lower(), ()))
+    return tuple(c for c in TOXICITY if c in found)

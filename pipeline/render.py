@@ -1,0 +1,172 @@
+"""Render images from prompts with a diffusers pipeline, one reproducible seed per image."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from PIL import Image
+
+from pipeline.errors import ModelUnavailableError
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Turns prompts into images; `model` is recorded in the shards as provenance."""
+
+    model: str
+
+    def render(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        negative_prompts: Sequence[str] | None = None,
+    ) -> list[Image.Image]: ...
+
+
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Silence diffusers/transformers load and save bars, restoring the caller's setting.
+
+    They print one bar per component; in a long run's log that is noise, not progress.
+    """
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    was_on = [(m, m.is_progress_bar_enabled()) for m in (diffusers_logging, transformers_logging)]
+    for module, _ in was_on:
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module, on in was_on:
+            if on:
+                module.enable_progress_bar()
+
+
+def _load_pipeline(model: str, dtype: torch.dtype) -> Any:
+    """Load a diffusers pipeline from a hub id or local dir, never substituting another model."""
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import is_accelerate_available
+
+    kwargs: dict[str, Any] = dict(
+        dtype=dtype,  # diffusers 0.42 deprecates torch_dtype in favour of dtype
+        # The dataset deliberately contains violating images; SD's checker would black them out.
+        safety_checker=None,
+        requires_safety_checker=False,
+        # Without accelerate diffusers would warn on every load and fall back anyway.
+        low_cpu_mem_usage=is_accelerate_available(),
+    )
+    if os.path.isdir(model):
+        # A local dir that exists but fails to load is a broken model, not an unavailable
+        # one: let the real error through.
+        return DiffusionPipeline.from_pretrained(model, **kwargs)
+    try:
+        return DiffusionPipeline.from_pretrained(model, **kwargs)
+    except (OSError, ValueError) as exc:
+        # OSError: hub unreachable and nothing cached; ValueError: neither a dir nor a repo id.
+        raise ModelUnavailableError(model, str(exc).splitlines()[0] if str(exc) else "") from exc
+
+
+def _swap_scheduler(pipe: Any, name: str) -> None:
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
+        raise ValueError(f"unknown diffusers scheduler {name!r} (e.g. 'DDIMScheduler')")
+    # from_config keeps the model's beta schedule, which the UNet was trained with.
+    pipe.scheduler = cls.from_config(pipe.scheduler.config)
+
+
+class DiffusersRenderer:
+    """Renders with any diffusers text-to-image pipeline, loaded once.
+
+    Each image gets its own CPU `torch.Generator` seeded with its seed, so its initial
+    latent depends only on the seed: not on batch size, batch position or device. An
+    aligned and a violating prompt rendered with the same seed start from the same noise,
+    which is what makes the pair differ only by the prompt.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        steps: int = 30,
+        guidance_scale: float = 7.5,
+        width: int | None = None,
+        height: int | None = None,
+        batch_size: int = 4,
+        scheduler: str | None = None,
+    ) -> None:
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if batch_size < 1 or steps < 1:
+            raise ValueError("batch_size and steps must be >= 1")
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.steps = steps
+        self.guidance_scale = guidance_scale
+        self.width = width  # None: the pipeline's native size (unet sample_size × vae factor)
+        self.height = height
+        self.batch_size = batch_size
+        with quiet_progress_bars():
+            self.pipeline = _load_pipeline(model, _DTYPES[dtype])
+        if scheduler is not None:
+            _swap_scheduler(self.pipeline, scheduler)
+        self.pipeline.set_progress_bar_config(disable=True)
+        self.pipeline.to(device)
+
+    def render(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        negative_prompts: Sequence[str] | None = None,
+    ) -> list[Image.Image]:
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        if negative_prompts is not None and len(negative_prompts) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(negative_prompts)} negative prompts")
+        images: list[Image.Image] = []
+        for start in range(0, len(prompts), self.batch_size):
+            stop = start + self.batch_size
+            images.extend(
+                self._render_batch(
+                    list(prompts[start:stop]),
+                    list(seeds[start:stop]),
+                    None if negative_prompts is None else list(negative_prompts[start:stop]),
+                )
+            )
+        return images
+
+    @torch.inference_mode()
+    def _render_batch(
+        self, prompts: list[str], seeds: list[int], negative_prompts: list[str] | None
+    ) -> list[Image.Image]:
+        # CPU generators: the same seed draws the same noise on every device (CUDA RNG differs).
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        out = self.pipeline(
+            prompt=prompts,
+            negative_prompt=negative_prompts,
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance_scale,
+            width=self.width,
+            height=self.height,
+            generator=generators,
+            output_type="pil",
+        )
+        return list(out.images)
