@@ -139,7 +139,7 @@ def make_selector(cfg: RunConfig, catalog: Catalog):
 
 def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     """Write the resolved config and the deterministic plan; reuse both when resuming."""
-    from pipeline.planning import plan_pairs
+    from pipeline.planning import apply_pack_categories, plan_pairs
 
     paths = RunPaths(Path(out))
     rhash = run_hash(cfg)
@@ -165,6 +165,8 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     t0 = time.perf_counter()
     selections = make_selector(cfg, catalog).select([p.text for p in prompts])
     prompt_stats["selection_seconds"] = round(time.perf_counter() - t0, 3)
+    if cfg.planning.trust_pack_category:
+        selections = apply_pack_categories(prompts, selections, catalog)
     prompt_stats["selection_methods"] = dict(Counter(s.method for s in selections))
     plans = plan_pairs(prompts, selections, catalog, seed=cfg.planning.seed,
                        benign_pairs=cfg.planning.benign_pairs, max_pairs=cfg.planning.max_pairs)
@@ -341,12 +343,13 @@ def build_dataset(cfg: RunConfig, out: Path | str, progress=None) -> dict:
     prepared = prepare_run(cfg, out)
     reports = []
     renderer = scorers = None
+    start = time.perf_counter()
     for index in range(prepared.num_shards):
         if not RunPaths(Path(out)).marker(index).exists() and renderer is None:
             renderer, scorers = load_models(cfg, out)
         reports.append(process_shard(cfg, out, index, renderer, scorers))
         if progress:
-            progress(reports[-1], prepared)
+            progress(reports[-1], prepared, time.perf_counter() - start)
     return finalize_run(cfg, out, prepared, reports, time.perf_counter() - t0)
 
 

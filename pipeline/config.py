@@ -52,6 +52,7 @@ class SemanticConfig(_Section):
 
 class PlanningConfig(_Section):
     seed: int = Field(0, description="Mixed into every pair's seed and id.")
+    trust_pack_category: bool = Field(True, description="Template prompts keep their pack's category when the selector disagrees.")
     benign_pairs: bool = Field(True, description="Pair harmless prompts with an injected violation (quality guard).")
     max_pairs: int | None = Field(None, ge=1, description="Cap on planned pairs (first N in plan order).")
 

@@ -14,7 +14,7 @@ class ModelUnavailableError(RuntimeError):
 
     def __init__(self, model: str, reason: str = "") -> None:
         self.model = model
-        detail = f": {reason}" if reason else ""
+        detail = f" ({reason.strip().rstrip('.')})" if reason.strip() else ""
         super().__init__(
             f"model {model!r} is unavailable{detail}. The model hub cannot be reached or the "
             f"path does not exist; pass a local path to the weights, or use the offline "

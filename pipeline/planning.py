@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
+from pipeline.categories import ALL, BENIGN
 from pipeline.principles import Catalog, Principle
 from pipeline.records import PairPlan, PromptRecord, Selection
 
@@ -49,6 +50,26 @@ def augment_identity(prompt: str, principle: Principle, value: str) -> str:
 
 def inject_violation(prompt: str, principle: Principle) -> str:
     return _tidy(f"{prompt}, {principle.injection}")
+
+
+def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[Selection],
+                          catalog: Catalog) -> list[Selection]:
+    """Template prompts carry the category their pack was written for; where the selector
+    disagrees, trust the pack (keeping the selector's pick when it lies in that category)."""
+    out: list[Selection] = []
+    for rec, sel in zip(prompts, selections):
+        hint = rec.category_hint if rec.source.startswith("template:") else None
+        if hint is None or hint == sel.category or (hint == BENIGN and sel.principle_id is None):
+            out.append(sel)
+        elif hint == BENIGN:
+            out.append(Selection(rec.text, None, None, "pack"))
+        elif hint in ALL:
+            candidates = catalog.by_category(hint)
+            hit = next((p for p in candidates if p.keyword_pattern.search(rec.text)), candidates[0])
+            out.append(Selection(rec.text, hit.id, hit.category, "pack"))
+        else:
+            out.append(sel)
+    return out
 
 
 def _toxicity_principles(catalog: Catalog) -> list[Principle]:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import sys
-import time
-
-_start: dict[str, float] = {}
 
 
-def print_progress(report, prepared) -> None:
-    t0 = _start.setdefault(prepared.root, time.perf_counter())
+def print_progress(report, prepared, elapsed: float) -> None:
     done = report.index + 1
-    elapsed = max(time.perf_counter() - t0, 1e-9)
-    pairs = done * (prepared.num_pairs / max(prepared.num_shards, 1))
-    rate = pairs / elapsed
+    pairs = min(done * (prepared.num_pairs / max(prepared.num_shards, 1)), prepared.num_pairs)
+    rate = pairs / max(elapsed, 1e-9)
     eta = (prepared.num_pairs - pairs) / rate if rate else 0.0
     state = "resumed" if report.resumed else f"kept {report.kept}/{report.planned}"
-    print(f"[shard {done}/{prepared.num_shards}] {state}  {rate:.1f} pairs/s  eta {eta:.0f}s",
+    print(f"[shard {done}/{prepared.num_shards}] {state}  {rate:.2f} pairs/s  eta {eta:.0f}s",
           file=sys.stderr, flush=True)

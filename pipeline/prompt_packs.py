@@ -20,7 +20,9 @@ max_prompts. The same files and seed always give the same list, on any machine.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 import random
 import re
 import string
@@ -35,6 +37,7 @@ from pipeline.records import PromptRecord
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent / "prompts" / "packs"
 
+MAX_COMBINATIONS = 5_000_000  # per pack; the shuffled index list is materialised
 _SLOT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
 _ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z0-9][\w'-]*)")
@@ -73,13 +76,19 @@ def dedupe(records: Iterable[PromptRecord]) -> list[PromptRecord]:
 
 
 class PackError(ValueError):
-    """A pack file is malformed. The message names the file and the field."""
+    """A pack file is malformed. The message names the file and the field(s).
 
-    def __init__(self, file: Path | str, field: str | None, message: str):
+    `file` and `field` (the first offending field, None for file-level problems) are
+    kept as attributes; `errors` holds every (field, message) pair found.
+    """
+
+    def __init__(self, file: Path | str, field: str | None, message: str, *,
+                 errors: list[tuple[str | None, str]] | None = None):
         self.file = str(file)
         self.field = field
-        where = f"{self.file}: field {field!r}" if field else self.file
-        super().__init__(f"{where}: {message}")
+        self.errors = errors or [(field, message)]
+        parts = [f"field {f!r}: {m}" if f else m for f, m in self.errors]
+        super().__init__(f"{self.file}: " + "; ".join(parts))
 
 
 def template_slots(template: str) -> list[str]:
@@ -170,17 +179,15 @@ class PromptPack(BaseModel):
                 raise ValueError(f"slot(s) {', '.join(map(repr, unused))} defined but used by no template")
         if len({normalize_prompt(t) for t in v}) != len(v):
             raise ValueError("templates repeat")
+        if slots is not None:
+            size = sum(math.prod(len(slots[n]) for n in set(template_slots(t))) for t in v)
+            if size > MAX_COMBINATIONS:
+                raise ValueError(f"{size:,} combinations; at most {MAX_COMBINATIONS:,} (split the pack)")
         return [normalize_prompt(t) for t in v]
 
     def combinations(self) -> int:
         """Number of raw (pre-dedupe, pre-cap) expansions."""
-        total = 0
-        for tpl in self.templates:
-            n = 1
-            for name in set(template_slots(tpl)):
-                n *= len(self.slots[name])
-            total += n
-        return total
+        return _combination_space(self)[1]
 
 
 # --------------------------------------------------------------------------- loading
@@ -203,10 +210,8 @@ def parse_pack(data: object, file: Path | str = "<memory>") -> PromptPack:
     try:
         return PromptPack.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        more = f" (and {len(e.errors()) - 1} more error(s))" if len(e.errors()) > 1 else ""
-        raise PackError(file, _format_loc(err["loc"]), msg + more) from None
+        errors = [(_format_loc(err["loc"]), err["msg"].removeprefix("Value error, ")) for err in e.errors()]
+        raise PackError(file, errors[0][0], errors[0][1], errors=errors) from None
 
 
 def load_pack(path: Path | str) -> PromptPack:
@@ -221,14 +226,14 @@ def load_pack(path: Path | str) -> PromptPack:
 
 
 def load_packs(directory: Path | str = DEFAULT_PACK_DIR) -> list[PromptPack]:
-    """Load every *.yaml / *.yml pack in a directory, sorted by file name.
+    """Load every *.yaml pack in a directory, sorted by file name.
 
     Pack names must be unique across the directory.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"pack directory {directory} does not exist")
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    files = sorted(p for p in directory.glob("*.yaml") if p.is_file())
     if not files:
         raise FileNotFoundError(f"no *.yaml packs in {directory}")
     packs: list[PromptPack] = []
@@ -278,22 +283,51 @@ def _rng(seed: int, label: str) -> random.Random:
     return random.Random(f"{seed}:{label}")
 
 
-def expand_pack(pack: PromptPack, seed: int = 0) -> list[PromptRecord]:
-    """All distinct prompts of a pack, in a seeded shuffled order, capped at max_prompts."""
-    texts: list[str] = []
-    seen: set[str] = set()
+def _combination_space(pack: PromptPack) -> tuple[list[tuple[str, list[str], list[list[str]], int]], int]:
+    """Per template: (template, sorted slot names, sorted value pools, size); and the total."""
+    space = []
+    total = 0
     for tpl in pack.templates:
         names = sorted(set(template_slots(tpl)))
         pools = [sorted(pack.slots[n]) for n in names]
-        for combo in itertools.product(*pools):
-            text = _render(tpl, dict(zip(names, combo)))
-            key = prompt_key(text)
-            if text and key not in seen:
-                seen.add(key)
-                texts.append(text)
-    _rng(seed, f"pack:{pack.name}").shuffle(texts)
-    if pack.max_prompts is not None:
-        texts = texts[: pack.max_prompts]
+        size = math.prod(len(p) for p in pools)
+        space.append((tpl, names, pools, size))
+        total += size
+    return space, total
+
+
+def expand_pack(pack: PromptPack, seed: int = 0) -> list[PromptRecord]:
+    """All distinct prompts of a pack, in a seeded shuffled order, capped at max_prompts.
+
+    The combinations are numbered in sorted cartesian-product order (templates in file
+    order; slot names and values sorted; last slot varying fastest), that numbering is
+    shuffled with a seeded RNG, and prompts are rendered in the shuffled order, keeping
+    the first of each normalised text, until max_prompts are found. Only what is kept
+    (plus duplicates met on the way) is rendered, so large products stay cheap.
+    """
+    space, total = _combination_space(pack)
+    starts = list(itertools.accumulate(size for *_, size in space))
+    order = list(range(total))
+    _rng(seed, f"pack:{pack.name}").shuffle(order)
+    limit = pack.max_prompts if pack.max_prompts is not None else total
+
+    texts: list[str] = []
+    seen: set[str] = set()
+    for index in order:
+        if len(texts) >= limit:
+            break
+        t = bisect.bisect_right(starts, index)
+        tpl, names, pools, size = space[t]
+        rest = index - (starts[t] - size)
+        values: dict[str, str] = {}
+        for name, pool in zip(reversed(names), reversed(pools)):
+            rest, k = divmod(rest, len(pool))
+            values[name] = pool[k]
+        text = _render(tpl, values)
+        key = prompt_key(text)
+        if text and key not in seen:
+            seen.add(key)
+            texts.append(text)
     source = f"template:{pack.name}"
     return [PromptRecord(text=t, source=source, category_hint=pack.category) for t in texts]
 

@@ -116,7 +116,7 @@ class DiffusersRenderer:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if batch_size < 1 or steps < 1:
             raise ValueError("batch_size and steps must be >= 1")
-        self.model = model
+        self.model = os.fspath(model)  # tolerate a Path: shards record a plain string
         self.device = device
         self.dtype = dtype
         self.steps = steps
@@ -125,7 +125,7 @@ class DiffusersRenderer:
         self.height = height
         self.batch_size = batch_size
         with quiet_progress_bars():
-            self.pipeline = _load_pipeline(model, _DTYPES[dtype])
+            self.pipeline = _load_pipeline(self.model, _DTYPES[dtype])
         if scheduler is not None:
             _swap_scheduler(self.pipeline, scheduler)
         self.pipeline.set_progress_bar_config(disable=True)

@@ -7,6 +7,7 @@ pairs so models see batches, never one pair at a time.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -76,13 +77,23 @@ def concept_texts(plan: PairPlan) -> tuple[list[str], list[int]]:
     raise ValueError(f"plan {plan.id}: unknown kind {plan.kind!r}")
 
 
+def _clip_load(checkpoint: str, device: str) -> tuple[Any, Any]:
+    import clip
+
+    with warnings.catch_warnings():
+        # clip.load first tries every file as TorchScript; torch warns that jit.load is
+        # deprecated even though the state-dict fallback is what loads it.
+        warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+        return clip.load(checkpoint, device=device, jit=False)
+
+
 def _load_clip(checkpoint: str, device: str) -> tuple[Any, Any]:
     import clip
 
     if checkpoint in clip.available_models():
         try:
             # Works offline only when ~/.cache/clip already holds the released file.
-            return clip.load(checkpoint, device=device, jit=False)
+            return _clip_load(checkpoint, device)
         except OSError as exc:  # urllib.error.URLError is an OSError
             raise ModelUnavailableError(checkpoint, f"download failed ({exc})") from exc
     if not os.path.isfile(checkpoint):
@@ -90,7 +101,7 @@ def _load_clip(checkpoint: str, device: str) -> tuple[Any, Any]:
             checkpoint,
             f"not a file and not one of clip.available_models() {clip.available_models()}",
         )
-    return clip.load(checkpoint, device=device, jit=False)
+    return _clip_load(checkpoint, device)
 
 
 class ClipScorer:
@@ -159,7 +170,7 @@ class ClipScorer:
             "aligned": self._text_embeddings([p.aligned_prompt for p in plans]),
             "violating": self._text_embeddings([p.violating_prompt for p in plans]),
         }
-        logit_scale = float(self.model.logit_scale.exp())
+        logit_scale = self.model.logit_scale.detach().exp().item()
         out: dict[str, np.ndarray] = {}
         for side in ("aligned", "violating"):
             # CLIPScore-style 100·cos, not clamped at 0 so the filter sees the full range.

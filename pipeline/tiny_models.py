@@ -42,6 +42,12 @@ def _atomic_dir(dest: Path, marker: str) -> Iterator[Path]:
     `marker` is the file whose presence means `dest` is complete: if another process
     published first we keep theirs and drop ours instead of failing.
     """
+    def refuse() -> FileExistsError:
+        return FileExistsError(f"{dest} exists but holds no {marker}; refusing to overwrite it")
+
+    # Fail before the (slow) build, not after it.
+    if dest.exists() and not (dest / marker).exists() and any(dest.iterdir()):
+        raise refuse()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
@@ -51,9 +57,7 @@ def _atomic_dir(dest: Path, marker: str) -> Iterator[Path]:
             os.rename(tmp, dest)
         except OSError:
             if not (dest / marker).exists():
-                raise FileExistsError(
-                    f"{dest} exists but holds no {marker}; refusing to overwrite it"
-                ) from None
+                raise refuse() from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -121,6 +125,8 @@ def ensure_tiny_sd(dest_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    from pipeline.render import quiet_progress_bars
+
     dest = Path(dest_dir)
     if (dest / "model_index.json").exists():
         return dest
@@ -178,7 +184,8 @@ def ensure_tiny_sd(dest_dir: str | os.PathLike[str], seed: int = 0) -> Path:
             feature_extractor=None,
             requires_safety_checker=False,
         )
-        pipe.save_pretrained(tmp, safe_serialization=True)
+        with quiet_progress_bars():
+            pipe.save_pretrained(tmp, safe_serialization=True)
     return dest
 
 

@@ -1,0 +1,124 @@
+"""Principle-selector accuracy on the labelled prompts: keyword-only vs default (keyword + MiniLM).
+
+    python bench/selector_accuracy.py                 # held-out test split, calibrated defaults
+    python bench/selector_accuracy.py --calibrate     # also re-run the grid search on the calibration split
+    python bench/selector_accuracy.py --split calibration --errors
+
+Scores compare categories (the selected principle's category, "none" when no principle
+applies) with the labels in tests/data/selector_labelled.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.categories import ALL  # noqa: E402
+from pipeline.principles import load_catalog  # noqa: E402
+from pipeline.selector import (  # noqa: E402
+    DEFAULT_LABELLED_PATH,
+    DEFAULT_MARGIN,
+    DEFAULT_THRESHOLD,
+    NONE_LABEL,
+    DefaultSelector,
+    KeywordSelector,
+    accuracy,
+    calibrate,
+    category_label,
+    load_labelled,
+)
+
+LABELS = (*ALL, NONE_LABEL)
+SHORT = {"gender_bias": "gend", "race_bias": "race", "age_bias": "age", "self_harm": "self", "violence": "viol",
+         "illegal": "ille", "nudity": "nude", "horror": "horr"}
+
+
+def report(name: str, selections, labelled, show_errors: bool) -> float:
+    preds = [category_label(s) for s in selections]
+    gold = [c for _, c in labelled]
+    acc = accuracy(selections, labelled)
+    print(f"\n=== {name}: accuracy {sum(p == g for p, g in zip(preds, gold))}/{len(gold)} = {acc:.3f}")
+    methods = Counter(s.method for s in selections)
+    print("methods:", dict(methods))
+    print(f"{'category':12} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>4}")
+    f1s = []
+    for c in LABELS:
+        tp = sum(p == c and g == c for p, g in zip(preds, gold))
+        npred, ngold = preds.count(c), gold.count(c)
+        prec = tp / npred if npred else float("nan")
+        rec = tp / ngold if ngold else float("nan")
+        f1 = 2 * prec * rec / (prec + rec) if npred and ngold and (prec + rec) else 0.0
+        f1s.append(f1)
+        print(f"{c:12} {prec:6.2f} {rec:6.2f} {f1:6.2f} {ngold:4}")
+    print(f"macro-F1 {sum(f1s) / len(f1s):.3f}")
+    # the coarse decision: does any principle apply?
+    harmful = [p != NONE_LABEL for p, g in zip(preds, gold) if g != NONE_LABEL]
+    benign_flagged = [p != NONE_LABEL for p, g in zip(preds, gold) if g == NONE_LABEL]
+    if harmful and benign_flagged:
+        print(f"any principle: recall on labelled prompts {sum(harmful)}/{len(harmful)}, "
+              f"false alarms on harmless prompts {sum(benign_flagged)}/{len(benign_flagged)}")
+    # confusion: rows = label, columns = prediction
+    print("\nconfusion (rows: label, columns: prediction)")
+    head = " ".join(f"{SHORT.get(c, c)[:4]:>4}" for c in LABELS)
+    print(f"{'':12} {head}")
+    for g in LABELS:
+        row = " ".join(f"{sum(p == c and gg == g for p, gg in zip(preds, gold)) or '.':>4}" for c in LABELS)
+        print(f"{g:12} {row}")
+    if show_errors:
+        print("\nerrors:")
+        for s, (prompt, g) in zip(selections, labelled):
+            p = category_label(s)
+            if p != g:
+                score = f"{s.score:.3f}" if s.score is not None else "-"
+                print(f"  {g:11} -> {p:11} [{s.method} {score}] {prompt}")
+    return acc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DEFAULT_LABELLED_PATH))
+    ap.add_argument("--split", default="test", choices=("test", "calibration"))
+    ap.add_argument("--calibrate", action="store_true", help="grid-search threshold/margin on the calibration split")
+    ap.add_argument("--errors", action="store_true", help="list the misclassified prompts")
+    ap.add_argument("--model", default=None, help="sentence-transformers path or id (default: packaged MiniLM)")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+
+    catalog = load_catalog()
+    labelled = load_labelled(args.data, split=args.split)
+    prompts = [p for p, _ in labelled]
+    counts = Counter(c for _, c in labelled)
+    print(f"{args.split} split: {len(labelled)} prompts; " + ", ".join(f"{c}={counts[c]}" for c in LABELS))
+
+    t0 = time.perf_counter()
+    default = DefaultSelector(catalog, model_path=args.model, device=args.device)
+    print(f"default selector built in {time.perf_counter() - t0:.1f} s "
+          f"(threshold {default.threshold}, margin {default.margin})")
+
+    if args.calibrate:
+        cal = load_labelled(args.data, split="calibration")
+        t, m, acc = calibrate(default, cal)
+        print(f"calibration split ({len(cal)} prompts): best threshold {t}, margin {m}, accuracy {acc:.3f} "
+              f"(defaults in code: {DEFAULT_THRESHOLD}, {DEFAULT_MARGIN})")
+
+    kw = KeywordSelector(catalog)
+    t0 = time.perf_counter()
+    kw_sel = kw.select(prompts)
+    t_kw = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    def_sel = default.select(prompts)
+    t_def = time.perf_counter() - t0
+
+    acc_kw = report("keyword only", kw_sel, labelled, args.errors)
+    acc_def = report("default (keyword + MiniLM)", def_sel, labelled, args.errors)
+    print(f"\nsummary ({args.split}): keyword-only {acc_kw:.3f} ({t_kw * 1000:.1f} ms), "
+          f"keyword+MiniLM {acc_def:.3f} ({t_def * 1000:.1f} ms for {len(prompts)} prompts)")
+
+
+if __name__ == "__main__":
+    main()
