@@ -6,16 +6,29 @@ LIVO   := $(VENV)/bin/livo
 CONFIG ?= configs/tiny.yaml
 OUT    ?= runs/tiny
 SET    ?=
+# Training: DATA is the run folder `make shards` wrote; `make train` and `make eval` use
+# CONFIG=configs/train_tiny.yaml and OUT=runs/train-tiny unless given on the command line.
+DATA   ?= runs/tiny
+RESUME ?= latest
 
 # Prefect state stays inside the project; no telemetry.
 export PREFECT_HOME := $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_UI_ENABLED := false
+# The pipeline's own log lines (pipeline.*) also go to Prefect's run logs.
+export PREFECT_LOGGING_EXTRA_LOGGERS := pipeline
+
+# Deployments: `make server`, then `make serve` (or `make deploy` + `make worker`) in other shells.
+PREFECT_PORT ?= 4200
+API_URL      ?= $(or $(PREFECT_API_URL),http://127.0.0.1:$(PREFECT_PORT)/api)
+UI           ?= false
+# The work pool prefect.yaml names.
+POOL         := livo-process
 
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install shards validate principles prompts test bench-selector clean
+.PHONY: help install shards validate principles prompts test bench-selector clean server serve deploy worker train eval bench-train
 
 help:
 	@echo "make install      create .venv and install the project with its test tools"
@@ -25,7 +38,14 @@ help:
 	@echo "make prompts      print the prompts CONFIG expands to (JSONL)"
 	@echo "make test         run the test suite"
 	@echo "make bench-selector  offline selector accuracy on the labelled test split"
+	@echo "make train        train a LiVO value encoder: DATA=runs/tiny OUT=runs/train-tiny CONFIG=configs/train_tiny.yaml [SET=...]"
+	@echo "make eval         livo eval of the trained model in OUT (images with and without the value encoder)"
+	@echo "make bench-train  our training step vs the official-style naive step (samples/s, peak memory, ratio)"
 	@echo "make clean        remove runs/, caches and Prefect state"
+	@echo "make server       local Prefect server on 127.0.0.1:$(PREFECT_PORT) (SQLite in .prefect/) [UI=true]"
+	@echo "make serve        serve the build-dataset deployments (default + one per profile) to API_URL"
+	@echo "make deploy       create the process work pool $(POOL) and register prefect.yaml's deployments"
+	@echo "make worker       start a process worker on $(POOL)"
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +71,32 @@ test:
 bench-selector:
 	$(PY) bench/selector_accuracy.py
 
+train: CONFIG := configs/train_tiny.yaml
+train: OUT := runs/train-tiny
+train:
+	$(LIVO) train --config $(CONFIG) --data $(DATA) --out $(OUT) --resume $(RESUME) $(SET_ARGS)
+
+eval: OUT := runs/train-tiny
+eval:
+	$(LIVO) eval --model $(OUT)
+
+bench-train:
+	$(PY) bench/train_step.py --data $(DATA)
+
 clean:
 	rm -rf runs .prefect .pytest_cache
+
+server:
+	@echo "Prefect server on 127.0.0.1:$(PREFECT_PORT), state in $(PREFECT_HOME). In other shells:"
+	@echo "  export PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api"
+	PREFECT_UI_ENABLED=$(UI) $(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+serve:
+	PREFECT_API_URL=$(API_URL) $(PY) -m flows.serve
+
+deploy:
+	PREFECT_API_URL=$(API_URL) $(VENV)/bin/prefect work-pool create $(POOL) --type process --overwrite
+	LIVO_ROOT=$(CURDIR) PREFECT_API_URL=$(API_URL) $(VENV)/bin/prefect --no-prompt deploy --all
+
+worker:
+	PREFECT_API_URL=$(API_URL) $(VENV)/bin/prefect worker start --pool $(POOL) --type process

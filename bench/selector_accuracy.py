@@ -3,6 +3,8 @@
     python bench/selector_accuracy.py                 # held-out test split, calibrated defaults
     python bench/selector_accuracy.py --calibrate     # also re-run the grid search on the calibration split
     python bench/selector_accuracy.py --split calibration --errors
+    python bench/selector_accuracy.py --base-url http://localhost:8000/v1 --llm-model qwen2.5-7b-instruct
+                                                      # also the LLM selector (keywords, then the LLM)
 
 Scores compare categories (the selected principle's category, "none" when no principle
 applies) with the labels in tests/data/selector_labelled.jsonl.
@@ -87,6 +89,12 @@ def main() -> None:
     ap.add_argument("--errors", action="store_true", help="list the misclassified prompts")
     ap.add_argument("--model", default=None, help="sentence-transformers path or id (default: packaged MiniLM)")
     ap.add_argument("--device", default="cpu")
+    llm = ap.add_argument_group("LLM selector (scored only with --base-url)")
+    llm.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
+    llm.add_argument("--llm-model", default="gpt-4o-mini")
+    llm.add_argument("--api-key-env", default="OPENAI_API_KEY", help="name of the env var holding the key")
+    llm.add_argument("--concurrency", type=int, default=4)
+    llm.add_argument("--cache", default=None, help="SQLite request cache (default: the user cache dir)")
     args = ap.parse_args()
 
     catalog = load_catalog()
@@ -116,8 +124,26 @@ def main() -> None:
 
     acc_kw = report("keyword only", kw_sel, labelled, args.errors)
     acc_def = report("default (keyword + MiniLM)", def_sel, labelled, args.errors)
-    print(f"\nsummary ({args.split}): keyword-only {acc_kw:.3f} ({t_kw * 1000:.1f} ms), "
-          f"keyword+MiniLM {acc_def:.3f} ({t_def * 1000:.1f} ms for {len(prompts)} prompts)")
+    summary = (f"\nsummary ({args.split}): keyword-only {acc_kw:.3f} ({t_kw * 1000:.1f} ms), "
+               f"keyword+MiniLM {acc_def:.3f} ({t_def * 1000:.1f} ms for {len(prompts)} prompts)")
+    if args.base_url:
+        from pipeline.llm import OpenAIChatLLM, user_cache_path
+        from pipeline.llm_selector import LLMSelector
+
+        client = OpenAIChatLLM(args.base_url, args.llm_model, api_key_env=args.api_key_env,
+                               max_concurrency=args.concurrency, cache_path=args.cache or user_cache_path())
+        selector = LLMSelector(catalog, client)
+        t0 = time.perf_counter()
+        llm_sel = selector.select(prompts)
+        t_llm = time.perf_counter() - t0
+        acc_llm = report(f"LLM ({args.llm_model}: keyword, then the LLM)", llm_sel, labelled, args.errors)
+        u = client.usage()
+        print(f"LLM usage: {u['requests']} requests, {u['cache_hits']} cache hits, {u['prompt_tokens']} + "
+              f"{u['completion_tokens']} tokens, {len(selector.failures)} failed rows (scored as 'none')")
+        for f in selector.failures:
+            print(f"  failed: {f.item!r}: {f.reason}")
+        summary += f", keyword+LLM {acc_llm:.3f} ({t_llm:.1f} s)"
+    print(summary)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,16 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from pipeline.config import TINY_CLIP, TINY_SD, RunConfig, config_hash, dump_config, load_config
+from pipeline.errors import ModelUnavailableError, RunConflictError, ShardsFailedError
 from pipeline.filters import REASONS, judge
 from pipeline.principles import Catalog, load_catalog
 from pipeline.records import PairPlan, PromptRecord
@@ -81,9 +85,28 @@ class PreparedRun:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    # Same temp naming as pipeline.shards.temp_path (readers and validate_run skip/report it).
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            # fsync before the rename: a marker must never reach the disk before its content
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_leftovers(folder: Path, prefix: str) -> None:
+    """Delete temp files an earlier, killed attempt left behind (names from `_atomic_write_text` and
+    `pipeline.shards.temp_path`). Only the caller's own files are named by `prefix`: a shard never
+    touches another shard's in-flight writes."""
+    if folder.is_dir():
+        for p in folder.glob(f".{prefix}*.tmp-*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
 
 
 def _digest_files(paths: list[Path]) -> str:
@@ -105,7 +128,9 @@ def run_hash(cfg: RunConfig) -> str:
 
 # ---------------------------------------------------------------- prepare
 
-def collect_prompts(cfg: RunConfig) -> tuple[list[PromptRecord], dict]:
+def collect_prompts(cfg: RunConfig, llm=None, failures: list | None = None) -> tuple[list[PromptRecord], dict]:
+    """Packs, then files, then (with prompts.generate) LLM prompts that duplicate neither;
+    ``llm`` defaults to the configured client with the user cache, failures go to ``failures``."""
     from pipeline.prompt_import import read_prompt_files
     from pipeline.prompt_packs import dedupe, expand_packs, load_packs
 
@@ -123,13 +148,26 @@ def collect_prompts(cfg: RunConfig) -> tuple[list[PromptRecord], dict]:
         stats["imported"] = len(result.records)
         stats["import_problems"] = [str(p) for p in result.problems]
     unique = dedupe(records)
+    if pc.generate is not None:
+        from pipeline.llm_stages import generate_prompts, make_llm
+
+        generated, stats["generated"] = generate_prompts(cfg, llm or make_llm(cfg), load_catalog(cfg.catalog_dir),
+                                                         unique, failures if failures is not None else [])
+        unique += generated
     stats["unique"] = len(unique)
     return unique, stats
 
 
-def make_selector(cfg: RunConfig, catalog: Catalog):
+def make_selector(cfg: RunConfig, catalog: Catalog, llm=None):
+    """The configured selector; ``selector: llm`` uses ``llm`` (default: the configured client
+    with the user cache) and collects undecided prompts in its ``failures``."""
     from pipeline import selector as sel
 
+    if cfg.selector == "llm":
+        from pipeline.llm_selector import LLMSelector
+        from pipeline.llm_stages import make_llm
+
+        return LLMSelector(catalog, llm or make_llm(cfg))
     if cfg.selector == "keyword":
         return sel.KeywordSelector(catalog)
     kwargs = {k: v for k, v in cfg.semantic.model_dump().items() if v is not None}
@@ -147,29 +185,51 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     if manifest.exists():
         previous = json.loads(manifest.read_text())
         if previous["run_hash"] != rhash:
-            raise RuntimeError(
+            raise RunConflictError(
                 f"{paths.root} holds a run with a different configuration (run hash {previous['run_hash']}, "
                 f"now {rhash}); choose another --out or delete that folder"
             )
         if paths.plan.exists():
             log.info("resuming run %s in %s", rhash, paths.root)
+            # run.json, config.yaml, stats.json and the card are written in the root only by the one
+            # process that prepares or finalizes a run; shard workers write below it.
+            _remove_leftovers(paths.root, "")
             return PreparedRun(**previous)
+    _remove_leftovers(paths.root, "")
     for d in (paths.root, paths.shards, paths.rejected, paths.markers):
         d.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, paths.config)
 
     catalog = load_catalog(cfg.catalog_dir)
-    prompts, prompt_stats = collect_prompts(cfg)
+    llm, llm_failures = None, []
+    if cfg.uses_llm:
+        from pipeline import llm_stages
+
+        llm = llm_stages.make_llm(cfg, paths.root / "llm_cache.sqlite")
+    prompts, prompt_stats = collect_prompts(cfg, llm, llm_failures)
     for problem in prompt_stats["import_problems"]:
         log.warning("skipped prompt: %s", problem)
     t0 = time.perf_counter()
-    selections = make_selector(cfg, catalog).select([p.text for p in prompts])
+    selector = make_selector(cfg, catalog, llm)
+    selections = selector.select([p.text for p in prompts])
+    llm_failures += getattr(selector, "failures", [])
     prompt_stats["selection_seconds"] = round(time.perf_counter() - t0, 3)
     if cfg.planning.trust_pack_category:
         selections = apply_pack_categories(prompts, selections, catalog)
     prompt_stats["selection_methods"] = dict(Counter(s.method for s in selections))
+    rewrites = None
+    if llm is not None:
+        prompts, selections, prompt_stats["selection_failed"] = llm_stages.drop_failed_selections(prompts, selections)
+        if cfg.rewriter == "llm":
+            rewrites, prompt_stats["llm_rewrites"] = llm_stages.llm_rewrites(cfg, llm, catalog, selections,
+                                                                              llm_failures)
+        prompt_stats["llm"] = llm_stages.usage_stats(llm, llm_failures)
+        llm_stages.write_failures(paths.root / llm_stages.FAILURES_FILE, llm_failures)
+        for f in llm_failures:
+            log.warning("LLM %s failed for %r: %s", f.stage, f.item[:80], f.reason)
+        llm.close()
     plans = plan_pairs(prompts, selections, catalog, seed=cfg.planning.seed,
-                       benign_pairs=cfg.planning.benign_pairs, max_pairs=cfg.planning.max_pairs)
+                       benign_pairs=cfg.planning.benign_pairs, max_pairs=cfg.planning.max_pairs, rewrites=rewrites)
     if not plans:
         raise RuntimeError("no pairs planned: no prompt matched a principle and benign pairs are off")
     _atomic_write_text(paths.plan, "".join(json.dumps(p.to_dict()) + "\n" for p in plans))
@@ -234,7 +294,30 @@ def load_models(cfg: RunConfig, out: Path | str):
 
 # ---------------------------------------------------------------- shards
 
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's CPU thread count for one shard, restored after it (callers may be long-lived processes)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def process_shard(cfg: RunConfig, out: Path | str, index: int, renderer=None, scorers=None) -> ShardReport:
+    """Render, score, filter and write shard `index`, then its marker; a shard with a marker is
+    returned from the marker (``resumed``) without any work."""
+    with _torch_threads(cfg.torch_threads):
+        return _process_shard(cfg, out, index, renderer, scorers)
+
+
+def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorers) -> ShardReport:
     from pipeline.scoring import combine_scores
     from pipeline.shards import (REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_name, rejected_row,
                                  shard_name, write_table_atomic)
@@ -245,6 +328,10 @@ def process_shard(cfg: RunConfig, out: Path | str, index: int, renderer=None, sc
         report = ShardReport(**json.loads(marker.read_text()))
         report.resumed = True
         return report
+    # A killed attempt of this shard may have left its temp files; they would fail validation.
+    for folder, name in ((paths.shards, shard_name(index)), (paths.rejected, rejected_name(index)),
+                         (paths.markers, marker.name)):
+        _remove_leftovers(folder, name)
     if renderer is None or scorers is None:
         renderer, scorers = load_models(cfg, out)
     plans = shard_plans(load_plan(out), index, cfg.shards.shard_size)
@@ -323,34 +410,99 @@ def summarize(prepared: PreparedRun, reports: list[ShardReport]) -> dict:
 
 
 def finalize_run(cfg: RunConfig, out: Path | str, prepared: PreparedRun, reports: list[ShardReport],
-                 wall_seconds: float | None = None) -> dict:
+                 wall_seconds: float | None = None, failures: list[dict] | None = None) -> dict:
+    """stats.json and the dataset card from the completed shards' reports; `failures` (from
+    `failure_record`) are listed under ``failed_shards`` and make ``complete`` false."""
     from pipeline.dataset_card import render_card
 
     paths = RunPaths(Path(out))
     stats = summarize(prepared, reports)
+    stats["complete"] = not failures
+    stats["failed_shards"] = sorted(failures or [], key=lambda f: f["index"])
     if wall_seconds is not None:
         stats["timings_seconds"]["wall"] = round(wall_seconds, 3)
     stats["models"] = {"render": cfg.render.model, "clip": cfg.score.clip_model,
                        "models_dir": str(paths.models(cfg))}
+    if "llm" in stats["prompts"]:  # usage of the LLM stages (all run while preparing), on top
+        stats["llm"] = stats["prompts"]["llm"]
+        stats["prompts"] = {k: v for k, v in stats["prompts"].items() if k != "llm"}
     _atomic_write_text(paths.root / "stats.json", json.dumps(stats, indent=2))
     _atomic_write_text(paths.root / "README.md", render_card(cfg, stats))
     return stats
 
 
-def build_dataset(cfg: RunConfig, out: Path | str, progress=None) -> dict:
-    """Run the whole build in this process (the CLI's --local path and the tests)."""
+# Errors no retry can fix: the run stops instead of failing every shard the same way.
+FATAL_ERRORS: tuple[type[BaseException], ...] = (ModelUnavailableError, RunConflictError)
+
+
+def shard_pair_count(cfg: RunConfig, prepared: PreparedRun, index: int) -> int:
+    size = cfg.shards.shard_size
+    return max(0, min(size, prepared.num_pairs - index * size))
+
+
+def failure_record(cfg: RunConfig, prepared: PreparedRun, index: int, error: BaseException | str,
+                   attempts: int) -> dict:
+    """What stats.json keeps of a shard that kept failing."""
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return {"index": index, "pairs": shard_pair_count(cfg, prepared, index), "attempts": attempts, "error": text}
+
+
+def raise_if_failed(stats: dict, out: Path | str) -> None:
+    if stats["failed_shards"]:
+        raise ShardsFailedError(stats["failed_shards"], str(out))
+
+
+def _process_with_retries(cfg: RunConfig, out: Path | str, prepared: PreparedRun, index: int,
+                          renderer, scorers) -> tuple[ShardReport | None, dict | None]:
+    """The --local twin of the flow's Prefect task retries: 1 + cfg.retries.shard attempts."""
+    attempts = cfg.retries.shard + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return process_shard(cfg, out, index, renderer, scorers), None
+        except FATAL_ERRORS:
+            raise
+        except Exception as e:  # noqa: BLE001 - any other error may be transient: retry, then record
+            log.warning("shard %d attempt %d/%d failed: %s: %s", index, attempt, attempts, type(e).__name__, e)
+            if attempt == attempts:
+                return None, failure_record(cfg, prepared, index, e, attempts)
+            time.sleep(cfg.retries.delay_seconds)
+    raise AssertionError("unreachable")
+
+
+def build_dataset(cfg: RunConfig, out: Path | str, progress=None, models: tuple | None = None) -> dict:
+    """Run the whole build in this process (the CLI's --local path and the tests).
+
+    `progress`: a `pipeline.progress.BuildProgress`. `models`: (renderer, scorers) to use instead of
+    the configured ones. A shard that still fails after its retries is recorded and the others go on;
+    `ShardsFailedError` is raised once stats.json is written.
+    """
     t0 = time.perf_counter()
     prepared = prepare_run(cfg, out)
-    reports = []
-    renderer = scorers = None
-    start = time.perf_counter()
-    for index in range(prepared.num_shards):
-        if not RunPaths(Path(out)).marker(index).exists() and renderer is None:
-            renderer, scorers = load_models(cfg, out)
-        reports.append(process_shard(cfg, out, index, renderer, scorers))
+    paths = RunPaths(Path(out))
+    renderer, scorers = models if models is not None else (None, None)
+    pending = {i for i in range(prepared.num_shards) if not paths.marker(i).exists()}
+    if progress:
+        done = [i for i in range(prepared.num_shards) if i not in pending]
+        progress.start(prepared, done_shards=len(done),
+                       done_pairs=sum(shard_pair_count(cfg, prepared, i) for i in done))
+    reports, failures = [], []
+    try:
+        for index in range(prepared.num_shards):
+            if index in pending and renderer is None:
+                renderer, scorers = load_models(cfg, out)
+            report, failure = _process_with_retries(cfg, out, prepared, index, renderer, scorers)
+            if report is not None:
+                reports.append(report)
+            else:
+                failures.append(failure)
+            if progress and index in pending:
+                progress.shard_done(index, report, failure)
+    finally:
         if progress:
-            progress(reports[-1], prepared, time.perf_counter() - start)
-    return finalize_run(cfg, out, prepared, reports, time.perf_counter() - t0)
+            progress.close()
+    stats = finalize_run(cfg, out, prepared, reports, time.perf_counter() - t0, failures)
+    raise_if_failed(stats, out)
+    return stats
 
 
 def build_from_files(config: str | Path | None, out: str | Path, overrides: list[str] | None = None) -> dict:

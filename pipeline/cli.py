@@ -1,4 +1,4 @@
-"""`livo` command line: principles, prompts, select, shards, validate."""
+"""`livo` command line: principles, prompts, select, shards, validate, train, eval."""
 
 from __future__ import annotations
 
@@ -32,16 +32,33 @@ def cmd_principles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm_report(llm, failures: list) -> None:
+    """LLM failures and usage on stderr (never the key: the client does not expose it)."""
+    if llm is None:
+        return
+    for f in failures:
+        print(f"llm {f.stage} failed: {f.item!r}: {f.reason}", file=sys.stderr)
+    u = llm.usage()
+    print(f"llm {llm.model}: {u['requests']} requests, {u['cache_hits']} cache hits, {u['prompt_tokens']} + "
+          f"{u['completion_tokens']} tokens, {len(failures)} failed rows", file=sys.stderr)
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from pipeline.build import collect_prompts
 
     cfg = load_config(args.config, args.overrides)
-    records, stats = collect_prompts(cfg)
+    llm, failures = None, []
+    if cfg.prompts.generate is not None:
+        from pipeline.llm_stages import make_llm
+
+        llm = make_llm(cfg)
+    records, stats = collect_prompts(cfg, llm, failures)
     for problem in stats["import_problems"]:
         print(f"skipped: {problem}", file=sys.stderr)
     for r in records:
         print(json.dumps({"prompt": r.text, "source": r.source, "category_hint": r.category_hint}))
     print(f"{len(records)} prompts", file=sys.stderr)
+    _llm_report(llm, failures)
     return 0
 
 
@@ -60,24 +77,41 @@ def cmd_select(args: argparse.Namespace) -> int:
     if not prompts:
         print("livo select: give prompts as arguments or --input FILE", file=sys.stderr)
         return 2
-    selector = make_selector(cfg, load_catalog(cfg.catalog_dir))
+    llm = None
+    if cfg.selector == "llm":
+        from pipeline.llm_stages import make_llm
+
+        llm = make_llm(cfg)
+    selector = make_selector(cfg, load_catalog(cfg.catalog_dir), llm)
     for s in selector.select(prompts):
         print(json.dumps({"prompt": s.prompt, "principle_id": s.principle_id, "category": s.category,
                           "method": s.method, "score": s.score}))
+    _llm_report(llm, getattr(selector, "failures", []))
     return 0
 
 
 def cmd_shards(args: argparse.Namespace) -> int:
+    from pipeline.errors import ShardsFailedError
+
     cfg = load_config(args.config, args.overrides)
-    if args.local:
-        from pipeline.build import build_dataset
-        from pipeline.progress import print_progress
+    if args.local and cfg.runner == "ray":
+        raise ConfigError("runner=ray runs shard tasks through the Prefect flow: drop --local")
+    try:
+        if args.local:
+            from pipeline.build import build_dataset
+            from pipeline.progress import TqdmProgress
 
-        stats = build_dataset(cfg, args.out, progress=print_progress)
-    else:
-        from flows.build_dataset import build_dataset_flow
+            stats = build_dataset(cfg, args.out, progress=TqdmProgress())
+        else:
+            from flows.build_dataset import build_dataset_flow
 
-        stats = build_dataset_flow(config=args.config, out=args.out, overrides=args.overrides)
+            stats = build_dataset_flow(config=args.config, out=args.out, overrides=args.overrides)
+    except ShardsFailedError as e:
+        for f in e.failed:
+            print(f"livo: shard {f['index']} ({f['pairs']} pairs) failed after {f['attempts']} attempt(s): "
+                  f"{f['error']}", file=sys.stderr)
+        print(f"livo: {e}", file=sys.stderr)
+        return 1
     print(json.dumps({k: stats[k] for k in ("run_hash", "planned", "kept", "dropped")}))
     print(f"wrote {args.out}")
     return 0
@@ -126,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a run folder (schema, images, ids)")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_validate)
+
+    from livo_train.cli import register as register_training  # `livo train`, `livo eval`
+
+    register_training(sub)
     return parser
 
 
@@ -139,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livo: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - one clear line for users; -v shows the traceback
-        from pipeline.errors import ModelUnavailableError
+        from pipeline.errors import ModelUnavailableError, RunConflictError
+        from pipeline.llm import LLMUnavailableError
         from pipeline.principles import CatalogError
 
-        if isinstance(e, (ModelUnavailableError, CatalogError, FileNotFoundError)) and not args.verbose:
+        if isinstance(e, (ModelUnavailableError, CatalogError, FileNotFoundError, LLMUnavailableError,
+                          RunConflictError)) and not args.verbose:
             print(f"livo: {e}", file=sys.stderr)
             return 1
         raise

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.categories import ALL, BENIGN
 
@@ -25,6 +27,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class GenerateConfig(_Section):
+    per_category: int = Field(ge=1, le=200, description="Prompts to ask the LLM for, per category.")
+    categories: list[str] | None = Field(None, description="Categories to generate for; null = every category and 'benign'.")
+    temperature: float = Field(1.0, ge=0, le=2, description="Sampling temperature of generation (variety; llm.temperature is for judging).")
+    min_chars: int = Field(10, ge=1, description="Shorter generated prompts are rejected (prompts.max_chars is the upper bound).")
+    max_rounds: int = Field(3, ge=1, le=10, description="Requests per category at most, each asking for what is still missing.")
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            bad = [c for c in v if c not in (*ALL, BENIGN)]
+            if bad:
+                raise ValueError(f"unknown categories {bad}; expected any of {', '.join((*ALL, BENIGN))}")
+        return v
+
+
 class PromptsConfig(_Section):
     packs_dir: Path = Field(Path("prompts/packs"), description="Folder of template packs (*.yaml).")
     categories: list[str] | None = Field(None, description="Pack categories to use; null = all, 'benign' included.")
@@ -32,6 +51,7 @@ class PromptsConfig(_Section):
     files: list[Path] = Field(default_factory=list, description="Prompt files to import: .txt, .jsonl, I2P .csv.")
     max_chars: int = Field(500, ge=10, description="Longer prompts are reported and skipped.")
     seed: int = Field(0, description="Seed of the template expansion shuffle.")
+    generate: GenerateConfig | None = Field(None, description="Ask the LLM (section llm) for prompts per category; null = off.")
 
     @field_validator("categories")
     @classmethod
@@ -48,6 +68,34 @@ class SemanticConfig(_Section):
     threshold: float | None = Field(None, description="Minimum similarity to pick a principle; null = calibrated default.")
     margin: float | None = Field(None, description="Required lead over the benign anchors; null = calibrated default.")
     device: str = "cpu"
+
+
+class LLMConfig(_Section):
+    base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM).")
+    model: str = Field("gpt-4o-mini", min_length=1, description="Model name as the server knows it.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself); unset variable = no key, for local servers.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature for selection and rewriting (LiVO: 0).")
+    max_concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
+    timeout: float = Field(60.0, gt=0, description="Seconds per request before it counts as a timeout.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries of a request on timeouts, connection errors, 429 and 5xx.")
+    retry_base_delay: float = Field(1.0, ge=0, description="First backoff in seconds; doubles per retry, with jitter.")
+    max_reasks: int = Field(2, ge=0, le=10, description="Re-asks after an invalid answer before the row is recorded as failed.")
+    cache_path: Path | None = Field(None, description="SQLite request cache; null = <out>/llm_cache.sqlite for builds, ~/.cache/livo/ for commands.")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        # Also stops a pasted key (sk-..., with dashes) from ending up in a saved config.
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError("must be the NAME of an environment variable (letters, digits, _), not a key")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http(s) URL such as http://localhost:8000/v1")
+        return v.rstrip("/")
 
 
 class PlanningConfig(_Section):
@@ -91,11 +139,30 @@ class ShardsConfig(_Section):
     rejected_images: bool = Field(False, description="Also store the images of rejected pairs.")
 
 
+class RetryConfig(_Section):
+    shard: int = Field(2, ge=0, le=20, description="Extra attempts of a failing shard (Prefect task retries; "
+                                                   "the same with --local) before it is recorded as failed.")
+    delay_seconds: float = Field(2.0, ge=0, description="Pause before each retry of a shard.")
+
+
+class RayConfig(_Section):
+    address: str | None = Field(None, description="null = a local Ray instance for the run; 'auto' = the cluster this "
+                                                  "machine joined with `ray start`; 'ray://HOST:10001' = Ray Client.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local instance (address null only); null = all.")
+    cpus_per_task: float = Field(1.0, gt=0, description="CPUs Ray reserves for each shard task.")
+    gpus_per_task: int | None = Field(None, ge=0, description="Whole GPUs Ray reserves for each shard task; null = 1 "
+                                                              "when render.device or score.device is cuda, else 0.")
+
+
 class RunConfig(_Section):
     name: str = "livo-dataset"
     catalog_dir: Path = Path("value_principles")
     models_cache: Path | None = Field(None, description="Where built-in models are saved; null = <out>/models.")
-    selector: Literal["default", "keyword"] = "default"
+    selector: Literal["default", "keyword", "llm"] = Field(
+        "default", description="default = keyword + MiniLM; keyword; llm = keyword, then the LLM (section llm).")
+    rewriter: Literal["rules", "llm"] = Field(
+        "rules", description="Safe twin of toxicity prompts: the catalog's rewrite rules, or the LLM (rules on failure).")
+    llm: LLMConfig = Field(default_factory=LLMConfig)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     semantic: SemanticConfig = Field(default_factory=SemanticConfig)
     planning: PlanningConfig = Field(default_factory=PlanningConfig)
@@ -103,6 +170,31 @@ class RunConfig(_Section):
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     shards: ShardsConfig = Field(default_factory=ShardsConfig)
+    runner: Literal["local", "ray"] = Field("local", description="Where the flow runs shard tasks: local = one after "
+                                                                 "another in the flow's process; ray = section ray.")
+    ray: RayConfig = Field(default_factory=RayConfig)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    torch_threads: int | None = Field(None, ge=1, description="torch CPU threads of a process rendering shards; null = "
+                                                              "torch's default. Like batch size, it changes float rounding.")
+
+    @model_validator(mode="after")
+    def _ray_owns_devices(self) -> "RunConfig":
+        if self.runner != "ray":
+            return self
+        devices = {self.render.device, self.score.device}
+        # Ray hides all but the reserved GPU (CUDA_VISIBLE_DEVICES), so a task sees it as plain `cuda`.
+        pinned = sorted(d for d in devices if d.startswith("cuda:"))
+        if pinned:
+            raise ValueError(f"runner=ray assigns GPUs itself: use device 'cuda', not {pinned}")
+        if "cuda" in devices and self.ray.gpus_per_task == 0:
+            raise ValueError("runner=ray with a cuda device needs ray.gpus_per_task >= 1 (or null)")
+        if self.ray.address is not None and self.ray.num_cpus is not None:
+            raise ValueError("ray.num_cpus sizes a local Ray instance; leave it null with ray.address")
+        return self
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.selector == "llm" or self.rewriter == "llm" or self.prompts.generate is not None
 
 
 # Settings that change speed, not data: excluded from the run hash (as distilabel's signatures).
@@ -113,6 +205,16 @@ PERFORMANCE_ONLY = (
     "render.batch_size",
     "score.device",
     "score.batch_size",
+    "llm.api_key_env",
+    "llm.max_concurrency",
+    "llm.timeout",
+    "llm.max_retries",
+    "llm.retry_base_delay",
+    "llm.cache_path",
+    "runner",
+    "ray",
+    "retries",
+    "torch_threads",
 )
 
 
@@ -167,7 +269,10 @@ def config_dict(cfg: RunConfig) -> dict:
 
 
 def dump_config(cfg: RunConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False), encoding="utf-8")
+    # temp + rename: a run killed while saving never leaves a truncated config.yaml
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -178,5 +283,7 @@ def config_hash(cfg: RunConfig) -> str:
         for p in parents:
             node = node[p]
         node.pop(leaf, None)
+    if not cfg.uses_llm:  # LLM settings change the data only when an LLM stage is on
+        data.pop("llm", None)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -26,12 +26,34 @@ _SCHEMA = """\
 """
 
 
+def _llm_note(cfg: RunConfig, stats: dict) -> str:
+    """Which stages an LLM ran, by which model (never the endpoint's key)."""
+    if not cfg.uses_llm:
+        return ""
+    stages = [name for name, on in (("prompt generation", cfg.prompts.generate is not None),
+                                     ("principle selection", cfg.selector == "llm"),
+                                     ("safe rewrites", cfg.rewriter == "llm")) if on]
+    failed = sum((stats.get("llm") or {}).get("failed_rows", {}).values())
+    return (f"\n\nLLM stages ({', '.join(stages)}) used `{cfg.llm.model}`; rows an LLM stage gave up on "
+            f"({failed}) are listed in `llm_failures.jsonl`.")
+
+
+def _incomplete_note(stats: dict) -> str:
+    failed = stats.get("failed_shards") or []
+    if not failed:
+        return ""
+    pairs = sum(f["pairs"] for f in failed)
+    return (f"\n\n**Incomplete:** {len(failed)} shard(s) ({pairs} planned pairs) failed and are missing; "
+            "`stats.json` → `failed_shards` has their errors. Re-running the build retries only them.")
+
+
 def render_card(cfg: RunConfig, stats: dict) -> str:
     cats = "\n".join(
         f"| {c} | {n} | {stats['kept_by_category'].get(c, 0)} |" for c, n in stats["planned_by_category"].items()
     )
     drops = "\n".join(f"| {k.removeprefix('dropped_')} | {v} |" for k, v in stats.items()
                       if k.startswith("dropped_"))
+    llm = _llm_note(cfg, stats)
     return f"""---
 license: other
 task_categories: [text-to-image]
@@ -44,9 +66,9 @@ the principle and one violating it, rendered with the same seed by `{cfg.render.
 scored with CLIP `{cfg.score.clip_model}`{' and NudeNet' if cfg.score.nudenet else ''}, and filtered.
 
 Run hash `{stats['run_hash']}`; the resolved configuration is `config.yaml`, counts and
-timings are in `stats.json`. Rejected pairs (metadata, reason) are in `rejected/`.
+timings are in `stats.json`. Rejected pairs (metadata, reason) are in `rejected/`.{llm}
 
-**Kept {stats['kept']} of {stats['planned']} planned pairs.**
+**Kept {stats['kept']} of {stats['planned']} planned pairs.**{_incomplete_note(stats)}
 
 | category | planned | kept |
 |---|---|---|

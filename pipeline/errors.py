@@ -20,3 +20,28 @@ class ModelUnavailableError(RuntimeError):
             f"path does not exist; pass a local path to the weights, or use the offline "
             f"profile {OFFLINE_PROFILE} (tiny models built from configs)."
         )
+
+
+class RunConflictError(RuntimeError):
+    """The run folder holds a run of another configuration (its run hash differs)."""
+
+
+class ShardsFailedError(RuntimeError):
+    """Some shards kept failing after their retries; the others completed and stats.json lists the failures.
+
+    Re-running the same command retries only the failed shards (completed ones have markers).
+    """
+
+    def __init__(self, failed: list[dict], out: str) -> None:
+        self.failed = failed
+        self.out = out
+        first = failed[0]
+        super().__init__(
+            f"{len(failed)} shard(s) failed in {out} (first: shard {first['index']}: {first['error']}); "
+            f"the others are complete and {out}/stats.json lists the failures. "
+            "Re-run the same command to retry only the failed shards."
+        )
+
+    def __reduce__(self):
+        # Prefect and Ray pickle exceptions; the default reduce would call __init__(message).
+        return (type(self), (self.failed, self.out))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pipeline.categories import ALL, BENIGN
 from pipeline.principles import Catalog, Principle
@@ -84,8 +84,13 @@ def plan_pairs(
     seed: int = 0,
     benign_pairs: bool = True,
     max_pairs: int | None = None,
+    rewrites: Mapping[tuple[str, str], str] | None = None,
 ) -> list[PairPlan]:
-    """One plan per prompt (prompts with no principle become benign guard pairs or are skipped)."""
+    """One plan per prompt (prompts with no principle become benign guard pairs or are skipped).
+
+    ``rewrites`` maps (prompt, principle id) to a safe twin written elsewhere (the LLM
+    rewriter); toxicity prompts without an entry get the catalog's rewrite rules.
+    """
     if len(prompts) != len(selections):
         raise ValueError(f"{len(prompts)} prompts but {len(selections)} selections")
     guard = _toxicity_principles(catalog)
@@ -103,7 +108,8 @@ def plan_pairs(
             continue
         p = catalog.get(sel.principle_id)
         if p.kind == "toxicity":
-            plans.append(_make(rec, sel, p, "toxicity", rewrite_toxic(rec.text, p), rec.text, seed))
+            aligned = (rewrites or {}).get((rec.text, p.id)) or rewrite_toxic(rec.text, p)
+            plans.append(_make(rec, sel, p, "toxicity", aligned, rec.text, seed))
         else:
             bias_items[p.id].append((rec, sel))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,6 +13,8 @@ import torch
 from PIL import Image
 
 from pipeline.errors import ModelUnavailableError
+
+log = logging.getLogger("pipeline.render")
 
 _DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -97,6 +101,9 @@ class DiffusersRenderer:
     latent depends only on the seed: not on batch size, batch position or device. An
     aligned and a violating prompt rendered with the same seed start from the same noise,
     which is what makes the pair differ only by the prompt.
+
+    A CUDA out-of-memory error halves the batch size (kept for the renderer's life) and the
+    batch is rendered again; at batch size 1 the error is raised.
     """
 
     def __init__(
@@ -142,16 +149,36 @@ class DiffusersRenderer:
         if negative_prompts is not None and len(negative_prompts) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(negative_prompts)} negative prompts")
         images: list[Image.Image] = []
-        for start in range(0, len(prompts), self.batch_size):
+        start = 0
+        while start < len(prompts):
             stop = start + self.batch_size
-            images.extend(
-                self._render_batch(
+            try:
+                batch = self._render_batch(
                     list(prompts[start:stop]),
                     list(seeds[start:stop]),
                     None if negative_prompts is None else list(negative_prompts[start:stop]),
                 )
-            )
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise
+                batch = None
+            if batch is None:
+                # Outside the except block: the traceback (and the tensors its frames hold) is gone.
+                self._shrink_batch()
+                continue
+            images.extend(batch)
+            start = stop
         return images
+
+    def _shrink_batch(self) -> None:
+        """Halve the batch after an out-of-memory error and keep it halved for this renderer's life:
+        the next batches would hit the same limit."""
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        old, self.batch_size = self.batch_size, max(1, self.batch_size // 2)
+        log.warning("out of memory rendering %d images on %s: batch size %d -> %d", old, self.device, old,
+                    self.batch_size)
 
     @torch.inference_mode()
     def _render_batch(

@@ -18,6 +18,9 @@ os.environ["PREFECT_UI_ENABLED"] = "false"
 # The ephemeral server logs its shutdown at exit, after pytest has closed the captured streams.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
+# 20 s by default; on two cores busy with a background build (tests/test_resume.py) the
+# ephemeral server can need longer to answer its first health check.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +81,86 @@ def nudenet_scorer():
 
 
 # ---------------------------------------------------------------- end tiny models
+
+
+# ---------------------------------------------------------------- scripted LLM server (LLM stages)
+# A real chat-completions HTTP server on 127.0.0.1, scripted per test (tests/llm_server.py).
+
+
+@pytest.fixture
+def llm_server():
+    from llm_server import ScriptedLLMServer
+
+    server = ScriptedLLMServer()
+    yield server
+    server.close()
+
+
+# ---------------------------------------------------------------- end scripted LLM server
+
+
+# ---------------------------------------------------------------- orchestration (resume, retries, Ray, deployments)
+# A small tiny-profile build six shards long (22 pairs, keyword selector, 2 denoising steps,
+# one torch thread so every process renders the same bytes), and its uninterrupted run made by
+# `livo shards --local` in a subprocess: what a killed, a Ray or a served build must equal.
+
+SMALL_BUILD = ["selector=keyword", "prompts.per_category=2", "shards.shard_size=4", "render.steps=2",
+               "torch_threads=1"]
+
+
+@pytest.fixture(scope="session")
+def small_build(tiny_sd_path: Path, tiny_clip_path: Path) -> list[str]:
+    # tiny_sd_path.parent holds both tiny models: no run builds its own copy.
+    return [*SMALL_BUILD, f"models_cache={tiny_sd_path.parent}"]
+
+
+class ReferenceRun:
+    """The uninterrupted small build, running in the background from the first test that asks for
+    it (one torch thread: on two cores it overlaps with that test's own build). `path()` waits."""
+
+    def __init__(self, out: Path, overrides: list[str]) -> None:
+        import subprocess
+
+        from procs import ROOT, livo_shards_cmd
+
+        self.out = out
+        self.log = out.parent / "reference.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(livo_shards_cmd(out, overrides, "--local"), cwd=ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT)
+
+    def path(self) -> Path:
+        returncode = self.proc.wait(timeout=600)
+        assert returncode == 0, self.log.read_text()[-3000:]
+        return self.out
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory: pytest.TempPathFactory, small_build: list[str]):
+    ref = ReferenceRun(tmp_path_factory.mktemp("reference") / "run", small_build)
+    yield ref
+    if ref.proc.poll() is None:
+        ref.proc.kill()
+        ref.proc.wait()
+
+
+# ---------------------------------------------------------------- end orchestration
+
+
+# ---------------------------------------------------------------- training (livo_train)
+# The small reference build above (about 20 kept pairs of 64 px images) is the training data;
+# training tests resize it to 32 px (data.resolution) so a step costs a quarter.
+
+
+@pytest.fixture(scope="session")
+def train_run(reference_run) -> Path:
+    return reference_run.path()
+
+
+@pytest.fixture(scope="session")
+def train_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One prepare cache shared by every training test (same data and preprocessing)."""
+    return tmp_path_factory.mktemp("train-cache")
+
+
+# ---------------------------------------------------------------- end training

@@ -1,0 +1,149 @@
+"""LiVO's value encoder and how its output conditions the frozen UNet.
+
+The value encoder is a full copy of the base model's CLIP text encoder, initialised from
+it, and stays a plain `transformers.CLIPTextModel` (saved with `save_pretrained`, loadable
+the way the official code loads it). It reads ``"<principle>, <prompt>"``; only its pooled
+output (final-LN state at the EOS token) is used, prepended as one extra token to the
+frozen text encoder's per-token states: cond = [value_vec ; prompt_states]. No add, gate or
+projection. Training pads prompts to the tokenizer's 77 tokens (the UNet sees 78); the
+aligned pipeline follows the official inference (prompt truncated to 76 tokens, unpadded).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.errors import ModelUnavailableError
+
+VALUE_SEPARATOR = ", "
+
+
+def value_text(principle: str, prompt: str) -> str:
+    """The value encoder's input: ``"<principle>, <prompt>"`` (LiVO)."""
+    return f"{principle}{VALUE_SEPARATOR}{prompt}"
+
+
+@dataclass
+class BaseComponents:
+    """The frozen parts of a Stable Diffusion model (any of them may be None when unused)."""
+
+    tokenizer: Any
+    text_encoder: Any
+    vae: Any
+    unet: Any
+    noise_scheduler: Any
+
+
+def _from_pretrained(cls: Any, model: str, subfolder: str, **kwargs: Any) -> Any:
+    # A local dir that fails to load is broken, not unavailable: let its real error through.
+    if os.path.isdir(model):
+        return cls.from_pretrained(model, subfolder=subfolder, **kwargs)
+    try:
+        return cls.from_pretrained(model, subfolder=subfolder, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(model, str(exc).splitlines()[0] if str(exc) else "") from exc
+
+
+def load_base(model: str, *, parts: tuple[str, ...] = ("tokenizer", "text_encoder", "vae", "unet", "scheduler"),
+              ) -> BaseComponents:
+    """Load the named parts of a diffusers SD model (hub id or local dir), frozen, in eval mode.
+
+    The noise scheduler is a DDPMScheduler built from the model's scheduler config (what the
+    official training script uses), whatever sampler the model ships with.
+    """
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from pipeline.render import quiet_progress_bars
+
+    loaded: dict[str, Any] = {}
+    with quiet_progress_bars():
+        if "tokenizer" in parts:
+            loaded["tokenizer"] = _from_pretrained(CLIPTokenizer, model, "tokenizer")
+        if "text_encoder" in parts:
+            loaded["text_encoder"] = _from_pretrained(CLIPTextModel, model, "text_encoder")
+        if "vae" in parts:
+            loaded["vae"] = _from_pretrained(AutoencoderKL, model, "vae")
+        if "unet" in parts:
+            loaded["unet"] = _from_pretrained(UNet2DConditionModel, model, "unet")
+        if "scheduler" in parts:
+            loaded["noise_scheduler"] = _from_pretrained(DDPMScheduler, model, "scheduler")
+    for name in ("text_encoder", "vae", "unet"):
+        if name in loaded:
+            loaded[name].requires_grad_(False)
+            loaded[name].eval()
+    return BaseComponents(
+        tokenizer=loaded.get("tokenizer"),
+        text_encoder=loaded.get("text_encoder"),
+        vae=loaded.get("vae"),
+        unet=loaded.get("unet"),
+        noise_scheduler=loaded.get("noise_scheduler"),
+    )
+
+
+def move(module: Any, device: torch.device | str, dtype: torch.dtype | None = None) -> Any:
+    """`module.to(device[, dtype])`, casting only when the dtype changes (diffusers warns on every cast)."""
+    if dtype is not None and next(module.parameters()).dtype != dtype:
+        return module.to(device, dtype)
+    return module.to(device)
+
+
+def init_value_encoder(text_encoder: Any, init_from: str | None = None) -> Any:
+    """A trainable CLIPTextModel: a copy of `text_encoder` (LiVO), or loaded from `init_from`."""
+    from transformers import CLIPTextModel
+
+    if init_from is not None:
+        encoder = CLIPTextModel.from_pretrained(init_from)
+    else:
+        encoder = copy.deepcopy(text_encoder)
+    encoder.requires_grad_(True)
+    encoder.train()
+    return encoder
+
+
+def load_value_encoder(path: str | Path) -> Any:
+    """A trained value encoder (a dir with config.json + model.safetensors), frozen, eval mode."""
+    from transformers import CLIPTextModel
+
+    from pipeline.render import quiet_progress_bars
+
+    with quiet_progress_bars():
+        encoder = CLIPTextModel.from_pretrained(str(path))
+    encoder.requires_grad_(False)
+    encoder.eval()
+    return encoder
+
+
+def tokenize(tokenizer: Any, texts: list[str], *, max_length: int | None = None, pad: bool = True) -> torch.Tensor:
+    """Token ids (B, L): padded to max_length (default the tokenizer's 77) or unpadded (one text)."""
+    max_length = max_length or tokenizer.model_max_length
+    out = tokenizer(texts, max_length=max_length, truncation=True,
+                    padding="max_length" if pad else False, return_tensors="pt")
+    return out.input_ids
+
+
+def value_vectors(value_encoder: Any, value_ids: torch.Tensor) -> torch.Tensor:
+    """Pooled value embeddings (B, D): the final-LN state at each text's EOS token."""
+    return value_encoder(value_ids).pooler_output
+
+
+def prepend_value(value_vec: torch.Tensor, prompt_states: torch.Tensor) -> torch.Tensor:
+    """cond = [value_vec ; prompt_states]: (B, D) + (B, L, D) -> (B, 1 + L, D)."""
+    if value_vec.dim() != 2 or prompt_states.dim() != 3 or value_vec.shape[0] != prompt_states.shape[0]:
+        raise ValueError(f"value {tuple(value_vec.shape)} and states {tuple(prompt_states.shape)} do not match")
+    return torch.cat([value_vec.unsqueeze(1).to(prompt_states.dtype), prompt_states], dim=1)
+
+
+def read_training_record(train_dir: str | Path) -> dict:
+    """training.json of a training output folder (base model, data run, metrics)."""
+    path = Path(train_dir) / "training.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{train_dir} has no training.json: not a `livo train` output folder")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,70 @@
+"""LiVO and Diffusion-DPO losses against their closed forms on fixed numbers."""
+
+import math
+
+import pytest
+import torch
+
+from livo_train.loss import dpo_loss, livo_loss
+
+MODEL_W = torch.tensor([0.1000, 0.2000, 0.3000])
+MODEL_L = torch.tensor([0.4000, 0.5000, 0.6000])
+REF_W = torch.tensor([0.1020, 0.1995, 0.3000])
+REF_L = torch.tensor([0.4000, 0.4980, 0.6020])
+OFFICIAL = dict(beta=1000.0, alpha=500.0, gamma1=1.0, gamma2=0.5)
+
+
+def test_livo_loss_equals_its_closed_form():
+    loss, m = livo_loss(MODEL_W, MODEL_L, REF_W, REF_L, **OFFICIAL)
+    # pair 0: max(0, 1 + 1000(0.1 - 0.102)) = 0        max(0, 0.5 - 500(0.4 - 0.4)) = 0.5
+    # pair 1: max(0, 1 + 1000(0.2 - 0.1995)) = 1.5     max(0, 0.5 - 500(0.5 - 0.498)) = 0
+    # pair 2: max(0, 1 + 1000(0.3 - 0.3)) = 1          max(0, 0.5 - 500(0.6 - 0.602)) = 1.5
+    hinge_w = [0.0, 1.5, 1.0]
+    hinge_l = [0.5, 0.0, 1.5]
+    expected = sum(w + l for w, l in zip(hinge_w, hinge_l)) / 3
+    assert loss.item() == pytest.approx(expected, abs=1e-4)
+    assert m["hinge_w"].item() == pytest.approx(sum(hinge_w) / 3, abs=1e-4)
+    assert m["hinge_l"].item() == pytest.approx(sum(hinge_l) / 3, abs=1e-4)
+    # margins (ref_w - model_w) - (ref_l - model_l): 0.002, 0.0015, -0.002 -> two of three right
+    assert m["implicit_acc"].item() == pytest.approx(2 / 3)
+    assert m["reward_margin"].item() == pytest.approx((0.002 + 0.0015 - 0.002) / 3, abs=1e-6)
+    assert m["reward_w"].item() == pytest.approx((0.002 - 0.0005 + 0.0) / 3, abs=1e-6)
+    assert m["reward_l"].item() == pytest.approx((0.0 - 0.002 + 0.002) / 3, abs=1e-6)
+
+
+def test_livo_loss_at_policy_equal_reference_is_gamma1_plus_gamma2():
+    errs_w, errs_l = torch.rand(5), torch.rand(5)
+    loss, m = livo_loss(errs_w, errs_l, errs_w, errs_l, beta=1000.0, alpha=500.0, gamma1=1.0, gamma2=0.5)
+    assert loss.item() == pytest.approx(1.5)
+    assert m["hinge_w"].item() == pytest.approx(1.0) and m["hinge_l"].item() == pytest.approx(0.5)
+    assert m["implicit_acc"].item() == 0.0  # a margin of exactly 0 is not "right"
+    loss, _ = livo_loss(errs_w, errs_l, errs_w, errs_l, beta=3.0, alpha=7.0, gamma1=0.25, gamma2=2.0)
+    assert loss.item() == pytest.approx(2.25)
+
+
+def test_livo_gradient_pushes_aligned_error_down_and_violating_error_up():
+    model_w = MODEL_W.clone().requires_grad_(True)
+    model_l = MODEL_L.clone().requires_grad_(True)
+    loss, _ = livo_loss(model_w, model_l, REF_W, REF_L, **OFFICIAL)
+    loss.backward()
+    # active hinges only: aligned pairs 1 and 2 (d/dmodel_w = beta / B), violating pairs 0 and 2 (-alpha / B)
+    assert model_w.grad.tolist() == pytest.approx([0.0, 1000 / 3, 1000 / 3])
+    assert model_l.grad.tolist() == pytest.approx([-500 / 3, 0.0, -500 / 3])
+
+
+def test_dpo_loss_equals_its_closed_form():
+    loss, m = dpo_loss(MODEL_W, MODEL_L, REF_W, REF_L, beta=2500.0)
+    margins = [0.002, 0.0015, -0.002]
+    expected = sum(math.log(1 + math.exp(-2500 * x)) for x in margins) / 3  # -log sigmoid
+    assert loss.item() == pytest.approx(expected, rel=1e-3)
+    assert m["implicit_acc"].item() == pytest.approx(2 / 3)
+    errs = torch.rand(4)
+    at_ref, _ = dpo_loss(errs, errs, errs, errs, beta=2500.0)
+    assert at_ref.item() == pytest.approx(math.log(2))
+
+
+def test_losses_reject_mismatched_shapes():
+    with pytest.raises(ValueError, match="B,"):
+        livo_loss(MODEL_W, MODEL_L[:2], REF_W, REF_L, **OFFICIAL)
+    with pytest.raises(ValueError):
+        dpo_loss(MODEL_W[None], MODEL_L[None], REF_W[None], REF_L[None], beta=1.0)
