@@ -112,7 +112,7 @@ class TrainLoopConfig(_Section):
     checkpoint_every: int = Field(500, ge=1, description="Save a resumable checkpoint every N steps.")
     checkpoints_keep: int | None = Field(3, ge=1, description="Keep the newest N checkpoints; null = all.")
     log_every: int = Field(10, ge=1, description="Write metrics to TensorBoard and metrics.jsonl every N steps.")
-    device: str | None = Field(None, description="Force a device ('cpu'); null = what accelerate picks.")
+    device: Literal["cpu"] | None = Field(None, description="'cpu' forces the CPU; null = what accelerate picks.")
     cpu_threads: int | None = Field(None, ge=1, description="torch CPU threads per process; null = torch's default.")
 
 
@@ -142,6 +142,7 @@ class TrainConfig(_Section):
 # Fields that change speed, storage or length, not what one optimizer step computes:
 # resuming with other values is allowed.
 RESUMABLE_FIELDS = (
+    "name",
     "data_run",  # a moved folder is fine; the data's run hash is checked instead
     "output_dir",
     "data.cache_dir",

@@ -132,7 +132,8 @@ class CacheSpec:
     base_path: str
     resolution: int | None
     random_flip: bool
-    dtype: str
+    dtype: str  # storage dtype
+    encode_dtype: str = "float32"  # dtype the VAE and text encoder run in while preparing
 
     def key(self) -> str:
         blob = json.dumps({"version": CACHE_VERSION, **self.__dict__}, sort_keys=True, default=list)
@@ -140,11 +141,11 @@ class CacheSpec:
 
 
 def cache_spec(run_dir: str | Path, base_name: str, base_path: str, resolution: int | None, random_flip: bool,
-               dtype: str) -> CacheSpec:
+               dtype: str, encode_dtype: str = "float32") -> CacheSpec:
     files = shard_files(run_dir)
     return CacheSpec(run_hash_of(run_dir), tuple((f.name, f.stat().st_size) for f in files), base_name,
                      os.path.abspath(base_path) if os.path.isdir(base_path) else base_path, resolution,
-                     random_flip, dtype)
+                     random_flip, dtype, encode_dtype)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -222,12 +223,12 @@ class PrepareReport:
     shards: int
     prepared: int  # shards encoded now
     reused: int  # shards found complete in the cache
-    pairs: int
+    pairs: int  # pairs encoded now (by this rank)
 
 
 def prepare_cache(run_dir: str | Path, cache_root: str | Path, spec: CacheSpec, base: Any, *,
-                  device: torch.device | str = "cpu", model_dtype: torch.dtype = torch.float32,
-                  batch_size: int = 16, rank: int = 0, world: int = 1) -> PrepareReport:
+                  device: torch.device | str = "cpu", batch_size: int = 16, rank: int = 0,
+                  world: int = 1) -> PrepareReport:
     """Encode every shard not yet in the cache; this rank takes shards rank, rank+world, ...
 
     `base` needs tokenizer, text_encoder and vae. Call it on every rank, then wait for all
@@ -242,6 +243,7 @@ def prepare_cache(run_dir: str | Path, cache_root: str | Path, spec: CacheSpec, 
 
     files = shard_files(run_dir)
     device = torch.device(device)
+    model_dtype = _DTYPES[spec.encode_dtype]
     prepared = reused = pairs = 0
     for i, path in enumerate(files):
         out = cache_dir / path.stem

@@ -154,7 +154,11 @@ def plot(result: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(keys), figsize=(2.4 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
         vals = [summary[arm][key] for arm in ARMS]
-        ax.bar(["base", "LiVO"], vals, color=["#8c8c8c", "#2b7bba"])
+        bars = ax.bar(["base", "LiVO"], vals, color=["#8c8c8c", "#2b7bba"])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        top = max(vals)
+        if min(vals) >= 0:  # rates and scores: from zero, with room for the labels (an all-zero panel too)
+            ax.set_ylim(0, top * 1.2 if top > 0 else 1)
         ax.set_title(key, fontsize=10)
         ax.tick_params(labelsize=8)
     c = summary["counts"]

@@ -33,7 +33,7 @@ the base model is unchanged.
 | pairs | {summary['pairs']} |
 | loss | {loss} |
 | optimizer | AdamW lr {_fmt(o.lr)}, weight decay {_fmt(o.weight_decay)}, grad clip {o.max_grad_norm}, {o.lr_scheduler} schedule |
-| batch | {t.batch_size} pairs per device × {summary['num_processes']} processes × {t.gradient_accumulation_steps} accumulation |
+| batch | {t.batch_size} pairs per device × {summary["num_processes"]} process(es) × {t.gradient_accumulation_steps} accumulation step(s) |
 | steps | {summary['global_step']} |
 | sampling | {d.sampling} (groups by {', '.join(d.group_by)}), random flip {d.random_flip} |
 | precision | {t.mixed_precision}, gradient checkpointing {t.gradient_checkpointing} |

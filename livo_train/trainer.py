@@ -22,14 +22,12 @@ Output folder::
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +37,6 @@ from livo_train.data import (EpochSampler, PairCache, PreferenceDataset, cache_c
                              resolve_base_model, run_hash_of)
 from livo_train.loss import dpo_loss, livo_loss
 from livo_train.model import BaseComponents, init_value_encoder, load_base, move, prepend_value
-
-log = logging.getLogger("livo_train.trainer")
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -52,7 +48,7 @@ class TrainingError(RuntimeError):
 
 def _step_generator(seed: int, rank: int, micro_step: int) -> torch.Generator:
     # A fixed function of (seed, rank, micro-step): resuming needs no generator state.
-    return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_000_007 + micro_step)
+    return torch.Generator().manual_seed(((seed * 1_000_003 + rank) * 1_000_000_007 + micro_step) % 2**63)
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -143,7 +139,7 @@ class LiVOTrainer:
             self.base_name = self.base_path = base_name or "in-memory"
         self.data_run_hash = run_hash_of(cfg.data_run)
         spec = cache_spec(cfg.data_run, self.base_name, self.base_path, cfg.data.resolution,
-                          cfg.data.random_flip, cfg.data.cache_dtype)
+                          cfg.data.random_flip, cfg.data.cache_dtype, str(self.weight_dtype).removeprefix("torch."))
         cache_root = cfg.data.cache_dir or self.out / "cache"
         if base is None:
             parts = ("tokenizer", "text_encoder", "unet", "scheduler")
@@ -153,8 +149,8 @@ class LiVOTrainer:
         # Copied before prepare may cast the text encoder to a half dtype: the trainable copy stays fp32.
         value_encoder = init_value_encoder(base.text_encoder, cfg.model.value_encoder_init)
         self.prepare_report = prepare_cache(
-            cfg.data_run, cache_root, spec, base, device=self.device, model_dtype=self.weight_dtype,
-            batch_size=cfg.data.prepare_batch_size, rank=self.rank, world=self.world,
+            cfg.data_run, cache_root, spec, base, device=self.device, batch_size=cfg.data.prepare_batch_size,
+            rank=self.rank, world=self.world,
         )
         acc.wait_for_everyone()
         # A step needs neither the VAE nor the text encoder: the trainer keeps no reference to them
@@ -249,6 +245,12 @@ class LiVOTrainer:
                                 f"(now {self.world}) so every process continues its own data and noise")
         self.accelerator.load_state(str(path))
         self.global_step = int(state["global_step"])
+        metrics_file = self.out / "metrics.jsonl"
+        if self.accelerator.is_main_process and metrics_file.exists():
+            # Steps after the checkpoint are about to be redone: their old lines would be duplicates.
+            lines = metrics_file.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if json.loads(line)["step"] <= self.global_step]
+            metrics_file.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         self.accelerator.print(f"resumed from {path} at step {self.global_step}")
         return self.global_step
 
@@ -319,25 +321,6 @@ class LiVOTrainer:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         return metrics
-
-    @torch.no_grad()
-    def evaluate(self, draws: int = 4) -> dict[str, float]:
-        """Mean metrics over this rank's whole dataset and `draws` noise/timestep draws each,
-        without training (noise streams disjoint from the training steps')."""
-        was_training = self.value_encoder.training
-        self.value_encoder.eval()
-        sums: dict[str, float] = defaultdict(float)
-        n = 0
-        loader = torch.utils.data.DataLoader(self.dataset, batch_size=self.cfg.train.batch_size)
-        for d in range(draws):
-            for b, batch in enumerate(loader):
-                _, metrics = self.compute_loss(batch, -(d * 1_000_003 + b + 1))
-                size = batch["value_ids"].shape[0]
-                for k, v in metrics.items():
-                    sums[k] += float(v) * size
-                n += size
-        self.value_encoder.train(was_training)
-        return {k: v / n for k, v in sums.items()}
 
     # ------------------------------------------------------------ the loop
 

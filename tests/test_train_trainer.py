@@ -139,6 +139,14 @@ def test_resume_gives_the_same_next_loss(train_run, train_cache, tmp_path):
     wb = load_file(b / "value_encoder" / "model.safetensors")
     assert all(torch.allclose(wa[k], wb[k], atol=1e-7) for k in wa)
 
+    # resuming in place redoes step 3 from checkpoint 2: same loss, no duplicate metrics line
+    first_loss = metrics(a)[3]["loss"]
+    LiVOTrainer(make_cfg(train_run, a, train_cache, "train.max_steps=3", "train.checkpoint_every=2",
+                         "optim.lr=1e-3")).train(resume="latest")
+    lines = (a / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+    assert metrics(a)[3]["loss"] == pytest.approx(first_loss, abs=1e-6)
+
     with pytest.raises(TrainingError, match="--resume latest"):
         LiVOTrainer(make_cfg(train_run, a, train_cache, "train.max_steps=3", "train.checkpoint_every=2",
                              "optim.lr=1e-3")).setup()
