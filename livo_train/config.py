@@ -8,15 +8,13 @@ fields that only change speed or length) guards resuming into a folder trained d
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.config import ConfigError, apply_overrides
+from pipeline.config import ConfigError, hash_without, load_yaml_model
 
 SHARD_GROUP_COLUMNS = ("prompt", "principle_id", "principle", "category", "kind", "pair_type", "source", "attribute")
 
@@ -158,20 +156,7 @@ RESUMABLE_FIELDS = (
 
 
 def load_train_config(path: Path | str | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
-    data = apply_overrides(data, overrides or [])
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as e:
-        lines = [f"{'.'.join(map(str, err['loc'])) or '(config)'}: {err['msg']}" for err in e.errors()]
-        raise ConfigError(f"invalid training config{f' {path}' if path else ''}:\n  " + "\n  ".join(lines)) from None
+    return load_yaml_model(TrainConfig, path, overrides, what="training config")
 
 
 def train_config_dict(cfg: TrainConfig) -> dict:
@@ -184,12 +169,4 @@ def dump_train_config(cfg: TrainConfig, path: Path) -> None:
 
 def identity_hash(cfg: TrainConfig) -> str:
     """Hash of what training computes (RESUMABLE_FIELDS left out)."""
-    data = train_config_dict(cfg)
-    for dotted in RESUMABLE_FIELDS:
-        *parents, leaf = dotted.split(".")
-        node = data
-        for p in parents:
-            node = node[p]
-        node.pop(leaf, None)
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return hash_without(train_config_dict(cfg), RESUMABLE_FIELDS)

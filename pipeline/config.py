@@ -11,7 +11,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,17 @@ from pipeline.categories import ALL, BENIGN
 # Built-in offline models are named explicitly so a profile never falls back to them silently.
 TINY_SD = "builtin:tiny-sd"
 TINY_CLIP = "builtin:tiny-clip"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _known_categories(v: list[str] | None) -> list[str] | None:
+    if v is not None:
+        bad = [c for c in v if c not in (*ALL, BENIGN)]
+        if bad:
+            raise ValueError(f"unknown categories {bad}; expected any of {', '.join((*ALL, BENIGN))}")
+    return v
 
 
 class _Section(BaseModel):
@@ -34,14 +45,7 @@ class GenerateConfig(_Section):
     min_chars: int = Field(10, ge=1, description="Shorter generated prompts are rejected (prompts.max_chars is the upper bound).")
     max_rounds: int = Field(3, ge=1, le=10, description="Requests per category at most, each asking for what is still missing.")
 
-    @field_validator("categories")
-    @classmethod
-    def _known(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None:
-            bad = [c for c in v if c not in (*ALL, BENIGN)]
-            if bad:
-                raise ValueError(f"unknown categories {bad}; expected any of {', '.join((*ALL, BENIGN))}")
-        return v
+    _known = field_validator("categories")(classmethod(lambda cls, v: _known_categories(v)))
 
 
 class PromptsConfig(_Section):
@@ -53,14 +57,7 @@ class PromptsConfig(_Section):
     seed: int = Field(0, description="Seed of the template expansion shuffle.")
     generate: GenerateConfig | None = Field(None, description="Ask the LLM (section llm) for prompts per category; null = off.")
 
-    @field_validator("categories")
-    @classmethod
-    def _known(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None:
-            bad = [c for c in v if c not in (*ALL, BENIGN)]
-            if bad:
-                raise ValueError(f"unknown categories {bad}; expected any of {', '.join((*ALL, BENIGN))}")
-        return v
+    _known = field_validator("categories")(classmethod(lambda cls, v: _known_categories(v)))
 
 
 class SemanticConfig(_Section):
@@ -247,7 +244,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> RunConfig:
+def load_yaml_model(model: type[M], path: Path | str | None, overrides: list[str] | None, what: str = "config") -> M:
+    """YAML file + `key.sub=value` overrides → a validated pydantic model, errors naming the field."""
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -258,10 +256,26 @@ def load_config(path: Path | str | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: top level must be a mapping")
     data = apply_overrides(data, overrides or [])
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        lines = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
-        raise ConfigError(f"invalid config{f' {path}' if path else ''}:\n  " + "\n  ".join(lines)) from None
+        lines = [f"{'.'.join(map(str, err['loc'])) or '(config)'}: {err['msg']}" for err in e.errors()]
+        raise ConfigError(f"invalid {what}{f' {path}' if path else ''}:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    return load_yaml_model(RunConfig, path, overrides)
+
+
+def hash_without(data: dict, dotted_fields: tuple[str, ...]) -> str:
+    """Short sha256 of a config dict minus the named fields (the identity of what it computes)."""
+    for dotted in dotted_fields:
+        *parents, leaf = dotted.split(".")
+        node = data
+        for p in parents:
+            node = node.get(p, {})  # a section already left out (e.g. llm when unused)
+        node.pop(leaf, None)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def config_dict(cfg: RunConfig) -> dict:
@@ -277,13 +291,6 @@ def dump_config(cfg: RunConfig, path: Path) -> None:
 
 def config_hash(cfg: RunConfig) -> str:
     data = config_dict(cfg)
-    for dotted in PERFORMANCE_ONLY:
-        *parents, leaf = dotted.split(".")
-        node = data
-        for p in parents:
-            node = node[p]
-        node.pop(leaf, None)
     if not cfg.uses_llm:  # LLM settings change the data only when an LLM stage is on
         data.pop("llm", None)
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return hash_without(data, PERFORMANCE_ONLY)
