@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from pipeline.atomic import atomic_write_text
 from pipeline.config import TINY_CLIP, TINY_SD, RunConfig, config_hash, dump_config, load_config
 from pipeline.errors import ModelUnavailableError, RunConflictError, ShardsFailedError
 from pipeline.filters import REASONS, judge
@@ -84,24 +83,11 @@ class PreparedRun:
     prompt_stats: dict
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    # Same temp naming as pipeline.shards.temp_path (readers and validate_run skip/report it).
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            # fsync before the rename: a marker must never reach the disk before its content
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _remove_leftovers(folder: Path, prefix: str) -> None:
-    """Delete temp files an earlier, killed attempt left behind (names from `_atomic_write_text` and
-    `pipeline.shards.temp_path`). Only the caller's own files are named by `prefix`: a shard never
+    """Delete temp files an earlier, killed attempt left behind (names from `pipeline.atomic.temp_path`).
+    Only the caller's own files are named by `prefix`: a shard never
     touches another shard's in-flight writes."""
     if folder.is_dir():
         for p in folder.glob(f".{prefix}*.tmp-*"):
@@ -232,18 +218,29 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
                        benign_pairs=cfg.planning.benign_pairs, max_pairs=cfg.planning.max_pairs, rewrites=rewrites)
     if not plans:
         raise RuntimeError("no pairs planned: no prompt matched a principle and benign pairs are off")
-    _atomic_write_text(paths.plan, "".join(json.dumps(p.to_dict()) + "\n" for p in plans))
+    atomic_write_text(paths.plan, "".join(json.dumps(p.to_dict()) + "\n" for p in plans))
     size = cfg.shards.shard_size
     prepared = PreparedRun(str(paths.root), rhash, (len(plans) + size - 1) // size, len(plans), prompt_stats)
-    _atomic_write_text(manifest, json.dumps(asdict(prepared), indent=2))
+    atomic_write_text(manifest, json.dumps(asdict(prepared), indent=2))
     return prepared
 
 
+_plan_cache: dict[tuple[str, int, int], list[PairPlan]] = {}
+
+
 def load_plan(out: Path | str) -> list[PairPlan]:
-    rows = [json.loads(line) for line in RunPaths(Path(out)).plan.read_text().splitlines() if line]
-    for r in rows:
-        r["concepts"], r["safe_concepts"] = tuple(r["concepts"]), tuple(r["safe_concepts"])
-    return [PairPlan(**r) for r in rows]
+    """The run's plan, parsed once per process: every shard task reads it, and re-parsing the
+    whole plan per shard would cost O(pairs × shards) on large runs."""
+    path = RunPaths(Path(out)).plan
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _plan_cache:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+        for r in rows:
+            r["concepts"], r["safe_concepts"] = tuple(r["concepts"]), tuple(r["safe_concepts"])
+        _plan_cache.clear()
+        _plan_cache[key] = [PairPlan(**r) for r in rows]
+    return _plan_cache[key]
 
 
 def shard_plans(plans: list[PairPlan], index: int, size: int) -> list[PairPlan]:
@@ -378,7 +375,7 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
         planned_by_category=dict(Counter(p.category for p in plans)),
         seconds={k: round(v, 3) for k, v in seconds.items()},
     )
-    _atomic_write_text(marker, json.dumps(asdict(report)))
+    atomic_write_text(marker, json.dumps(asdict(report)))
     return report
 
 
@@ -426,8 +423,8 @@ def finalize_run(cfg: RunConfig, out: Path | str, prepared: PreparedRun, reports
     if "llm" in stats["prompts"]:  # usage of the LLM stages (all run while preparing), on top
         stats["llm"] = stats["prompts"]["llm"]
         stats["prompts"] = {k: v for k, v in stats["prompts"].items() if k != "llm"}
-    _atomic_write_text(paths.root / "stats.json", json.dumps(stats, indent=2))
-    _atomic_write_text(paths.root / "README.md", render_card(cfg, stats))
+    atomic_write_text(paths.root / "stats.json", json.dumps(stats, indent=2))
+    atomic_write_text(paths.root / "README.md", render_card(cfg, stats))
     return stats
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -16,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.atomic import atomic_write_text
 from pipeline.categories import ALL, BENIGN
 
 # Built-in offline models are named explicitly so a profile never falls back to them silently.
@@ -283,10 +283,8 @@ def config_dict(cfg: RunConfig) -> dict:
 
 
 def dump_config(cfg: RunConfig, path: Path) -> None:
-    # temp + rename: a run killed while saving never leaves a truncated config.yaml
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    # a run killed while saving never leaves a truncated config.yaml
+    atomic_write_text(path, yaml.safe_dump(config_dict(cfg), sort_keys=False))
 
 
 def config_hash(cfg: RunConfig) -> str:

@@ -16,8 +16,6 @@ Hugging Face features (key ``huggingface``) exactly as `datasets` writes and rea
 from __future__ import annotations
 
 import io
-import os
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from pipeline.atomic import atomic_open, is_temp_name, temp_path  # noqa: F401 (part of this module's API)
 from pipeline.records import PairPlan
 
 SHARDS_DIR = "shards"
@@ -106,18 +105,6 @@ def shard_name(index: int) -> str:
 
 def rejected_name(index: int) -> str:
     return f"rejected-{index:05d}.parquet"
-
-
-def temp_path(path: Path) -> Path:
-    """Temporary sibling of `path`. Leading dot: pyarrow/pandas directory reads skip dot files and
-    ``*.parquet`` globs do not match it, so an unfinished file is invisible to readers. pid + random
-    suffix: two writers (processes or threads) never share a temporary file."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def is_temp_name(name: str) -> bool:
-    """True for names made by `temp_path` (leftovers of an interrupted write)."""
-    return name.startswith(".") and ".tmp-" in name
 
 
 def encode_image(img: Image.Image, fmt: str = "png", quality: int = 95) -> bytes:
@@ -238,16 +225,8 @@ def write_table_atomic(rows: list[dict], path: Path, schema: pa.Schema) -> Path:
     _check_rows(rows, schema)
     table = pa.Table.from_pylist(rows, schema=schema)  # keeps schema metadata (the HF features)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "xb") as f:
-            pq.write_table(table, f, row_group_size=ROW_GROUP_SIZE)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, binary=True) as f:
+        pq.write_table(table, f, row_group_size=ROW_GROUP_SIZE)
     return path
 
 
