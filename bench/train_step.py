@@ -157,7 +157,8 @@ class OursStep:
                 f"train.device={'cpu' if args.device == 'cpu' else 'null'}", f"train.seed={args.seed}",
                 f"train.gradient_checkpointing={str(args.gradient_checkpointing).lower()}",
                 f"data.resolution={args.resolution}" if args.resolution else "data.resolution=null",
-                "data.random_flip=true", "data.sampling=livo", "train.max_steps=1000000"]
+                "data.random_flip=true", "data.sampling=livo", "train.max_steps=1000000",
+                f"train.compile={args.compile or 'null'}"]
         self.trainer = LiVOTrainer(load_train_config(None, sets))
         t0 = time.perf_counter()
         self.trainer.setup(base=base, base_name=base_name)
@@ -306,11 +307,13 @@ def worker(kind: str, args: argparse.Namespace, conn) -> None:
         return
     memory = PeakMemory(args.device)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    t0 = time.perf_counter()
     for _ in range(args.warmup):
         stepper.step()
     sync()
+    warmup_seconds = time.perf_counter() - t0
     memory.reset()
-    conn.send({"ready": True, "prepare_seconds": getattr(stepper, "prepare_seconds", None),
+    conn.send({"ready": True, "warmup_seconds": warmup_seconds, "prepare_seconds": getattr(stepper, "prepare_seconds", None),
                "pairs": getattr(stepper, "pairs", len(getattr(stepper, "positives", [])))})
     while True:
         cmd = conn.recv()
@@ -346,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="default: fp16 on CUDA (as the official script), no on CPU")
     p.add_argument("--gradient-checkpointing", action="store_true", help="for both steps")
     p.add_argument("--resolution", type=int, default=None, help="resize/crop images (default: as rendered)")
+    p.add_argument("--compile", choices=["blocks", "unet"], default=None,
+                   help="ours only (train.compile; the official script does not compile): compile time is "
+                        "spent in warm-up and printed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per worker (default: torch's)")
     args = p.parse_args(argv)
@@ -360,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench-train: no shards in {args.data}; run `make shards` first", file=sys.stderr)
             return 2
         ctx = mp.get_context("spawn")
-        conns, procs = {}, {}
+        conns, procs, warm = {}, {}, {}
         for kind in ("prepare", "naive", "ours"):  # one at a time: setups do not compete for the CPU
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=worker, args=(kind, args, child), daemon=True)
@@ -372,9 +378,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{info['prepare_seconds']:.1f} s")
                 continue
             conns[kind], procs[kind] = parent, proc
+            warm[kind] = info["warmup_seconds"]
         threads = f", {args.threads} CPU thread(s)" if args.threads else ""
+        compiled = f", ours compiled ({args.compile}; warm-up incl. compile {warm['ours']:.1f} s)" if args.compile else ""
         print(f"bench-train: {args.model_size} model on {args.device}, batch {args.batch_size}, "
-              f"precision {args.mixed_precision}{threads}, {args.rounds} rounds x {args.steps} steps per method "
+              f"precision {args.mixed_precision}{threads}{compiled}, {args.rounds} rounds x {args.steps} steps per method "
               f"after {args.warmup} warm-up steps")
         totals = {k: [0.0, 0] for k in conns}
         for _ in range(args.rounds):

@@ -105,6 +105,12 @@ class TrainLoopConfig(_Section):
         "no", description="Autocast for the value encoder; the frozen UNet runs in this dtype (fp16 needs CUDA)."
     )
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: less memory.")
+    compile: Literal["blocks", "unet"] | None = Field(
+        None,
+        description="torch.compile the frozen UNet: 'blocks' compiles its repeated transformer blocks once "
+        "(regional compilation, seconds), 'unet' the whole UNet (minutes on CPU); shapes are static, so an "
+        "epoch's smaller last batch compiles once more. null = eager. Needs a C++ compiler on CPU.",
+    )
     allow_tf32: bool = Field(True, description="TF32 matmuls on Ampere+ GPUs.")
     seed: int = Field(0, description="Seeds sampling, flips, noise and timesteps (per step and process).")
     checkpoint_every: int = Field(500, ge=1, description="Save a resumable checkpoint every N steps.")
@@ -152,6 +158,7 @@ RESUMABLE_FIELDS = (
     "train.log_every",
     "train.device",
     "train.cpu_threads",
+    "train.compile",  # same computation; fused kernels round differently, as other thread counts do
 )
 
 

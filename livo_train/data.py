@@ -353,21 +353,24 @@ class PreferenceDataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def partner(self, index: int) -> int:
-        """The row whose violating image is paired with row `index`'s aligned image this epoch."""
+    def partner(self, index: int, epoch: int | None = None) -> int:
+        """The row whose violating image is paired with row `index`'s aligned image in `epoch` (default: set_epoch's)."""
         if self.sampling == "fixed":
             return index
+        epoch = self.epoch if epoch is None else epoch
         group = self.group_of[index]
-        return group[int(_item_rng(self.seed, self.epoch, index, _PARTNER).integers(len(group)))]
+        return group[int(_item_rng(self.seed, epoch, index, _PARTNER).integers(len(group)))]
 
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        partner = self.partner(index)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """`dataset[index]` (in set_epoch's epoch) or `dataset[epoch, index]` (what EpochOrder.stream yields)."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        partner = self.partner(index, epoch)
         # One flip for both images: they were rendered from the same noise, so their layouts
         # correspond; flipping only one would break the minimal difference within a pair.
-        flip = int(_item_rng(self.seed, self.epoch, index, _FLIP).integers(2)) if self.random_flip else 0
+        flip = int(_item_rng(self.seed, epoch, index, _FLIP).integers(2)) if self.random_flip else 0
         c = self.cache
         return {
             "aligned_mean": c.get(index, "aligned_mean")[flip],
@@ -379,35 +382,38 @@ class PreferenceDataset(torch.utils.data.Dataset):
         }
 
 
-class EpochSampler(torch.utils.data.Sampler[int]):
-    """A fresh permutation per epoch from (seed, epoch), split across ranks.
+class EpochOrder:
+    """The order pairs are drawn in: a fresh permutation per epoch from (seed, epoch), split across ranks.
 
-    Every rank gets ceil(N / world) indices (the permutation wraps around to even them out, as
-    DistributedSampler does), so all ranks run the same number of steps and no pair is left
-    out. `start` skips the first indices of the epoch (resume mid-epoch).
+    Every rank gets ceil(N / world) indices per epoch (the permutation wraps around to even them
+    out, as DistributedSampler does), so all ranks run the same number of steps and no pair is
+    left out.
     """
 
     def __init__(self, n: int, *, seed: int = 0, rank: int = 0, world: int = 1):
         if n < 1:
             raise ValueError("empty dataset")
         self.n, self.seed, self.rank, self.world = n, seed, rank, world
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
 
     def per_rank(self) -> int:
         return math.ceil(self.n / self.world)
 
-    def indices(self) -> list[int]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+    def indices(self, epoch: int) -> list[int]:
+        """This rank's indices of `epoch`, in order."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         perm = torch.randperm(self.n, generator=g).tolist()
         total = self.per_rank() * self.world
         perm = (perm * math.ceil(total / self.n))[:total]
         return perm[self.rank:total:self.world]
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices()[self.start:])
+    def stream(self, position: int = 0) -> Iterator[tuple[int, int]]:
+        """(epoch, index) for ever, epoch after epoch, from `position` (= items this rank has drawn so far).
 
-    def __len__(self) -> int:
-        return self.per_rank() - self.start
+        Batches cut from the stream are all full (the last ones of an epoch run into the next), so every
+        step has the same shape (no recompile, no odd-sized step) and each pair still comes once per epoch.
+        """
+        epoch, offset = divmod(position, self.per_rank())
+        while True:
+            for index in self.indices(epoch)[offset:]:
+                yield epoch, index
+            epoch, offset = epoch + 1, 0

@@ -22,7 +22,6 @@ Output folder::
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -33,10 +32,10 @@ import torch
 import torch.nn.functional as F
 
 from livo_train.config import TrainConfig, dump_train_config, identity_hash, load_train_config, train_config_dict
-from livo_train.data import (EpochSampler, PairCache, PreferenceDataset, cache_complete, cache_spec, prepare_cache,
+from livo_train.data import (EpochOrder, PairCache, PreferenceDataset, cache_complete, cache_spec, prepare_cache,
                              resolve_base_model, run_hash_of)
 from livo_train.loss import dpo_loss, livo_loss
-from livo_train.model import BaseComponents, init_value_encoder, load_base, move, prepend_value
+from livo_train.model import BaseComponents, compile_unet, init_value_encoder, load_base, move, prepend_value
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -165,6 +164,7 @@ class LiVOTrainer:
         if cfg.train.gradient_checkpointing:
             unet.enable_gradient_checkpointing()
             value_encoder.gradient_checkpointing_enable()
+        compile_unet(unet, cfg.train.compile)
         o = cfg.optim
         optimizer = torch.optim.AdamW(value_encoder.parameters(), lr=o.lr, betas=(o.adam_beta1, o.adam_beta2),
                                       weight_decay=o.weight_decay, eps=o.adam_eps)
@@ -182,8 +182,7 @@ class LiVOTrainer:
         self.dataset = PreferenceDataset(self.cache, sampling=cfg.data.sampling, group_by=cfg.data.group_by,
                                          random_flip=cfg.data.random_flip, seed=cfg.train.seed,
                                          max_pairs=cfg.data.max_pairs)
-        self.sampler = EpochSampler(len(self.dataset), seed=cfg.train.seed, rank=self.rank, world=self.world)
-        self.batches_per_epoch = math.ceil(self.sampler.per_rank() / cfg.train.batch_size)
+        self.order = EpochOrder(len(self.dataset), seed=cfg.train.seed, rank=self.rank, world=self.world)
         self.noise_scheduler = self.base.noise_scheduler
         self._ready = True
         if resume is not None:
@@ -257,17 +256,13 @@ class LiVOTrainer:
     # ------------------------------------------------------------ the step
 
     def batches(self, start_micro: int = 0):
-        """Micro-batches from micro-step `start_micro` on, epoch after epoch."""
+        """Micro-batches from micro-step `start_micro` on, for ever (EpochOrder.stream: all full)."""
         cfg = self.cfg
-        epoch, skip = divmod(start_micro, self.batches_per_epoch)
-        while True:
-            self.dataset.set_epoch(epoch)
-            self.sampler.set_epoch(epoch, start=skip * cfg.train.batch_size)
-            loader = torch.utils.data.DataLoader(self.dataset, batch_size=cfg.train.batch_size, sampler=self.sampler,
-                                                 num_workers=cfg.data.num_workers,
-                                                 pin_memory=self.device.type == "cuda")
-            yield from loader
-            epoch, skip = epoch + 1, 0
+        stream = self.order.stream(start_micro * cfg.train.batch_size)
+        loader = torch.utils.data.DataLoader(self.dataset, batch_size=cfg.train.batch_size, sampler=stream,
+                                             num_workers=cfg.data.num_workers,
+                                             pin_memory=self.device.type == "cuda")
+        yield from loader
 
     def compute_loss(self, batch: dict[str, torch.Tensor], micro_step: int) -> tuple[torch.Tensor, dict]:
         """Loss and metrics of one micro-batch (what one training step differentiates)."""

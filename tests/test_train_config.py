@@ -37,6 +37,7 @@ def test_profiles_load_and_overrides_apply():
     ("optim.max_grad_norm=0", "optim.max_grad_norm"),
     ("train.batch_size=0", "train.batch_size"),
     ("train.mixed_precision=fp8", "train.mixed_precision"),
+    ("train.compile=max", "train.compile"),
     ("data.sampling=random", "data.sampling"),
     ("data.group_by=[colour]", "data.group_by"),
     ("data.resolution=30", "data.resolution"),
@@ -57,7 +58,8 @@ def test_identity_ignores_speed_and_length_but_not_the_objective(tmp_path):
     dump_train_config(cfg, tmp_path / "c.yaml")
     assert identity_hash(load_train_config(tmp_path / "c.yaml")) == identity_hash(cfg)
     same = load_train_config(ROOT / "configs/train_tiny.yaml",
-                             ["train.max_steps=999", "train.log_every=3", "data.num_workers=2", "output_dir=/x"])
+                             ["train.max_steps=999", "train.log_every=3", "data.num_workers=2", "output_dir=/x",
+                              "train.compile=blocks"])
     assert identity_hash(same) == identity_hash(cfg)
     other = load_train_config(ROOT / "configs/train_tiny.yaml", ["loss.alpha=100"])
     assert identity_hash(other) != identity_hash(cfg)

@@ -3,6 +3,7 @@ exact resume, and a 2-process CPU DDP run through `accelerate launch`."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,23 @@ def test_two_process_cpu_ddp_run_completes(train_run, train_cache, tmp_path):
     ckpt = out / "checkpoints" / "checkpoint-000002"
     assert (ckpt / "random_states_0.pkl").exists() and (ckpt / "random_states_1.pkl").exists()
     assert sorted(metrics(out)) == [1, 2]
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
+                    reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_unet_blocks_compute_the_same_loss_and_gradient(train_run, train_cache, tmp_path):
+    """train.compile=blocks (regional torch.compile) changes speed, not what a step computes."""
+    losses, grads = {}, {}
+    for mode in ("null", "blocks"):
+        trainer = LiVOTrainer(make_cfg(train_run, tmp_path / mode, train_cache, "data.max_pairs=4",
+                                       "data.sampling=fixed", f"train.compile={mode}"))
+        trainer.setup()
+        batch = torch.utils.data.default_collate([trainer.dataset[i] for i in range(4)])
+        loss, metrics = trainer.compute_loss(batch, 0)
+        loss.backward()
+        encoder = trainer.accelerator.unwrap_model(trainer.value_encoder)
+        losses[mode] = torch.stack([metrics["model_w"], metrics["model_l"], metrics["ref_w"], metrics["ref_l"]])
+        grads[mode] = torch.cat([p.grad.flatten() for p in encoder.parameters() if p.grad is not None])
+    assert trainer.base.unet.down_blocks[1].attentions[0].transformer_blocks[0]._compiled_call_impl is not None
+    torch.testing.assert_close(losses["blocks"], losses["null"], rtol=1e-5, atol=1e-7)
+    assert torch.nn.functional.cosine_similarity(grads["blocks"], grads["null"], dim=0) > 0.999
