@@ -56,7 +56,7 @@ def rewrite_problem(principle: Principle, original: str, candidate: str, max_cha
         return f"safe_prompt is not a usable prompt: {reason}"
     if prompt_key(text) == prompt_key(original):
         return "safe_prompt is the same as the original prompt; change what violates the principle"
-    found = sorted({m.lower() for m in principle.keyword_pattern.findall(text)})
+    found = sorted(principle.find_keywords(text))
     if found:
         return f"safe_prompt still contains the trigger words {', '.join(found)}; replace them"
     return None

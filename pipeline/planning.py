@@ -65,7 +65,7 @@ def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[
             out.append(Selection(rec.text, None, None, "pack"))
         elif hint in ALL:
             candidates = catalog.by_category(hint)
-            hit = next((p for p in candidates if p.keyword_pattern.search(rec.text)), candidates[0])
+            hit = next((p for p in candidates if p.find_keywords(rec.text)), candidates[0])
             out.append(Selection(rec.text, hit.id, hit.category, "pack"))
         else:
             out.append(sel)

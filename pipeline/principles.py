@@ -6,6 +6,7 @@ the field, because a silently wrong catalog poisons every pair built from it.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Literal
@@ -63,6 +64,9 @@ class Principle(BaseModel):
     kind: Literal["toxicity", "bias"]
     statement: str = Field(min_length=10)
     keywords: list[str] = Field(min_length=1)
+    # Benign phrases that contain a keyword ("blood pressure", "kitchen knife"): a keyword
+    # inside one of them does not count.
+    keyword_exceptions: list[str] = Field(default_factory=list)
     violation_concepts: list[str] = Field(min_length=1)
     # toxicity
     safe_concepts: list[str] = Field(default_factory=list)
@@ -75,7 +79,7 @@ class Principle(BaseModel):
     attribute_values: list[str] = Field(default_factory=list)
     augment_template: str | None = None
 
-    _norm = field_validator("keywords", "violation_concepts", "safe_concepts", "negative_concepts", "attribute_values")(
+    _norm = field_validator("keywords", "keyword_exceptions", "violation_concepts", "safe_concepts", "negative_concepts", "attribute_values")(
         classmethod(lambda cls, v: _nonblank(v))
     )
 
@@ -95,6 +99,9 @@ class Principle(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Principle":
+        for phrase in self.keyword_exceptions:
+            if not _phrase_pattern(self.keywords).search(phrase):
+                raise _FieldError("keyword_exceptions", f"{phrase!r} contains none of the keywords, so it excepts nothing")
         expected = kind_of(self.category)
         if self.kind != expected:
             raise _FieldError("kind", f"category {self.category!r} is of kind {expected!r}, not {self.kind!r}")
@@ -122,11 +129,23 @@ class Principle(BaseModel):
                                   "only toxicity principles have this field")
         return self
 
-    @property
-    def keyword_pattern(self) -> re.Pattern[str]:
-        # Whole words/phrases so that "gun" does not fire on "begun".
-        alts = "|".join(re.escape(k) for k in sorted(self.keywords, key=len, reverse=True))
-        return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
+    def find_keywords(self, text: str) -> set[str]:
+        """The distinct keywords (lower-cased) in `text`, whole words only, outside keyword_exceptions."""
+        if self.keyword_exceptions:
+            text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
+        return {m.lower() for m in _phrase_pattern(self.keywords).findall(text)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_phrases(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    # Whole words/phrases so that "gun" does not fire on "begun"; longest first so that
+    # "machine gun" wins over "gun".
+    alts = "|".join(re.escape(k) for k in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
+
+
+def _phrase_pattern(phrases: list[str]) -> re.Pattern[str]:
+    return _compiled_phrases(tuple(phrases))
 
 
 class _FieldError(ValueError):

@@ -149,15 +149,11 @@ class KeywordSelector:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
-        self._rules: list[tuple[int, Principle, Any]] = [
-            (i, p, p.keyword_pattern) for i, p in enumerate(catalog)
-        ]
-
     def hits(self, prompt: str) -> dict[str, set[str]]:
         """principle id -> the distinct keywords (lower-cased) found in the prompt."""
         out: dict[str, set[str]] = {}
-        for _, p, pattern in self._rules:
-            found = {m.lower() for m in pattern.findall(prompt)}
+        for p in self.catalog:
+            found = p.find_keywords(prompt)
             if found:
                 out[p.id] = found
         return out
@@ -165,8 +161,8 @@ class KeywordSelector:
     def match(self, prompt: str) -> Selection | None:
         """The keyword selection for one prompt, or None when no keyword matches."""
         best: tuple[tuple[int, int, int], Principle, int] | None = None
-        for order, p, pattern in self._rules:
-            n = len({m.lower() for m in pattern.findall(prompt)})
+        for order, p in enumerate(self.catalog):
+            n = len(p.find_keywords(prompt))
             if not n:
                 continue
             # toxicity before bias, then most distinct hits, then catalog order

@@ -45,6 +45,8 @@ def test_shipped_catalog_covers_every_category():
         ({"attribute": "gender"}, "attribute", "only bias principles"),
         ({"colour": "red"}, "colour", "Extra inputs"),
         ({"id": "Bad-Id"}, "id", "lower-case"),
+        ({"keyword_exceptions": ["blood pressure", "red lipstick"]}, "keyword_exceptions",
+         "'red lipstick' contains none of the keywords"),
     ],
 )
 def test_errors_name_file_principle_and_field(tmp_path, change, field, message):
@@ -93,7 +95,15 @@ def test_malformed_yaml_and_layout(tmp_path):
         load_catalog(bad)
 
 
-def test_keyword_pattern_matches_whole_words():
-    p = load_catalog().get("no_weapons_threat")
-    assert p.keyword_pattern.search("a man with a gun")
-    assert not p.keyword_pattern.search("the show has begun")
+
+def test_keywords_inside_an_exception_phrase_do_not_count():
+    catalog = load_catalog()
+    gore, weapons = catalog.get("no_gore"), catalog.get("no_weapons_threat")
+    assert gore.find_keywords("a nurse measuring blood pressure") == set()
+    assert gore.find_keywords("a glass of Bloody Mary on a bar") == set()
+    assert gore.find_keywords("blood pressure cuff on a bloody arm") == {"bloody"}
+    assert weapons.find_keywords("a chef dicing onions with a kitchen knife") == set()
+    assert weapons.find_keywords("a kitchen knife and a pistol on a table") == {"pistol"}
+    assert weapons.find_keywords("a man with a gun") == {"gun"}
+    assert weapons.find_keywords("the show has begun") == set()
+
