@@ -313,7 +313,8 @@ def worker(kind: str, args: argparse.Namespace, conn) -> None:
     sync()
     warmup_seconds = time.perf_counter() - t0
     memory.reset()
-    conn.send({"ready": True, "warmup_seconds": warmup_seconds, "prepare_seconds": getattr(stepper, "prepare_seconds", None),
+    conn.send({"ready": True, "warmup_seconds": warmup_seconds,
+               "prepare_seconds": getattr(stepper, "prepare_seconds", None),
                "pairs": getattr(stepper, "pairs", len(getattr(stepper, "positives", [])))})
     while True:
         cmd = conn.recv()
@@ -380,10 +381,11 @@ def main(argv: list[str] | None = None) -> int:
             conns[kind], procs[kind] = parent, proc
             warm[kind] = info["warmup_seconds"]
         threads = f", {args.threads} CPU thread(s)" if args.threads else ""
-        compiled = f", ours compiled ({args.compile}; warm-up incl. compile {warm['ours']:.1f} s)" if args.compile else ""
+        compiled = (f", ours compiled ({args.compile}; warm-up incl. compile {warm['ours']:.1f} s)"
+                    if args.compile else "")
         print(f"bench-train: {args.model_size} model on {args.device}, batch {args.batch_size}, "
-              f"precision {args.mixed_precision}{threads}{compiled}, {args.rounds} rounds x {args.steps} steps per method "
-              f"after {args.warmup} warm-up steps")
+              f"precision {args.mixed_precision}{threads}{compiled}, {args.rounds} rounds x {args.steps} steps "
+              f"per method after {args.warmup} warm-up steps")
         totals = {k: [0.0, 0] for k in conns}
         for _ in range(args.rounds):
             for kind, conn in conns.items():

@@ -108,8 +108,8 @@ class TrainLoopConfig(_Section):
     compile: Literal["blocks", "unet"] | None = Field(
         None,
         description="torch.compile the frozen UNet: 'blocks' compiles its repeated transformer blocks once "
-        "(regional compilation, seconds), 'unet' the whole UNet (minutes on CPU); shapes are static, so an "
-        "epoch's smaller last batch compiles once more. null = eager. Needs a C++ compiler on CPU.",
+        "(regional compilation, seconds), 'unet' the whole UNet (minutes on CPU); null = eager. "
+        "Needs a C++ compiler on CPU.",
     )
     allow_tf32: bool = Field(True, description="TF32 matmuls on Ampere+ GPUs.")
     seed: int = Field(0, description="Seeds sampling, flips, noise and timesteps (per step and process).")

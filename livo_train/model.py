@@ -103,8 +103,8 @@ def compile_unet(unet: Any, mode: str | None) -> Any:
     """
     if mode is None:
         return unet
-    # Static shapes: an epoch's smaller last batch compiles its own graph once, instead of
-    # switching every later step to a slower dynamic-shape graph.
+    # Static shapes: the trainer's batches all have one shape (EpochOrder.stream); a new shape
+    # compiles its own graph once instead of switching to a slower dynamic-shape graph.
     if mode == "blocks":
         unet.compile_repeated_blocks(fullgraph=True, dynamic=False)
     elif mode == "unet":

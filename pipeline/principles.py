@@ -79,7 +79,8 @@ class Principle(BaseModel):
     attribute_values: list[str] = Field(default_factory=list)
     augment_template: str | None = None
 
-    _norm = field_validator("keywords", "keyword_exceptions", "violation_concepts", "safe_concepts", "negative_concepts", "attribute_values")(
+    _norm = field_validator("keywords", "keyword_exceptions", "violation_concepts", "safe_concepts",
+                            "negative_concepts", "attribute_values")(
         classmethod(lambda cls, v: _nonblank(v))
     )
 
@@ -101,7 +102,8 @@ class Principle(BaseModel):
     def _consistent(self) -> "Principle":
         for phrase in self.keyword_exceptions:
             if not _phrase_pattern(self.keywords).search(phrase):
-                raise _FieldError("keyword_exceptions", f"{phrase!r} contains none of the keywords, so it excepts nothing")
+                raise _FieldError("keyword_exceptions",
+                                  f"{phrase!r} contains none of the keywords, so it excepts nothing")
         expected = kind_of(self.category)
         if self.kind != expected:
             raise _FieldError("kind", f"category {self.category!r} is of kind {expected!r}, not {self.kind!r}")

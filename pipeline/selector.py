@@ -24,7 +24,7 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -149,6 +149,7 @@ class KeywordSelector:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+
     def hits(self, prompt: str) -> dict[str, set[str]]:
         """principle id -> the distinct keywords (lower-cased) found in the prompt."""
         out: dict[str, set[str]] = {}
