@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -67,6 +68,9 @@ class SemanticConfig(_Section):
     device: str = "cpu"
 
 
+_SECRET_QUERY = re.compile(r"(?:^|&)(?:api[-_]?key|key|token|access[-_]?token|secret|password)=", re.IGNORECASE)
+
+
 class LLMConfig(_Section):
     base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM).")
     model: str = Field("gpt-4o-mini", min_length=1, description="Model name as the server knows it.")
@@ -92,6 +96,11 @@ class LLMConfig(_Section):
     def _http(cls, v: str) -> str:
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http(s) URL such as http://localhost:8000/v1")
+        # The URL is saved in config.yaml and logged: a secret in it would leak with every run.
+        parts = urlsplit(v)
+        if parts.username or parts.password or _SECRET_QUERY.search(parts.query):
+            raise ValueError("must not carry credentials (user:password@ or a key/token parameter); "
+                             "put the key in the variable named by llm.api_key_env")
         return v.rstrip("/")
 
 

@@ -205,6 +205,11 @@ def test_llm_config_fields_and_hash():
     assert "sk-secret-value" not in str(e.value)
     with pytest.raises(ConfigError, match="base_url"):
         load_config(None, ["llm.base_url=localhost:8000"])
+    for url in ("https://user:s3cr3t-pw@llm.example.com/v1", "https://llm.example.com/v1?api_key=s3cr3t-pw"):
+        with pytest.raises(ConfigError, match="base_url.*credentials") as e:
+            load_config(None, [f"llm.base_url={url}"])
+        assert "s3cr3t-pw" not in str(e.value)
+    assert load_config(None, ["llm.base_url=https://x.openai.azure.com/v1?api-version=2024-06-01"]).llm.base_url
     # LLM settings matter to the run's identity only when an LLM stage is on
     plain = load_config("configs/tiny.yaml")
     assert config_hash(plain) == config_hash(load_config("configs/tiny.yaml", ["llm.model=other"]))
