@@ -81,6 +81,7 @@ class LLMConfig(_Section):
     max_retries: int = Field(4, ge=0, le=20, description="Retries of a request on timeouts, connection errors, 429 and 5xx.")
     retry_base_delay: float = Field(1.0, ge=0, description="First backoff in seconds; doubles per retry, with jitter.")
     max_reasks: int = Field(2, ge=0, le=10, description="Re-asks after an invalid answer before the row is recorded as failed.")
+    max_consecutive_failures: int | None = Field(8, ge=1, description="Stop the stage after this many requests in a row failed (retries spent, or every request refused): the server is down or rejects the request itself. Answers so far stay cached. null = never stop; every row fails on its own.")
     cache_path: Path | None = Field(None, description="SQLite request cache; null = <out>/llm_cache.sqlite for builds, ~/.cache/livo/ for commands.")
 
     @field_validator("api_key_env")
@@ -216,6 +217,7 @@ PERFORMANCE_ONLY = (
     "llm.timeout",
     "llm.max_retries",
     "llm.retry_base_delay",
+    "llm.max_consecutive_failures",
     "llm.cache_path",
     "runner",
     "ray",

@@ -60,7 +60,8 @@ REASK = ("Your previous answer was not valid: {error}\n"
 
 
 class LLMUnavailableError(RuntimeError):
-    """The endpoint refuses every request (authentication, unknown model or path)."""
+    """The endpoint refuses every request (authentication, unknown model or path), or too many
+    requests in a row failed (server down, or a parameter the model rejects)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -292,6 +293,7 @@ class OpenAIChatLLM:
         max_reasks: int = 2,
         max_concurrency: int = 4,
         cache_path: Path | str | None = None,
+        max_consecutive_failures: int | None = 8,
     ):
         import openai
 
@@ -303,6 +305,8 @@ class OpenAIChatLLM:
         self.retry_base_delay = retry_base_delay
         self.max_reasks = max_reasks
         self.max_concurrency = max_concurrency
+        self.max_consecutive_failures = max_consecutive_failures
+        self._failures_in_a_row = 0
         self.cache = RequestCache(cache_path) if cache_path else None
         # The key lives only in this client's headers; kept here solely to scrub it from error text.
         key = os.environ.get(api_key_env) or ""
@@ -320,7 +324,8 @@ class OpenAIChatLLM:
         return cls(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, temperature=cfg.temperature,
                    timeout=cfg.timeout, max_retries=cfg.max_retries, retry_base_delay=cfg.retry_base_delay,
                    max_reasks=cfg.max_reasks, max_concurrency=cfg.max_concurrency,
-                   cache_path=cfg.cache_path or default_cache)
+                   cache_path=cfg.cache_path or default_cache,
+                   max_consecutive_failures=cfg.max_consecutive_failures)
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIChatLLM(base_url={self.base_url!r}, model={self.model!r})"
@@ -355,7 +360,25 @@ class OpenAIChatLLM:
         return min(MAX_BACKOFF, max(delay, hint or 0.0))
 
     def _request(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
-        """One answer: {"content", "refusal"}, from the cache or the server (with retries)."""
+        """One answer: {"content", "refusal"}, from the cache or the server (with retries).
+
+        A failed request fails its row; `max_consecutive_failures` of them in a row stop the stage
+        (a dead server would otherwise cost every remaining row its full retry schedule).
+        """
+        try:
+            answer = self._request_once(messages, schema, temperature)
+        except _RequestFailed as e:
+            with self._lock:
+                self._failures_in_a_row += 1
+                streak = self._failures_in_a_row
+            if self.max_consecutive_failures is not None and streak >= self.max_consecutive_failures:
+                raise LLMUnavailableError(
+                    f"{self.base_url} (model {self.model!r}): {streak} requests in a row failed, the last with {e}; "
+                    "stopping this stage (answers so far are cached: run again once the server works)") from None
+            raise
+        return answer
+
+    def _request_once(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
         oa = self._openai
         params = self._params(schema, temperature)
         key = request_key(self.base_url, self.model, messages, params)
@@ -381,7 +404,7 @@ class OpenAIChatLLM:
                         self._text_mode = self._usage.text_mode = True
                     if self.cache is not None:
                         self.cache.set_flag(self._endpoint, TEXT_MODE_FLAG)
-                    return self._request(messages, schema, temperature)
+                    return self._request_once(messages, schema, temperature)
                 raise _RequestFailed(f"HTTP {e.status_code}: {self.redact(e.message)}") from None
             except (oa.APIConnectionError, oa.APIStatusError) as e:
                 status = getattr(e, "status_code", None)
@@ -404,6 +427,8 @@ class OpenAIChatLLM:
             if usage is not None:
                 self._count(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
             answer = {"content": message.content, "refusal": getattr(message, "refusal", None)}
+            with self._lock:  # only the server answering ends a streak (cache hits say nothing about it)
+                self._failures_in_a_row = 0
             if self.cache is not None:
                 self.cache.put(key, answer)
             return answer

@@ -251,3 +251,24 @@ def test_repr_and_debug_logs_hide_the_key(make_llm, llm_server, caplog):
     assert llm_server.requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert len(caplog.records) > 3 and KEY not in caplog.text
     assert KEY not in repr(llm) and KEY not in json.dumps(llm.usage())
+
+
+def test_a_dead_server_stops_the_stage_after_a_streak_of_failed_requests(make_llm, llm_server):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    llm = make_llm(base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, max_consecutive_failures=3)
+    assert not llm.complete_json(MESSAGES, Pick).ok and not llm.complete_json(MESSAGES, Pick).ok
+    with pytest.raises(LLMUnavailableError, match="3 requests in a row failed, the last with connection error"):
+        llm.complete_json(MESSAGES, Pick)
+
+
+def test_a_parameter_every_request_rejects_stops_the_stage_and_a_success_resets_the_streak(make_llm, llm_server):
+    rejected = error(400, "Unsupported parameter: 'temperature' is not supported with this model.")
+    llm_server.script(rejected, rejected, answer_json({"label": "none"}), rejected, rejected, rejected)
+    llm = make_llm(max_consecutive_failures=3, cache_path=None)  # no cache: every call reaches the server
+    results = [llm.complete_json(MESSAGES, Pick) for _ in range(5)]
+    assert [a.ok for a in results] == [False, False, True, False, False]
+    with pytest.raises(LLMUnavailableError, match="'temperature' is not supported"):
+        llm.complete_json(MESSAGES, Pick)
+    assert len(llm_server.requests) == 6
