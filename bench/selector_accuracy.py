@@ -20,20 +20,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.categories import ALL  # noqa: E402
-from pipeline.principles import load_catalog  # noqa: E402
-from pipeline.selector import (  # noqa: E402
+from bench.selector_calibration import (  # noqa: E402
     DEFAULT_LABELLED_PATH,
-    DEFAULT_MARGIN,
-    DEFAULT_THRESHOLD,
-    NONE_LABEL,
-    DefaultSelector,
-    KeywordSelector,
     accuracy,
     calibrate,
-    category_label,
     load_labelled,
 )
+from pipeline.catalog import load_catalog  # noqa: E402
+from pipeline.categories import ALL  # noqa: E402
+from pipeline.select.anchors import DEFAULT_MARGIN, DEFAULT_THRESHOLD  # noqa: E402
+from pipeline.select.base import NONE_LABEL, category_label  # noqa: E402
+from pipeline.select.default import DefaultSelector  # noqa: E402
+from pipeline.select.keyword import KeywordSelector  # noqa: E402
 
 LABELS = (*ALL, NONE_LABEL)
 SHORT = {"gender_bias": "gend", "race_bias": "race", "age_bias": "age", "self_harm": "self", "violence": "viol",
@@ -127,8 +125,9 @@ def main() -> None:
     summary = (f"\nsummary ({args.split}): keyword-only {acc_kw:.3f} ({t_kw * 1000:.1f} ms), "
                f"keyword+MiniLM {acc_def:.3f} ({t_def * 1000:.1f} ms for {len(prompts)} prompts)")
     if args.base_url:
-        from pipeline.llm import OpenAIChatLLM, user_cache_path
-        from pipeline.llm_selector import LLMSelector
+        from pipeline.llm.cache import user_cache_path
+        from pipeline.llm.client import OpenAIChatLLM
+        from pipeline.select.llm import LLMSelector
 
         client = OpenAIChatLLM(args.base_url, args.llm_model, api_key_env=args.api_key_env,
                                max_concurrency=args.concurrency, cache_path=args.cache or user_cache_path())

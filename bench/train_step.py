@@ -45,7 +45,7 @@ def sd15_base(tokenizer_dir: Path):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     from livo_train.model import BaseComponents
-    from pipeline.tiny_models import clip_tokenizer_files
+    from pipeline.render.tiny_models import clip_tokenizer_files
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -90,7 +90,9 @@ def synthetic_run(folder: Path, pairs: int, size: int) -> Path:
     from PIL import Image
 
     from pipeline.records import PairPlan
-    from pipeline.shards import SHARD_SCHEMA, encode_image, pair_row, shard_name, write_table_atomic
+    from pipeline.run.layout import shard_name
+    from pipeline.run.schema import SHARD_SCHEMA, encode_image, pair_row
+    from pipeline.run.tables import write_table_atomic
 
     rng = np.random.default_rng(0)
 

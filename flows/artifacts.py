@@ -1,24 +1,31 @@
 """What a `build-dataset` flow run shows in Prefect: a progress artifact updated as shards
-finish, a table of per-shard counts and drop reasons, and a markdown summary at the end."""
+finish, a table of per-shard counts and drop reasons, and a markdown summary at the end.
+`RunBoard` is the flow's `pipeline.build.progress.BuildProgress`."""
 
 from __future__ import annotations
 
-import time
+from prefect import get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
-from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
-                               update_progress_artifact)
-
+from pipeline.build.progress import ProgressCounts
 from pipeline.filters import REASONS
+from pipeline.run.manifest import PreparedRun
+from pipeline.run.reports import ShardFailure, ShardReport
 
 PROGRESS_KEY = "build-dataset-progress"
 SHARDS_KEY = "build-dataset-shards"
 SUMMARY_KEY = "build-dataset-summary"
 
 
-def shard_row(index: int, report=None, failure: dict | None = None) -> dict:
+def shard_row(index: int, report: ShardReport | None = None, failure: ShardFailure | None = None) -> dict:
     if report is None:
-        return {"shard": index, "status": "failed", "planned": failure["pairs"], "kept": 0, "dropped": 0,
-                **{r: 0 for r in REASONS}, "seconds": 0.0, "error": failure["error"]}
+        return {"shard": index, "status": "failed", "planned": failure.pairs, "kept": 0, "dropped": 0,
+                **{r: 0 for r in REASONS}, "seconds": 0.0, "error": failure.error}
     return {"shard": index, "status": "resumed" if report.resumed else "done", "planned": report.planned,
             "kept": report.kept, "dropped": sum(report.dropped.values()),
             **{r: report.dropped.get(r, 0) for r in REASONS},
@@ -26,41 +33,54 @@ def shard_row(index: int, report=None, failure: dict | None = None) -> dict:
 
 
 class RunBoard:
-    """Per-shard rows of one flow run and the artifacts built from them."""
+    """Per-shard rows of one flow run, the artifacts built from them and the run-log lines."""
 
-    def __init__(self, prepared, out: str) -> None:
-        self.prepared = prepared
+    def __init__(self, out: str, runner: str = "local") -> None:
         self.out = out
+        self.runner = runner
         self.rows: dict[int, dict] = {}
-        self.started = time.monotonic()
-        self.pairs_this_run = 0  # pairs of shards processed now, not resumed: the rate's numerator
+        self.counts: ProgressCounts | None = None
+        self.progress_id = None
+
+    def start(self, prepared: PreparedRun, done: list[ShardReport]) -> None:
+        self.counts = ProgressCounts(prepared)
         self.progress_id = create_progress_artifact(
             progress=0.0, key=PROGRESS_KEY,
-            description=f"{out}: pairs of finished shards (run {prepared.run_hash})")
+            description=f"{self.out}: pairs of finished shards (run {prepared.run_hash})")
+        get_run_logger().info("run %s: %d pairs in %d shards, %d to do (runner %s)", prepared.run_hash,
+                              prepared.num_pairs, prepared.num_shards, prepared.num_shards - len(done), self.runner)
+        for report in done:
+            self._record(report.index, report, None)
+        self.publish_progress()
 
-    def record(self, index: int, report=None, failure: dict | None = None, publish: bool = True) -> None:
+    def _record(self, index: int, report: ShardReport | None, failure: ShardFailure | None) -> None:
         self.rows[index] = shard_row(index, report, failure)
-        if report is None or not report.resumed:
-            self.pairs_this_run += self.rows[index]["planned"]
-        if publish:
-            self.publish_progress()
+        self.counts.add(self.rows[index]["planned"], resumed=report is not None and report.resumed)
+
+    def shard_done(self, index: int, report: ShardReport | None, failure: ShardFailure | None) -> None:
+        self._record(index, report, failure)
+        logger = get_run_logger()
+        if report is not None:
+            logger.info("shard %d: kept %d of %d, dropped %s (%.1f s)", index, report.kept, report.planned,
+                        report.dropped or "none", sum(report.seconds.values()))
+        else:
+            logger.error("shard %d failed after its retries: %s", index, failure.error)
+        self.publish_progress()
+        logger.info(self.status())
 
     def progress(self) -> float:
-        finished = sum(row["planned"] for row in self.rows.values())
-        return round(100.0 * finished / max(self.prepared.num_pairs, 1), 2)
+        return self.counts.percent()
 
     def status(self) -> str:
         """'3 of 6 shards finished (50% of pairs, 1.20 pairs/s, eta 20 s)' for the run log."""
-        finished = sum(row["planned"] for row in self.rows.values())
-        rate = self.pairs_this_run / max(time.monotonic() - self.started, 1e-9)
-        eta = (self.prepared.num_pairs - finished) / rate if rate else float("nan")
-        return (f"{len(self.rows)} of {self.prepared.num_shards} shards finished ({self.progress():.0f}% of pairs, "
-                f"{rate:.2f} pairs/s, eta {eta:.0f} s)")
+        return self.counts.status()
 
     def publish_progress(self) -> None:
         update_progress_artifact(self.progress_id, progress=self.progress())
 
-    def publish_results(self, stats: dict) -> None:
+    def close(self, stats: dict | None) -> None:
+        if stats is None:
+            return
         create_table_artifact(key=SHARDS_KEY, table=[self.rows[i] for i in sorted(self.rows)],
                               description=f"{self.out}: per-shard counts and drop reasons")
         create_markdown_artifact(key=SUMMARY_KEY, markdown=summary_markdown(self.out, stats),

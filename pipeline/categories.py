@@ -33,20 +33,6 @@ BENIGN: str = "benign"
 # Every category a prompt pack may declare.
 PACK_CATEGORIES: tuple[str, ...] = ALL + (BENIGN,)
 
-# The I2P `categories` labels (comma-separated multi-label string) and the ids above
-# that they roughly correspond to. "shocking" covers both gore and horror; I2P's
-# "harassment" has no counterpart here (empty tuple).
-I2P_CATEGORY_MAP: dict[str, tuple[str, ...]] = {
-    "sexual": ("nudity",),
-    "violence": ("violence",),
-    "shocking": ("gore", "horror"),
-    "hate": ("hate",),
-    "self-harm": ("self_harm",),
-    "illegal activity": ("illegal",),
-    "harassment": (),
-}
-
-
 def kind_of(category: str) -> str:
     """'toxicity', 'bias' or 'benign' for a category id; ValueError for an unknown id."""
     if category in TOXICITY:
@@ -56,13 +42,3 @@ def kind_of(category: str) -> str:
     if category == BENIGN:
         return "benign"
     raise ValueError(f"unknown category {category!r} (known: {', '.join(PACK_CATEGORIES)})")
-
-
-def from_i2p(categories: str | None) -> tuple[str, ...]:
-    """Map an I2P `categories` string ("sexual, shocking") to category ids, in TOXICITY order."""
-    if not categories:
-        return ()
-    found: set[str] = set()
-    for label in categories.split(","):
-        found.update(I2P_CATEGORY_MAP.get(label.strip().lower(), ()))
-    return tuple(c for c in TOXICITY if c in found)

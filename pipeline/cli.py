@@ -18,7 +18,7 @@ def _config_args(p: argparse.ArgumentParser, default: str | None = None) -> None
 
 
 def cmd_principles(args: argparse.Namespace) -> int:
-    from pipeline.principles import load_catalog
+    from pipeline.catalog import load_catalog
 
     catalog = load_catalog(args.catalog)
     if args.json:
@@ -44,16 +44,16 @@ def _llm_report(llm, failures: list) -> None:
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    from pipeline.build import collect_prompts
+    from pipeline.prompts.collect import collect_prompts
 
     cfg = load_config(args.config, args.overrides)
     llm, failures = None, []
     if cfg.prompts.generate is not None:
-        from pipeline.llm_stages import make_llm
+        from pipeline.llm.client import make_llm
 
         llm = make_llm(cfg)
     records, stats = collect_prompts(cfg, llm, failures)
-    for problem in stats["import_problems"]:
+    for problem in stats.import_problems:
         print(f"skipped: {problem}", file=sys.stderr)
     for r in records:
         print(json.dumps({"prompt": r.text, "source": r.source, "category_hint": r.category_hint}))
@@ -63,9 +63,9 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from pipeline.build import make_selector
-    from pipeline.principles import load_catalog
-    from pipeline.prompt_import import read_prompt_file
+    from pipeline.catalog import load_catalog
+    from pipeline.prompts.importer import read_prompt_file
+    from pipeline.select.factory import make_selector
 
     cfg = load_config(args.config, args.overrides)
     prompts = list(args.prompts)
@@ -79,7 +79,7 @@ def cmd_select(args: argparse.Namespace) -> int:
         return 2
     llm = None
     if cfg.selector == "llm":
-        from pipeline.llm_stages import make_llm
+        from pipeline.llm.client import make_llm
 
         llm = make_llm(cfg)
     selector = make_selector(cfg, load_catalog(cfg.catalog_dir), llm)
@@ -98,8 +98,8 @@ def cmd_shards(args: argparse.Namespace) -> int:
         raise ConfigError("runner=ray runs shard tasks through the Prefect flow: drop --local")
     try:
         if args.local:
-            from pipeline.build import build_dataset
-            from pipeline.progress import TqdmProgress
+            from pipeline.build.executor import build_dataset
+            from pipeline.build.progress import TqdmProgress
 
             stats = build_dataset(cfg, args.out, progress=TqdmProgress())
         else:
@@ -108,8 +108,8 @@ def cmd_shards(args: argparse.Namespace) -> int:
             stats = build_dataset_flow(config=args.config, out=args.out, overrides=args.overrides)
     except ShardsFailedError as e:
         for f in e.failed:
-            print(f"livo: shard {f['index']} ({f['pairs']} pairs) failed after {f['attempts']} attempt(s): "
-                  f"{f['error']}", file=sys.stderr)
+            print(f"livo: shard {f.index} ({f.pairs} pairs) failed after {f.attempts} attempt(s): {f.error}",
+                  file=sys.stderr)
         print(f"livo: {e}", file=sys.stderr)
         return 1
     print(json.dumps({k: stats[k] for k in ("run_hash", "planned", "kept", "dropped")}))
@@ -118,7 +118,7 @@ def cmd_shards(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipeline.validate import validate_run
+    from pipeline.run.validate import validate_run
 
     problems = validate_run(Path(args.run_dir))
     if problems:
@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_validate)
 
-    from livo_train.cli import register as register_training  # `livo train`, `livo eval`
+    from livo_train.cli import (
+        register as register_training,  # `livo train`, `livo eval`
+    )
 
     register_training(sub)
     return parser
@@ -177,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livo: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - one clear line for users; -v shows the traceback
+        from pipeline.catalog import CatalogError
         from pipeline.errors import ModelUnavailableError, RunConflictError
-        from pipeline.llm import LLMUnavailableError
-        from pipeline.principles import CatalogError
+        from pipeline.llm.types import LLMUnavailableError
 
         if isinstance(e, (ModelUnavailableError, CatalogError, FileNotFoundError, LLMUnavailableError,
                           RunConflictError)) and not args.verbose:

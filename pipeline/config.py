@@ -14,10 +14,17 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from pipeline.atomic import atomic_write_text
 from pipeline.categories import ALL, BENIGN
+from pipeline.run.atomic import atomic_write_text
 
 # Built-in offline models are named explicitly so a profile never falls back to them silently.
 TINY_SD = "builtin:tiny-sd"
@@ -25,6 +32,21 @@ TINY_CLIP = "builtin:tiny-clip"
 
 
 M = TypeVar("M", bound=BaseModel)
+
+# Marks a field that changes speed, not data: left out of the run hash (as distilabel's signatures),
+# so changing it reuses a run's completed shards. `performance_only_fields` collects the marks.
+PERFORMANCE_ONLY_MARK = {"performance_only": True}
+
+
+def performance_only_fields(model: type[BaseModel], prefix: str = "") -> tuple[str, ...]:
+    """Dotted names of the fields marked `PERFORMANCE_ONLY_MARK`, sections searched recursively."""
+    found: list[str] = []
+    for name, info in model.model_fields.items():
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("performance_only"):
+            found.append(prefix + name)
+        elif isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            found += performance_only_fields(info.annotation, f"{prefix}{name}.")
+    return tuple(found)
 
 
 def _known_categories(v: list[str] | None) -> list[str] | None:
@@ -65,7 +87,7 @@ class SemanticConfig(_Section):
     model: str | None = Field(None, description="Sentence-transformers model path or id; null = the packaged all-MiniLM-L6-v2.")
     threshold: float | None = Field(None, description="Minimum similarity to pick a principle; null = calibrated default.")
     margin: float | None = Field(None, description="Required lead over the benign anchors; null = calibrated default.")
-    device: str = "cpu"
+    device: str = Field("cpu", json_schema_extra=PERFORMANCE_ONLY_MARK)
 
 
 _SECRET_QUERY = re.compile(r"(?:^|&)(?:api[-_]?key|key|token|access[-_]?token|secret|password)=", re.IGNORECASE)
@@ -74,15 +96,15 @@ _SECRET_QUERY = re.compile(r"(?:^|&)(?:api[-_]?key|key|token|access[-_]?token|se
 class LLMConfig(_Section):
     base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM).")
     model: str = Field("gpt-4o-mini", min_length=1, description="Model name as the server knows it.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself); unset variable = no key, for local servers.")
+    api_key_env: str = Field("OPENAI_API_KEY", json_schema_extra=PERFORMANCE_ONLY_MARK, description="Name of the environment variable holding the API key (never the key itself); unset variable = no key, for local servers.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature for selection and rewriting (LiVO: 0).")
-    max_concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
-    timeout: float = Field(60.0, gt=0, description="Seconds per request before it counts as a timeout.")
-    max_retries: int = Field(4, ge=0, le=20, description="Retries of a request on timeouts, connection errors, 429 and 5xx.")
-    retry_base_delay: float = Field(1.0, ge=0, description="First backoff in seconds; doubles per retry, with jitter.")
+    max_concurrency: int = Field(4, ge=1, le=256, json_schema_extra=PERFORMANCE_ONLY_MARK, description="Requests in flight at once.")
+    timeout: float = Field(60.0, gt=0, json_schema_extra=PERFORMANCE_ONLY_MARK, description="Seconds per request before it counts as a timeout.")
+    max_retries: int = Field(4, ge=0, le=20, json_schema_extra=PERFORMANCE_ONLY_MARK, description="Retries of a request on timeouts, connection errors, 429 and 5xx.")
+    retry_base_delay: float = Field(1.0, ge=0, json_schema_extra=PERFORMANCE_ONLY_MARK, description="First backoff in seconds; doubles per retry, with jitter.")
     max_reasks: int = Field(2, ge=0, le=10, description="Re-asks after an invalid answer before the row is recorded as failed.")
-    max_consecutive_failures: int | None = Field(8, ge=1, description="Stop the stage after this many requests in a row failed (retries spent, or every request refused): the server is down or rejects the request itself. Answers so far stay cached. null = never stop; every row fails on its own.")
-    cache_path: Path | None = Field(None, description="SQLite request cache; null = <out>/llm_cache.sqlite for builds, ~/.cache/livo/ for commands.")
+    max_consecutive_failures: int | None = Field(8, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK, description="Stop the stage after this many requests in a row failed (retries spent, or every request refused): the server is down or rejects the request itself. Answers so far stay cached. null = never stop; every row fails on its own.")
+    cache_path: Path | None = Field(None, json_schema_extra=PERFORMANCE_ONLY_MARK, description="SQLite request cache; null = <out>/llm_cache.sqlite for builds, ~/.cache/livo/ for commands.")
 
     @field_validator("api_key_env")
     @classmethod
@@ -114,21 +136,21 @@ class PlanningConfig(_Section):
 
 class RenderConfig(_Section):
     model: str = Field(TINY_SD, description="Diffusers model id or local path; 'builtin:tiny-sd' = offline tiny model.")
-    device: str = "cpu"
+    device: str = Field("cpu", json_schema_extra=PERFORMANCE_ONLY_MARK)
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     steps: int = Field(4, ge=1)
     guidance_scale: float = Field(7.5, ge=0)
     width: int = Field(64, ge=8, multiple_of=8)
     height: int = Field(64, ge=8, multiple_of=8)
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK)
     scheduler: str | None = Field(None, description="Diffusers scheduler class name; null = the model's own.")
 
 
 class ScoreConfig(_Section):
     clip_model: str = Field(TINY_CLIP, description="clip-anytorch name (e.g. ViT-L/14) or local checkpoint path.")
     nudenet: bool = Field(True, description="Score nudity with the NudeNet detector.")
-    device: str = "cpu"
-    batch_size: int = Field(32, ge=1)
+    device: str = Field("cpu", json_schema_extra=PERFORMANCE_ONLY_MARK)
+    batch_size: int = Field(32, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK)
 
 
 class FilterConfig(_Section):
@@ -164,7 +186,7 @@ class RayConfig(_Section):
 class RunConfig(_Section):
     name: str = "livo-dataset"
     catalog_dir: Path = Path("value_principles")
-    models_cache: Path | None = Field(None, description="Where built-in models are saved; null = <out>/models.")
+    models_cache: Path | None = Field(None, json_schema_extra=PERFORMANCE_ONLY_MARK, description="Where built-in models are saved; null = <out>/models.")
     selector: Literal["default", "keyword", "llm"] = Field(
         "default", description="default = keyword + MiniLM; keyword; llm = keyword, then the LLM (section llm).")
     rewriter: Literal["rules", "llm"] = Field(
@@ -177,11 +199,11 @@ class RunConfig(_Section):
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     shards: ShardsConfig = Field(default_factory=ShardsConfig)
-    runner: Literal["local", "ray"] = Field("local", description="Where the flow runs shard tasks: local = one after "
+    runner: Literal["local", "ray"] = Field("local", json_schema_extra=PERFORMANCE_ONLY_MARK, description="Where the flow runs shard tasks: local = one after "
                                                                  "another in the flow's process; ray = section ray.")
-    ray: RayConfig = Field(default_factory=RayConfig)
-    retries: RetryConfig = Field(default_factory=RetryConfig)
-    torch_threads: int | None = Field(None, ge=1, description="torch CPU threads of a process rendering shards; null = "
+    ray: RayConfig = Field(default_factory=RayConfig, json_schema_extra=PERFORMANCE_ONLY_MARK)
+    retries: RetryConfig = Field(default_factory=RetryConfig, json_schema_extra=PERFORMANCE_ONLY_MARK)
+    torch_threads: int | None = Field(None, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK, description="torch CPU threads of a process rendering shards; null = "
                                                               "torch's default. Like batch size, it changes float rounding.")
 
     @model_validator(mode="after")
@@ -204,26 +226,8 @@ class RunConfig(_Section):
         return self.selector == "llm" or self.rewriter == "llm" or self.prompts.generate is not None
 
 
-# Settings that change speed, not data: excluded from the run hash (as distilabel's signatures).
-PERFORMANCE_ONLY = (
-    "models_cache",
-    "semantic.device",
-    "render.device",
-    "render.batch_size",
-    "score.device",
-    "score.batch_size",
-    "llm.api_key_env",
-    "llm.max_concurrency",
-    "llm.timeout",
-    "llm.max_retries",
-    "llm.retry_base_delay",
-    "llm.max_consecutive_failures",
-    "llm.cache_path",
-    "runner",
-    "ray",
-    "retries",
-    "torch_threads",
-)
+# Derived from the marks on the fields: the one list of what the run hash leaves out.
+PERFORMANCE_ONLY: tuple[str, ...] = performance_only_fields(RunConfig)
 
 
 class ConfigError(ValueError):

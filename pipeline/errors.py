@@ -32,12 +32,12 @@ class ShardsFailedError(RuntimeError):
     Re-running the same command retries only the failed shards (completed ones have markers).
     """
 
-    def __init__(self, failed: list[dict], out: str) -> None:
-        self.failed = failed
+    def __init__(self, failed: list, out: str) -> None:
+        self.failed = failed  # pipeline.run.reports.ShardFailure, in shard order
         self.out = out
         first = failed[0]
         super().__init__(
-            f"{len(failed)} shard(s) failed in {out} (first: shard {first['index']}: {first['error']}); "
+            f"{len(failed)} shard(s) failed in {out} (first: shard {first.index}: {first.error}); "
             f"the others are complete and {out}/stats.json lists the failures. "
             "Re-run the same command to retry only the failed shards."
         )

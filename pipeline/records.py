@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,19 @@ class PromptRecord:
     origin: str | None = None  # "<file>:<line>" for imported prompts
 
 
+class SelectionMethod(StrEnum):
+    """How a prompt got its principle (the shards' ``selection_method`` column). A str, so it is
+    written to JSON and Parquet as its value."""
+
+    KEYWORD = "keyword"  # a catalog keyword matched
+    SEMANTIC = "semantic"  # nearest principle in embedding space
+    NONE = "none"  # no principle applies
+    LLM = "llm"  # the LLM selector decided (a principle or none)
+    LLM_FAILED = "llm_failed"  # the LLM gave no valid answer: the prompt is left out of the plan
+    PACK = "pack"  # the template pack's category was trusted over the selector
+    GUARD = "guard"  # a harmless prompt made into a benign guard pair
+
+
 @dataclass(frozen=True)
 class Selection:
     """The principle chosen for a prompt; principle_id None means no principle applies."""
@@ -22,7 +36,7 @@ class Selection:
     prompt: str
     principle_id: str | None
     category: str | None
-    method: str  # "keyword", "semantic", "none", "llm", ...
+    method: SelectionMethod
     score: float | None = None
 
 
@@ -51,3 +65,37 @@ class PairPlan:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> "PairPlan":
+        """The inverse of `to_dict` (a plan.jsonl row): JSON gives lists where the plan holds tuples."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(row) - known
+        if unknown:
+            raise ValueError(f"plan row {row.get('id')!r} has unknown field(s) {sorted(unknown)}")
+        row = dict(row, concepts=tuple(row["concepts"]), safe_concepts=tuple(row.get("safe_concepts", ())))
+        return cls(**row)
+
+
+@dataclass
+class PromptStats:
+    """What preparing a run found about its prompts and their selection (run.json ``prompt_stats``,
+    stats.json ``prompts``). Optional parts (None) are left out of the saved dict."""
+
+    template: int = 0
+    imported: int = 0
+    import_problems: list[str] = field(default_factory=list)
+    generated: dict | None = None  # LLM prompt generation, when on
+    unique: int = 0
+    selection_seconds: float | None = None
+    selection_methods: dict[str, int] | None = None
+    selection_failed: int | None = None  # prompts the LLM selector could not decide (left out)
+    llm_rewrites: dict | None = None
+    llm: dict | None = None  # LLM usage totals, when an LLM stage ran
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PromptStats":
+        return cls(**data)

@@ -1,4 +1,7 @@
-"""Shared pytest fixtures. Keep each engineer's fixtures in their own clearly marked group."""
+"""Shared pytest fixtures and the project root. Tests live in unit/ (fast, no build) and
+integration/ (real builds, servers and subprocesses: marked slow). Helper modules next to this
+file: factories (test objects), livo_cli (the CLI as a subprocess), procs (servers, workers),
+run_checks (comparing run folders), llm_server (a scripted chat-completions server)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------- tiny models (render / scoring)
-# Built once per session from configs with pinned seeds (see pipeline/tiny_models.py);
+# Built once per session from configs with pinned seeds (see pipeline/render/tiny_models.py);
 # nothing is downloaded. The models dir lives under pytest's session tmp dir.
 
 
@@ -37,21 +40,21 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer_path(tiny_models_dir: Path) -> Path:
-    from pipeline.tiny_models import clip_tokenizer_files
+    from pipeline.render.tiny_models import clip_tokenizer_files
 
     return clip_tokenizer_files(tiny_models_dir / "clip-tokenizer")
 
 
 @pytest.fixture(scope="session")
 def tiny_sd_path(tiny_models_dir: Path) -> Path:
-    from pipeline.tiny_models import ensure_tiny_sd
+    from pipeline.render.tiny_models import ensure_tiny_sd
 
     return ensure_tiny_sd(tiny_models_dir / "tiny-sd", seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_clip_path(tiny_models_dir: Path) -> Path:
-    from pipeline.tiny_models import ensure_tiny_clip
+    from pipeline.render.tiny_models import ensure_tiny_clip
 
     return ensure_tiny_clip(tiny_models_dir / "tiny-clip.pt", seed=0)
 
@@ -59,7 +62,7 @@ def tiny_clip_path(tiny_models_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_renderer(tiny_sd_path: Path):
     """A DiffusersRenderer on the tiny SD: 64 px, 2 DDIM steps, batches of 4. Do not mutate."""
-    from pipeline.render import DiffusersRenderer
+    from pipeline.render.diffusers import DiffusersRenderer
 
     return DiffusersRenderer(
         str(tiny_sd_path), steps=2, guidance_scale=7.5, width=64, height=64, batch_size=4
@@ -68,14 +71,14 @@ def tiny_renderer(tiny_sd_path: Path):
 
 @pytest.fixture(scope="session")
 def clip_scorer(tiny_clip_path: Path):
-    from pipeline.scoring import ClipScorer
+    from pipeline.score.clip import ClipScorer
 
     return ClipScorer(str(tiny_clip_path), batch_size=4)
 
 
 @pytest.fixture(scope="session")
 def nudenet_scorer():
-    from pipeline.scoring import NudeNetScorer
+    from pipeline.score.nudenet import NudeNetScorer
 
     return NudeNetScorer()
 
@@ -94,6 +97,26 @@ def llm_server():
     server = ScriptedLLMServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def make_llm_client(llm_server, tmp_path):
+    """``make_llm_client(**options)``: an OpenAIChatLLM on the scripted server with fast test defaults
+    (short timeout and backoff, a cache in tmp_path); clients are closed after the test."""
+    from pipeline.llm.client import OpenAIChatLLM
+
+    clients = []
+
+    def make(**options):
+        opts = dict(timeout=2.0, retry_base_delay=0.01, cache_path=tmp_path / "cache.sqlite")
+        opts.update(options)
+        client = OpenAIChatLLM(opts.pop("base_url", llm_server.url), opts.pop("model", "test-model"), **opts)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 # ---------------------------------------------------------------- end scripted LLM server
@@ -121,7 +144,7 @@ class ReferenceRun:
     def __init__(self, out: Path, overrides: list[str]) -> None:
         import subprocess
 
-        from procs import ROOT, livo_shards_cmd
+        from livo_cli import livo_shards_cmd
 
         self.out = out
         self.log = out.parent / "reference.log"
@@ -164,3 +187,10 @@ def train_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ---------------------------------------------------------------- end training
+
+
+def pytest_collection_modifyitems(items) -> None:
+    # Everything under integration/ runs real builds or servers: `-m "not slow"` is the quick suite.
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.slow)

@@ -17,15 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 BIN = Path(sys.executable).parent
-
-
-def livo_shards_cmd(out: Path, overrides: list[str], *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "pipeline.cli", "shards", "--config", "configs/tiny.yaml", "--out", str(out), *extra]
-    for item in overrides:
-        cmd += ["--set", item]
-    return cmd
 
 
 def free_port() -> int:

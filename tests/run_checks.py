@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.shards import read_rejected, read_run
-from pipeline.validate import validate_run
+from pipeline.run.tables import read_rejected, read_run
+from pipeline.run.validate import validate_run
 
 
 def content(run: Path) -> dict:

@@ -1,0 +1,240 @@
+"""The value-principle catalog: YAML files under value_principles/, validated on load.
+
+A malformed or inconsistent file fails with an error naming the file, the principle and
+the field, because a silently wrong catalog poisons every pair built from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.categories import ALL, kind_of
+
+DEFAULT_CATALOG_DIR = Path(__file__).resolve().parents[2] / "value_principles"
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class CatalogError(ValueError):
+    def __init__(self, file: Path | str, principle: str | None, field: str | None, message: str):
+        self.file, self.principle, self.field = str(file), principle, field
+        where = [self.file]
+        if principle:
+            where.append(f"principle {principle!r}")
+        if field:
+            where.append(f"field {field!r}")
+        super().__init__(f"{': '.join(where)}: {message}")
+
+
+class RewriteRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pattern: str
+    replacement: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"invalid regular expression: {e}") from None
+        return v
+
+    def apply(self, text: str) -> tuple[str, int]:
+        return re.subn(self.pattern, self.replacement, text, flags=re.IGNORECASE)
+
+
+def _nonblank(items: list[str]) -> list[str]:
+    cleaned = [s.strip() for s in items]
+    if any(not s for s in cleaned):
+        raise ValueError("entries must be non-empty strings")
+    return cleaned
+
+
+class Principle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    category: str
+    kind: Literal["toxicity", "bias"]
+    statement: str = Field(min_length=10)
+    keywords: list[str] = Field(min_length=1)
+    # Benign phrases that contain a keyword ("blood pressure", "kitchen knife"): a keyword
+    # inside one of them does not count.
+    keyword_exceptions: list[str] = Field(default_factory=list)
+    violation_concepts: list[str] = Field(min_length=1)
+    # toxicity
+    safe_concepts: list[str] = Field(default_factory=list)
+    negative_concepts: list[str] = Field(default_factory=list)
+    rewrite_rules: list[RewriteRule] = Field(default_factory=list)
+    safe_suffix: str | None = None
+    injection: str | None = None
+    # bias
+    attribute: str | None = None
+    attribute_values: list[str] = Field(default_factory=list)
+    augment_template: str | None = None
+
+    _norm = field_validator("keywords", "keyword_exceptions", "violation_concepts", "safe_concepts",
+                            "negative_concepts", "attribute_values")(
+        classmethod(lambda cls, v: _nonblank(v))
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id_slug(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("must be lower-case letters, digits and underscores, starting with a letter")
+        return v
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, v: str) -> str:
+        if v not in ALL:
+            raise ValueError(f"unknown category {v!r}; expected one of {', '.join(ALL)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Principle":
+        for phrase in self.keyword_exceptions:
+            if not _phrase_pattern(self.keywords).search(phrase):
+                raise _FieldError("keyword_exceptions",
+                                  f"{phrase!r} contains none of the keywords, so it excepts nothing")
+        expected = kind_of(self.category)
+        if self.kind != expected:
+            raise _FieldError("kind", f"category {self.category!r} is of kind {expected!r}, not {self.kind!r}")
+        if self.kind == "toxicity":
+            for name in ("safe_concepts", "negative_concepts"):
+                if not getattr(self, name):
+                    raise _FieldError(name, "required for toxicity principles")
+            if not self.rewrite_rules and not self.safe_suffix:
+                raise _FieldError("rewrite_rules", "toxicity principles need rewrite_rules or a safe_suffix")
+            if not self.injection:
+                raise _FieldError("injection", "required for toxicity principles")
+            for name in ("attribute", "augment_template"):
+                if getattr(self, name):
+                    raise _FieldError(name, "only bias principles have this field")
+        else:
+            if not self.attribute:
+                raise _FieldError("attribute", "required for bias principles")
+            if len(set(self.attribute_values)) < 2:
+                raise _FieldError("attribute_values", "bias principles need at least two distinct values")
+            tpl = self.augment_template or ""
+            if "{prompt}" not in tpl or "{value}" not in tpl:
+                raise _FieldError("augment_template", "must contain {prompt} and {value}")
+            if self.rewrite_rules or self.injection:
+                raise _FieldError("rewrite_rules" if self.rewrite_rules else "injection",
+                                  "only toxicity principles have this field")
+        return self
+
+    def find_keywords(self, text: str) -> set[str]:
+        """The distinct keywords (lower-cased) in `text`, whole words only, outside keyword_exceptions."""
+        if self.keyword_exceptions:
+            text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
+        return {m.lower() for m in _phrase_pattern(self.keywords).findall(text)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_phrases(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    # Whole words/phrases so that "gun" does not fire on "begun"; longest first so that
+    # "machine gun" wins over "gun".
+    alts = "|".join(re.escape(k) for k in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
+
+
+def _phrase_pattern(phrases: list[str]) -> re.Pattern[str]:
+    return _compiled_phrases(tuple(phrases))
+
+
+class _FieldError(ValueError):
+    """Raised inside model validation to name the offending field in the CatalogError."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+class Catalog:
+    def __init__(self, principles: list[Principle], files: list[Path]):
+        self.principles = principles
+        self.files = files
+        self._by_id = {p.id: p for p in principles}
+
+    def __len__(self) -> int:
+        return len(self.principles)
+
+    def __iter__(self):
+        return iter(self.principles)
+
+    def __contains__(self, pid: str) -> bool:
+        return pid in self._by_id
+
+    def get(self, pid: str) -> Principle:
+        try:
+            return self._by_id[pid]
+        except KeyError:
+            raise KeyError(f"unknown principle id {pid!r}; known: {', '.join(self._by_id)}") from None
+
+    def by_category(self, category: str) -> list[Principle]:
+        return [p for p in self.principles if p.category == category]
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._by_id)
+
+
+def _error_field(err: dict) -> str:
+    return ".".join(str(part) for part in err["loc"]) or "(principle)"
+
+
+def _parse_principle(raw: object, file: Path, index: int) -> Principle:
+    label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{index}"
+    if not isinstance(raw, dict):
+        raise CatalogError(file, label, None, f"each principle must be a mapping, got {type(raw).__name__}")
+    try:
+        return Principle.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            raise CatalogError(file, label, ctx_error.field, str(ctx_error)) from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise CatalogError(file, label, _error_field(err), msg) from None
+
+
+def load_catalog(path: Path | str = DEFAULT_CATALOG_DIR) -> Catalog:
+    """Load every *.yaml under a folder (or one file) and check the catalog as a whole."""
+    path = Path(path)
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise CatalogError(path, None, None, "no *.yaml principle files found")
+    principles: list[Principle] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        try:
+            doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise CatalogError(file, None, None, f"invalid YAML: {e}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("principles"), list):
+            raise CatalogError(file, None, "principles", "the file must hold a top-level 'principles:' list")
+        for i, raw in enumerate(doc["principles"]):
+            p = _parse_principle(raw, file, i)
+            if p.id in seen:
+                raise CatalogError(file, p.id, "id", f"duplicate id, first defined in {seen[p.id]}")
+            seen[p.id] = file
+            principles.append(p)
+    missing = [c for c in ALL if not any(p.category == c for p in principles)]
+    if missing and path.is_dir():
+        raise CatalogError(path, None, "category", f"no principle covers categories: {', '.join(missing)}")
+    return Catalog(principles, files)

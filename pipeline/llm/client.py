@@ -1,0 +1,287 @@
+"""Chat LLMs on any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, Ollama), JSON answers only.
+
+The LLM stages (prompt generation, principle selection, safe rewrites) talk to an ``LLM``:
+``complete_json(messages, schema)`` returns an ``Answer`` holding a validated pydantic
+object, or the reason and raw text of a failure. Failures are values, never exceptions,
+so one bad answer cannot stop a run; only a configuration that makes *every* request fail
+(bad key, unknown model or URL) raises ``LLMUnavailableError``.
+
+``OpenAIChatLLM`` (the ``openai`` client, its own retries switched off) adds:
+
+* structured output: ``response_format={"type": "json_schema"}`` with the schema; on a
+  400 saying the server does not support it, plain text for the rest of the run (the
+  finding is remembered per endpoint in the cache), the first JSON object extracted and
+  validated either way;
+* retries with exponential backoff and jitter on timeouts, connection errors, 408/409,
+  429 (honouring ``Retry-After``) and 5xx;
+* a bounded number of re-asks on invalid answers, showing the model its validation error;
+* an SQLite request cache keyed by sha256 of (base URL, model, messages, parameters):
+  re-running the same work sends no requests. The API key is never part of the key nor
+  stored, and is scrubbed from any error text kept for failure reports;
+* usage totals (requests, cache hits, tokens, retries, re-asks, failures).
+"""
+
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from pydantic import BaseModel
+
+from pipeline.llm.cache import (
+    RequestCache,
+    normalize_base_url,
+    request_key,
+    user_cache_path,
+)
+from pipeline.llm.jsonx import (
+    describe_error,
+    extract_json,
+    response_format,
+    with_schema_instruction,
+)
+from pipeline.llm.types import Answer, LLMUnavailableError, Messages, T, Usage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.config import LLMConfig, RunConfig
+
+log = logging.getLogger("pipeline.llm")
+
+# Local servers (vLLM, llama.cpp, Ollama) accept any key; the client insists on one.
+PLACEHOLDER_KEY = "no-key"
+RETRY_STATUS = (408, 409, 429)  # plus every 5xx
+MAX_BACKOFF = 30.0
+TEXT_MODE_FLAG = "json_schema_unsupported"
+
+REASK = ("Your previous answer was not valid: {error}\n"
+         "Answer again with only a JSON object that matches the schema, and nothing else.")
+
+
+
+class _RequestFailed(Exception):
+    """No usable HTTP answer for this request (after retries); the row fails, the run goes on."""
+
+
+def _schema_unsupported(e: Exception) -> bool:
+    msg = str(getattr(e, "message", "") or e).lower()
+    return any(word in msg for word in ("response_format", "json_schema", "structured output", "response format"))
+
+
+def _retry_after(e: Exception) -> float | None:
+    response = getattr(e, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OpenAIChatLLM:
+    """``LLM`` on the ``openai`` client: any server speaking the chat-completions protocol."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        temperature: float = 0.0,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        retry_base_delay: float = 1.0,
+        max_reasks: int = 2,
+        max_concurrency: int = 4,
+        cache_path: Path | str | None = None,
+        max_consecutive_failures: int | None = 8,
+    ):
+        import openai
+
+        self.base_url = normalize_base_url(base_url)
+        self.model = model
+        self.api_key_env = api_key_env
+        self.temperature = temperature
+        self.max_retries = max_retries
+        self.retry_base_delay = retry_base_delay
+        self.max_reasks = max_reasks
+        self.max_concurrency = max_concurrency
+        self.max_consecutive_failures = max_consecutive_failures
+        self._failures_in_a_row = 0
+        self.cache = RequestCache(cache_path) if cache_path else None
+        # The key lives only in this client's headers; kept here solely to scrub it from error text.
+        key = os.environ.get(api_key_env) or ""
+        self._secret = key if len(key) >= 6 else None
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=key or PLACEHOLDER_KEY,
+                                     timeout=timeout, max_retries=0)
+        self._openai = openai
+        self._endpoint = f"{self.base_url}|{self.model}"
+        self._text_mode = bool(self.cache and self.cache.has_flag(self._endpoint, TEXT_MODE_FLAG))
+        self._usage = Usage(text_mode=self._text_mode)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, cfg: "LLMConfig", default_cache: Path | str | None) -> "OpenAIChatLLM":
+        return cls(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, temperature=cfg.temperature,
+                   timeout=cfg.timeout, max_retries=cfg.max_retries, retry_base_delay=cfg.retry_base_delay,
+                   max_reasks=cfg.max_reasks, max_concurrency=cfg.max_concurrency,
+                   cache_path=cfg.cache_path or default_cache,
+                   max_consecutive_failures=cfg.max_consecutive_failures)
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIChatLLM(base_url={self.base_url!r}, model={self.model!r})"
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for k, v in deltas.items():
+                setattr(self._usage, k, getattr(self._usage, k) + v)
+
+    def usage(self) -> dict:
+        with self._lock:
+            return self._usage.to_dict()
+
+    def redact(self, text: str | None) -> str | None:
+        if text is None or not self._secret:
+            return text
+        return text.replace(self._secret, "***")
+
+    # ------------------------------------------------------------ one request
+
+    def _params(self, schema: type[BaseModel], temperature: float) -> dict:
+        params: dict[str, Any] = {"temperature": temperature}
+        if not self._text_mode:
+            params["response_format"] = response_format(schema)
+        return params
+
+    def _backoff(self, attempt: int, hint: float | None) -> float:
+        ceiling = min(MAX_BACKOFF, self.retry_base_delay * 2 ** attempt)
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": never ~0, never in lockstep
+        return min(MAX_BACKOFF, max(delay, hint or 0.0))
+
+    def _request(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
+        """One answer: {"content", "refusal"}, from the cache or the server (with retries).
+
+        A failed request fails its row; `max_consecutive_failures` of them in a row stop the stage
+        (a dead server would otherwise cost every remaining row its full retry schedule).
+        """
+        try:
+            answer = self._request_once(messages, schema, temperature)
+        except _RequestFailed as e:
+            with self._lock:
+                self._failures_in_a_row += 1
+                streak = self._failures_in_a_row
+            if self.max_consecutive_failures is not None and streak >= self.max_consecutive_failures:
+                raise LLMUnavailableError(
+                    f"{self.base_url} (model {self.model!r}): {streak} requests in a row failed, the last with {e}; "
+                    "stopping this stage (answers so far are cached: run again once the server works)") from None
+            raise
+        return answer
+
+    def _request_once(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
+        oa = self._openai
+        params = self._params(schema, temperature)
+        key = request_key(self.base_url, self.model, messages, params)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._count(cache_hits=1)
+                return hit
+        for attempt in range(self.max_retries + 1):
+            self._count(requests=1)
+            try:
+                resp = self._client.chat.completions.create(model=self.model, messages=messages, **params)
+            except (oa.AuthenticationError, oa.PermissionDeniedError, oa.NotFoundError) as e:
+                hint = f"; set the key in ${self.api_key_env} (llm.api_key_env)" if e.status_code in (401, 403) else ""
+                raise LLMUnavailableError(
+                    f"{self.base_url} refused model {self.model!r}: HTTP {e.status_code} "
+                    f"{self.redact(getattr(e, 'message', str(e)))}{hint}") from None
+            except (oa.BadRequestError, oa.UnprocessableEntityError) as e:
+                if "response_format" in params and _schema_unsupported(e):
+                    log.warning("%s does not support json_schema output; using plain text + JSON extraction",
+                                self._endpoint)
+                    with self._lock:
+                        self._text_mode = self._usage.text_mode = True
+                    if self.cache is not None:
+                        self.cache.set_flag(self._endpoint, TEXT_MODE_FLAG)
+                    return self._request_once(messages, schema, temperature)
+                raise _RequestFailed(f"HTTP {e.status_code}: {self.redact(e.message)}") from None
+            except (oa.APIConnectionError, oa.APIStatusError) as e:
+                status = getattr(e, "status_code", None)
+                retryable = status is None or status in RETRY_STATUS or status >= 500
+                kind = ("timeout" if isinstance(e, oa.APITimeoutError) else
+                        "connection error" if status is None else f"HTTP {status}")
+                if not retryable or attempt == self.max_retries:
+                    tries = f" after {attempt + 1} tries" if retryable else ""
+                    raise _RequestFailed(f"{kind}{tries}: {self.redact(getattr(e, 'message', str(e)))}") from None
+                self._count(retries=1)
+                time.sleep(self._backoff(attempt, _retry_after(e)))
+                continue
+            except Exception as e:  # noqa: BLE001 - a body the client cannot parse: this row fails, not the run
+                raise _RequestFailed(f"malformed response: {type(e).__name__}: {self.redact(str(e))[:300]}") from None
+            choices = getattr(resp, "choices", None)
+            if not choices:
+                raise _RequestFailed(f"malformed response (no choices): {self.redact(str(resp)[:500])}")
+            message = choices[0].message
+            usage = getattr(resp, "usage", None)
+            if usage is not None:
+                self._count(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
+            answer = {"content": message.content, "refusal": getattr(message, "refusal", None)}
+            with self._lock:  # only the server answering ends a streak (cache hits say nothing about it)
+                self._failures_in_a_row = 0
+            if self.cache is not None:
+                self.cache.put(key, answer)
+            return answer
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    # ------------------------------------------------------------ one validated answer
+
+    def complete_json(self, messages: Messages, schema: type[T], *,
+                      check: Callable[[T], str | None] | None = None,
+                      temperature: float | None = None) -> Answer[T]:
+        """Ask until the answer parses, validates against ``schema`` and passes ``check``
+        (which returns an error message or None), re-asking at most ``max_reasks`` times."""
+        temperature = self.temperature if temperature is None else temperature
+        convo = with_schema_instruction(messages, schema)
+        raw: str | None = None
+        problem = ""
+        for attempt in range(self.max_reasks + 1):
+            if attempt:
+                self._count(reasks=1)
+                convo = [*convo, {"role": "assistant", "content": raw or ""},
+                         {"role": "user", "content": REASK.format(error=problem)}]
+            try:
+                reply = self._request(convo, schema, temperature)
+            except _RequestFailed as e:
+                self._count(failures=1)
+                return Answer(None, raw, str(e), attempt)
+            if reply.get("refusal"):
+                self._count(failures=1)
+                return Answer(None, self.redact(reply["refusal"]), f"refused: {self.redact(reply['refusal'])}",
+                              attempt + 1)
+            raw = self.redact(reply.get("content") or "")
+            try:
+                value = schema.model_validate(extract_json(raw))
+                problem = check(value) if check else None
+            except ValueError as e:  # pydantic's ValidationError is a ValueError
+                value, problem = None, describe_error(e)
+            if not problem:
+                return Answer(value, raw, None, attempt + 1)
+        self._count(failures=1)
+        return Answer(None, raw, f"invalid answer after {self.max_reasks + 1} attempts: {problem}",
+                      self.max_reasks + 1)
+
+    def close(self) -> None:
+        self._client.close()
+        if self.cache is not None:
+            self.cache.close()
+
+
+def make_llm(cfg: "RunConfig", default_cache: Path | str | None = None) -> OpenAIChatLLM:
+    """The configured client; the cache defaults to ``default_cache``, else the user cache dir."""
+    return OpenAIChatLLM.from_config(cfg.llm, default_cache or user_cache_path())

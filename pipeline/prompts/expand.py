@@ -1,0 +1,134 @@
+"""Expanding template packs into prompts.
+
+Expansion is deterministic: each template's cartesian product over its slots (slot
+names and values sorted), deduplicated by normalised text, then shuffled with a seeded
+RNG (seeded by the seed and the pack name, never by Python's hash), then capped at
+max_prompts. The same files and seed always give the same list, on any machine.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+import re
+from collections.abc import Sequence
+
+from pipeline.categories import PACK_CATEGORIES
+from pipeline.prompts.packs import PromptPack, combination_space
+from pipeline.prompts.text import dedupe, normalize_prompt, prompt_key
+from pipeline.records import PromptRecord
+
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+_ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z0-9][\w'-]*)")
+# vowel letters that sound like consonants, and silent-h words
+_CONSONANT_SOUND = ("uni", "use", "usu", "uti", "ure", "eu", "one", "once", "ubiq", "ukr")
+_VOWEL_SOUND_H = ("hour", "honest", "honor", "honour", "heir")
+
+
+def _wants_an(word: str) -> bool:
+    w = word.lower()
+    if w.startswith(_VOWEL_SOUND_H):
+        return True
+    if w[0].isdigit():  # "an 8k photo", "an 18th-century painting", "a 35mm photo"
+        return w.startswith("8") or re.match(r"1[18](\D|$)", w) is not None
+    return w[0] in "aeiou" and not w.startswith(_CONSONANT_SOUND)
+
+
+def fix_articles(text: str) -> str:
+    """'a' / 'an' agreement after slot filling: 'a adult' -> 'an adult', 'an man' -> 'a man'."""
+
+    def sub(m: re.Match) -> str:
+        art, word = m.group(1), m.group(2)
+        want = "an" if _wants_an(word) else "a"
+        if art.lower() == want:
+            return m.group(0)
+        return (want.capitalize() if art[0] == "A" else want) + " " + word
+
+    return _ARTICLE.sub(sub, text)
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    text = normalize_prompt(template.format(**values))
+    return fix_articles(_SPACE_BEFORE_PUNCT.sub(r"\1", text))
+
+
+def _rng(seed: int, label: str) -> random.Random:
+    # A str seed is hashed with SHA-512 by random.seed: stable across runs and machines
+    # (unlike hash(), which PYTHONHASHSEED randomises).
+    return random.Random(f"{seed}:{label}")
+
+
+def expand_pack(pack: PromptPack, seed: int = 0) -> list[PromptRecord]:
+    """All distinct prompts of a pack, in a seeded shuffled order, capped at max_prompts.
+
+    The combinations are numbered in sorted cartesian-product order (templates in file
+    order; slot names and values sorted; last slot varying fastest), that numbering is
+    shuffled with a seeded RNG, and prompts are rendered in the shuffled order, keeping
+    the first of each normalised text, until max_prompts are found. Only what is kept
+    (plus duplicates met on the way) is rendered, so large products stay cheap.
+    """
+    space, total = combination_space(pack)
+    starts = list(itertools.accumulate(size for *_, size in space))
+    order = list(range(total))
+    _rng(seed, f"pack:{pack.name}").shuffle(order)
+    limit = pack.max_prompts if pack.max_prompts is not None else total
+
+    texts: list[str] = []
+    seen: set[str] = set()
+    for index in order:
+        if len(texts) >= limit:
+            break
+        t = bisect.bisect_right(starts, index)
+        tpl, names, pools, size = space[t]
+        rest = index - (starts[t] - size)
+        values: dict[str, str] = {}
+        for name, pool in zip(reversed(names), reversed(pools)):
+            rest, k = divmod(rest, len(pool))
+            values[name] = pool[k]
+        text = _render(tpl, values)
+        key = prompt_key(text)
+        if text and key not in seen:
+            seen.add(key)
+            texts.append(text)
+    source = f"template:{pack.name}"
+    return [PromptRecord(text=t, source=source, category_hint=pack.category) for t in texts]
+
+
+def expand_packs(
+    packs: Sequence[PromptPack],
+    seed: int = 0,
+    per_category: int | None = None,
+    categories: Sequence[str] | None = None,
+) -> list[PromptRecord]:
+    """Expand packs, grouped by category in PACK_CATEGORIES order, deduplicated.
+
+    categories restricts to those ids (ValueError for an unknown id). per_category caps
+    each category at a deterministic sample: the category's prompts in a seeded shuffle,
+    first N taken, so a smaller cap is always a prefix of a larger one for the same seed.
+    """
+    if per_category is not None and per_category < 0:
+        raise ValueError(f"per_category must be >= 0, got {per_category}")
+    if categories is not None:
+        unknown = [c for c in categories if c not in PACK_CATEGORIES]
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; expected some of {', '.join(PACK_CATEGORIES)}")
+        wanted = set(categories)
+    else:
+        wanted = set(PACK_CATEGORIES)
+
+    by_cat: dict[str, list[PromptRecord]] = {}
+    for pack in sorted(packs, key=lambda p: p.name):
+        if pack.category in wanted:
+            by_cat.setdefault(pack.category, []).extend(expand_pack(pack, seed))
+
+    out: list[PromptRecord] = []
+    for cat in PACK_CATEGORIES:
+        recs = dedupe(by_cat.get(cat, []))
+        if per_category is not None:
+            if len({r.source for r in recs}) > 1:
+                # several packs in one category: mix them before taking the first N
+                _rng(seed, f"category:{cat}").shuffle(recs)
+            recs = recs[:per_category]
+        out.extend(recs)
+    return dedupe(out)

@@ -1,0 +1,259 @@
+"""Import prompts from files: .txt (one per line), .jsonl ({"prompt": ...} per line) and
+.csv in the I2P layout (a `prompt` column; `categories` kept as the category hint).
+
+Bad rows never stop a run: each is skipped and reported as an ImportProblem with the
+file name and the physical line number (for a multi-line CSV record: the line it starts
+on), and logged on the `pipeline.prompts` logger. Only a file that cannot be read as
+the format at all (missing, unknown format, a CSV without a `prompt` column) raises.
+
+Accepted prompts are stripped and whitespace-collapsed (a multi-line prompt becomes one
+line). Duplicates (same text ignoring case and whitespace) are dropped within a file and,
+with read_prompt_files, across files; the first occurrence wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.prompts.text import (
+    UNDECODABLE,
+    check_prompt,
+    normalize_prompt,
+    prompt_key,
+)
+from pipeline.records import PromptRecord
+
+log = logging.getLogger("pipeline.prompts")
+
+FORMATS = ("txt", "jsonl", "csv")
+_SUFFIX_FORMAT = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+
+# I2P column layout (FIELD.md §3); only `prompt` is required, `categories` is kept.
+I2P_COLUMNS = (
+    "prompt",
+    "categories",
+    "hard",
+    "inappropriate_percentage",
+    "nudity_percentage",
+    "q16_percentage",
+    "sd_safety_percentage",
+    "prompt_toxicity",
+    "lexica_url",
+    "sd_seed",
+    "sd_guidance_scale",
+    "sd_image_width",
+    "sd_image_height",
+    "sd_model",
+)
+
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """A skipped row: file name, 1-based physical line, human-readable reason."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+@dataclass
+class ImportResult:
+    records: list[PromptRecord] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def texts(self) -> list[str]:
+        return [r.text for r in self.records]
+
+
+# --------------------------------------------------------------------------- readers
+# Each reader yields (line, raw_text | None, category_hint, problem_reason | None).
+
+
+def _physical_lines(text: str) -> Iterator[tuple[int, str]]:
+    # split on "\n" only: str.splitlines would also split on \x0b, \x1c, U+2028, ...
+    # and the line numbers would no longer be the file's physical lines
+    for i, line in enumerate(text.split("\n"), start=1):
+        yield i, line.removesuffix("\r")
+
+
+def _read_txt(text: str) -> Iterator[tuple[int, str | None, str | None, str | None]]:
+    for n, line in _physical_lines(text):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        yield n, line, None, None
+
+
+def _read_jsonl(text: str) -> Iterator[tuple[int, str | None, str | None, str | None]]:
+    for n, line in _physical_lines(text):
+        if not line.strip():
+            continue
+        if UNDECODABLE.search(line):
+            yield n, None, None, "undecodable bytes (not valid UTF-8)"
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield n, None, None, f"not valid JSON ({e.msg} at column {e.colno})"
+            continue
+        if not isinstance(obj, dict):
+            yield n, None, None, f"not a JSON object (got {type(obj).__name__})"
+            continue
+        if "prompt" not in obj:
+            yield n, None, None, "missing 'prompt' field"
+            continue
+        prompt = obj["prompt"]
+        if not isinstance(prompt, str):
+            kind = "null" if prompt is None else type(prompt).__name__
+            yield n, None, None, f"not text: 'prompt' is {kind}, not a string"
+            continue
+        yield n, prompt, None, None
+
+
+def _read_csv(text: str, name: str) -> Iterator[tuple[int, str | None, str | None, str | None]]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    prev_end = 0  # reader.line_num after the previous record: next record starts at +1
+    header: list[str] | None = None
+    prompt_col = cat_col = -1
+    while True:
+        start = prev_end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            if reader.line_num <= prev_end:  # no progress: give up on the rest
+                yield start, None, None, f"unreadable CSV from here on ({e})"
+                break
+            prev_end = reader.line_num
+            yield start, None, None, f"malformed CSV record ({e})"
+            continue
+        prev_end = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue  # blank line
+        if header is None:
+            header = [c.strip().lstrip("\ufeff").lower() for c in row]
+            if "prompt" not in header:
+                raise ValueError(
+                    f"{name}: CSV has no 'prompt' column (header on line {start}: {', '.join(row)}); "
+                    f"expected the I2P layout: {', '.join(I2P_COLUMNS)}"
+                )
+            prompt_col = header.index("prompt")
+            cat_col = header.index("categories") if "categories" in header else -1
+            continue
+        if prompt_col >= len(row):
+            yield start, None, None, f"row has {len(row)} fields, header has {len(header)}: no prompt value"
+            continue
+        hint = None
+        if 0 <= cat_col < len(row):
+            cats = normalize_prompt(row[cat_col])
+            hint = cats if cats and not UNDECODABLE.search(cats) else None
+        yield start, row[prompt_col], hint, None
+    if header is None:
+        raise ValueError(f"{name}: empty CSV, no header with a 'prompt' column")
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def detect_format(path: Path | str) -> str:
+    fmt = _SUFFIX_FORMAT.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"{Path(path).name}: cannot tell the format from the extension; "
+            f"use .txt, .jsonl or .csv, or pass format= one of {', '.join(FORMATS)}"
+        )
+    return fmt
+
+
+def read_prompt_file(
+    path: Path | str,
+    *,
+    max_chars: int = 500,
+    format: str | None = None,  # noqa: A002 - the brief's name for it
+) -> ImportResult:
+    """Read one prompt file; bad rows become problems, never exceptions.
+
+    Raises FileNotFoundError for a missing file and ValueError for an unknown format or a
+    CSV without a `prompt` column.
+    """
+    path = Path(path)
+    fmt = format.lower().lstrip(".") if format else detect_format(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"{path.name}: unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    name = path.name
+    # surrogateescape keeps undecodable bytes as lone surrogates, so one bad row is
+    # reported on its own line instead of failing the whole file
+    text = path.read_bytes().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+
+    if fmt == "txt":
+        rows, source = _read_txt(text), f"file:{name}"
+    elif fmt == "jsonl":
+        rows, source = _read_jsonl(text), f"file:{name}"
+    else:
+        rows, source = _read_csv(text, name), f"i2p:{name}"
+
+    result = ImportResult()
+    first_line: dict[str, int] = {}
+    for line, raw, hint, reason in rows:
+        cleaned = None
+        if reason is None:
+            assert raw is not None
+            cleaned, reason = check_prompt(raw, max_chars)
+        if reason is None:
+            assert cleaned is not None
+            key = prompt_key(cleaned)
+            if key in first_line:
+                reason = f"duplicate of line {first_line[key]}"
+            else:
+                first_line[key] = line
+                result.records.append(
+                    PromptRecord(text=cleaned, source=source, category_hint=hint, origin=f"{name}:{line}")
+                )
+                continue
+        problem = ImportProblem(name, line, reason)
+        result.problems.append(problem)
+        log.warning("skipped %s", problem)
+    log.info("%s: %d prompts, %d rows skipped", name, len(result.records), len(result.problems))
+    return result
+
+
+def read_prompt_files(
+    paths: Iterable[Path | str],
+    *,
+    max_chars: int = 500,
+    format: str | None = None,  # noqa: A002
+) -> ImportResult:
+    """Read several files in order and drop prompts already seen in an earlier file
+    (reported as `duplicate of <file>:<line>`)."""
+    merged = ImportResult()
+    seen: dict[str, str] = {}  # key -> origin of the first occurrence
+    for path in paths:
+        res = read_prompt_file(path, max_chars=max_chars, format=format)
+        problems = list(res.problems)
+        for rec in res.records:
+            key = prompt_key(rec.text)
+            if key in seen:
+                file, _, line = (rec.origin or "").rpartition(":")
+                problem = ImportProblem(file, int(line), f"duplicate of {seen[key]}")
+                problems.append(problem)
+                log.warning("skipped %s", problem)
+                continue
+            seen[key] = rec.origin or ""
+            merged.records.append(rec)
+        merged.problems.extend(sorted(problems, key=lambda p: p.line))  # stable: file order kept
+    return merged

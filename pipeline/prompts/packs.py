@@ -1,0 +1,222 @@
+"""Template prompt packs: hand-written YAML files under prompts/packs/, one per category.
+
+A pack is
+
+    name: violence               # unique; records get source "template:<name>"
+    category: violence           # one of pipeline.categories.PACK_CATEGORIES
+    description: ...             # optional, free text
+    max_prompts: 300             # optional cap, a deterministic sample
+    templates:
+      - "{style} of {attacker} {action} {place}"
+    slots:
+      style: ["a photo", "an oil painting"]
+      ...
+
+Expansion (deterministic, seeded) is in `pipeline.prompts.expand`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.categories import PACK_CATEGORIES
+from pipeline.prompts.text import normalize_prompt
+
+DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "prompts" / "packs"
+
+MAX_COMBINATIONS = 5_000_000  # per pack; the shuffled index list is materialised
+_SLOT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- model
+
+
+class PackError(ValueError):
+    """A pack file is malformed. The message names the file and the field(s).
+
+    `file` and `field` (the first offending field, None for file-level problems) are
+    kept as attributes; `errors` holds every (field, message) pair found.
+    """
+
+    def __init__(self, file: Path | str, field: str | None, message: str, *,
+                 errors: list[tuple[str | None, str]] | None = None):
+        self.file = str(file)
+        self.field = field
+        self.errors = errors or [(field, message)]
+        parts = [f"field {f!r}: {m}" if f else m for f, m in self.errors]
+        super().__init__(f"{self.file}: " + "; ".join(parts))
+
+
+def template_slots(template: str) -> list[str]:
+    """The slot names a template uses, in order of appearance (ValueError if malformed)."""
+    names: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as e:  # unbalanced braces
+        raise ValueError(f"malformed template {template!r}: {e}") from None
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not _SLOT_NAME.match(name):
+            raise ValueError(
+                f"template {template!r} has placeholder {{{name}}}: placeholders must be "
+                f"named slots of lower-case letters, digits and underscores"
+            )
+        if spec or conversion:
+            raise ValueError(f"template {template!r}: placeholder {{{name}}} must not have a format spec")
+        names.append(name)
+    return names
+
+
+class PromptPack(BaseModel):
+    """One validated pack. Field order matters: slots are validated before templates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    category: str
+    description: str = ""
+    max_prompts: int | None = Field(default=None, gt=0)
+    slots: dict[str, list[str]] = Field(default_factory=dict)
+    templates: list[str] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name_slug(cls, v: str) -> str:
+        if not _SLOT_NAME.match(v):
+            raise ValueError("must be lower-case letters, digits and underscores, starting with a letter")
+        return v
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, v: str) -> str:
+        if v not in PACK_CATEGORIES:
+            raise ValueError(f"unknown category {v!r}; expected one of {', '.join(PACK_CATEGORIES)}")
+        return v
+
+    @field_validator("slots")
+    @classmethod
+    def _slots_ok(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, values in v.items():
+            if not _SLOT_NAME.match(name):
+                raise ValueError(f"slot name {name!r} must be lower-case letters, digits and underscores")
+            if not values:
+                raise ValueError(f"slot {name!r} has an empty value list")
+            cleaned = [normalize_prompt(x) for x in values]
+            if any("{" in x or "}" in x for x in cleaned):
+                raise ValueError(f"slot {name!r}: values must not contain braces")
+            dup = sorted({x for x in cleaned if cleaned.count(x) > 1})
+            if dup:
+                raise ValueError(f"slot {name!r} repeats values: {dup}")
+            out[name] = cleaned
+        return out
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_ok(cls, v: list[str], info) -> list[str]:
+        slots = info.data.get("slots")
+        used: set[str] = set()
+        for i, tpl in enumerate(v):
+            if not tpl.strip():
+                raise ValueError(f"template {i} is empty")
+            names = template_slots(tpl)
+            if slots is not None:  # None: slots failed validation, reported on their own
+                unknown = [n for n in names if n not in slots]
+                if unknown:
+                    raise ValueError(
+                        f"template {i} ({tpl!r}) uses unknown slot(s) {', '.join(map(repr, unknown))}; "
+                        f"defined slots: {', '.join(sorted(slots)) or '(none)'}"
+                    )
+            used.update(names)
+        if slots is not None:
+            unused = sorted(set(slots) - used)
+            if unused:
+                raise ValueError(f"slot(s) {', '.join(map(repr, unused))} defined but used by no template")
+        if len({normalize_prompt(t) for t in v}) != len(v):
+            raise ValueError("templates repeat")
+        if slots is not None:
+            size = sum(math.prod(len(slots[n]) for n in set(template_slots(t))) for t in v)
+            if size > MAX_COMBINATIONS:
+                raise ValueError(f"{size:,} combinations; at most {MAX_COMBINATIONS:,} (split the pack)")
+        return [normalize_prompt(t) for t in v]
+
+    def combinations(self) -> int:
+        """Number of raw (pre-dedupe, pre-cap) expansions."""
+        return combination_space(self)[1]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _format_loc(loc: tuple) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(pack)"
+
+
+def parse_pack(data: object, file: Path | str = "<memory>") -> PromptPack:
+    """Validate one parsed YAML document; PackError naming file and field on failure."""
+    if not isinstance(data, dict):
+        raise PackError(file, None, f"a pack must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return PromptPack.model_validate(data)
+    except ValidationError as e:
+        errors = [(_format_loc(err["loc"]), err["msg"].removeprefix("Value error, ")) for err in e.errors()]
+        raise PackError(file, errors[0][0], errors[0][1], errors=errors) from None
+
+
+def load_pack(path: Path | str) -> PromptPack:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise PackError(path, None, f"invalid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise PackError(path, None, f"not UTF-8: {e}") from None
+    return parse_pack(data, path)
+
+
+def load_packs(directory: Path | str = DEFAULT_PACK_DIR) -> list[PromptPack]:
+    """Load every *.yaml pack in a directory, sorted by file name.
+
+    Pack names must be unique across the directory.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"pack directory {directory} does not exist")
+    files = sorted(p for p in directory.glob("*.yaml") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no *.yaml packs in {directory}")
+    packs: list[PromptPack] = []
+    seen: dict[str, Path] = {}
+    for f in files:
+        pack = load_pack(f)
+        if pack.name in seen:
+            raise PackError(f, "name", f"pack name {pack.name!r} is already used by {seen[pack.name].name}")
+        seen[pack.name] = f
+        packs.append(pack)
+    return packs
+
+
+def combination_space(pack: PromptPack) -> tuple[list[tuple[str, list[str], list[list[str]], int]], int]:
+    """Per template: (template, sorted slot names, sorted value pools, size); and the total."""
+    space = []
+    total = 0
+    for tpl in pack.templates:
+        names = sorted(set(template_slots(tpl)))
+        pools = [sorted(pack.slots[n]) for n in names]
+        size = math.prod(len(p) for p in pools)
+        space.append((tpl, names, pools, size))
+        total += size
+    return space, total

@@ -1,0 +1,2 @@
+"""Rendering: the ``Renderer`` protocol (base), diffusers pipelines (diffusers) and the
+offline tiny models built from configs (tiny_models)."""

@@ -1,0 +1,61 @@
+"""The ``Renderer`` protocol and what every renderer shares: dtype names, quiet model loading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
+
+import torch
+from PIL import Image
+
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a config name (float32/fp32, float16/fp16, bfloat16/bf16)."""
+    try:
+        return TORCH_DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; use one of {', '.join(TORCH_DTYPES)}") from None
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Turns prompts into images; `model` is recorded in the shards as provenance."""
+
+    model: str
+
+    def render(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        negative_prompts: Sequence[str] | None = None,
+    ) -> list[Image.Image]: ...
+
+
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Silence diffusers/transformers load and save bars, restoring the caller's setting.
+
+    They print one bar per component; in a long run's log that is noise, not progress.
+    """
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    was_on = [(m, m.is_progress_bar_enabled()) for m in (diffusers_logging, transformers_logging)]
+    for module, _ in was_on:
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module, on in was_on:
+            if on:
+                module.enable_progress_bar()

@@ -1,0 +1,155 @@
+"""Render images from prompts with a diffusers pipeline, one reproducible seed per image."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from PIL import Image
+
+from pipeline.errors import ModelUnavailableError
+from pipeline.render.base import TORCH_DTYPES, quiet_progress_bars
+
+log = logging.getLogger("pipeline.render")
+
+def _load_pipeline(model: str, dtype: torch.dtype) -> Any:
+    """Load a diffusers pipeline from a hub id or local dir, never substituting another model."""
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import is_accelerate_available
+
+    kwargs: dict[str, Any] = dict(
+        dtype=dtype,  # diffusers 0.42 deprecates torch_dtype in favour of dtype
+        # The dataset deliberately contains violating images; SD's checker would black them out.
+        safety_checker=None,
+        requires_safety_checker=False,
+        # Without accelerate diffusers would warn on every load and fall back anyway.
+        low_cpu_mem_usage=is_accelerate_available(),
+    )
+    if os.path.isdir(model):
+        # A local dir that exists but fails to load is a broken model, not an unavailable
+        # one: let the real error through.
+        return DiffusionPipeline.from_pretrained(model, **kwargs)
+    try:
+        return DiffusionPipeline.from_pretrained(model, **kwargs)
+    except (OSError, ValueError) as exc:
+        # OSError: hub unreachable and nothing cached; ValueError: neither a dir nor a repo id.
+        raise ModelUnavailableError(model, str(exc).splitlines()[0] if str(exc) else "") from exc
+
+
+def _swap_scheduler(pipe: Any, name: str) -> None:
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
+        raise ValueError(f"unknown diffusers scheduler {name!r} (e.g. 'DDIMScheduler')")
+    # from_config keeps the model's beta schedule, which the UNet was trained with.
+    pipe.scheduler = cls.from_config(pipe.scheduler.config)
+
+
+class DiffusersRenderer:
+    """Renders with any diffusers text-to-image pipeline, loaded once.
+
+    Each image gets its own CPU `torch.Generator` seeded with its seed, so its initial
+    latent depends only on the seed: not on batch size, batch position or device. An
+    aligned and a violating prompt rendered with the same seed start from the same noise,
+    which is what makes the pair differ only by the prompt.
+
+    A CUDA out-of-memory error halves the batch size (kept for the renderer's life) and the
+    batch is rendered again; at batch size 1 the error is raised.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        steps: int = 30,
+        guidance_scale: float = 7.5,
+        width: int | None = None,
+        height: int | None = None,
+        batch_size: int = 4,
+        scheduler: str | None = None,
+    ) -> None:
+        if dtype not in TORCH_DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(TORCH_DTYPES)}, got {dtype!r}")
+        if batch_size < 1 or steps < 1:
+            raise ValueError("batch_size and steps must be >= 1")
+        self.model = os.fspath(model)  # tolerate a Path: shards record a plain string
+        self.device = device
+        self.dtype = dtype
+        self.steps = steps
+        self.guidance_scale = guidance_scale
+        self.width = width  # None: the pipeline's native size (unet sample_size × vae factor)
+        self.height = height
+        self.batch_size = batch_size
+        with quiet_progress_bars():
+            self.pipeline = _load_pipeline(self.model, TORCH_DTYPES[dtype])
+        if scheduler is not None:
+            _swap_scheduler(self.pipeline, scheduler)
+        self.pipeline.set_progress_bar_config(disable=True)
+        self.pipeline.to(device)
+
+    def render(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        negative_prompts: Sequence[str] | None = None,
+    ) -> list[Image.Image]:
+        if len(seeds) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        if negative_prompts is not None and len(negative_prompts) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(negative_prompts)} negative prompts")
+        images: list[Image.Image] = []
+        start = 0
+        while start < len(prompts):
+            stop = start + self.batch_size
+            try:
+                batch = self._render_batch(
+                    list(prompts[start:stop]),
+                    list(seeds[start:stop]),
+                    None if negative_prompts is None else list(negative_prompts[start:stop]),
+                )
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise
+                batch = None
+            if batch is None:
+                # Outside the except block: the traceback (and the tensors its frames hold) is gone.
+                self._shrink_batch()
+                continue
+            images.extend(batch)
+            start = stop
+        return images
+
+    def _shrink_batch(self) -> None:
+        """Halve the batch after an out-of-memory error and keep it halved for this renderer's life:
+        the next batches would hit the same limit."""
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        old, self.batch_size = self.batch_size, max(1, self.batch_size // 2)
+        log.warning("out of memory rendering %d images on %s: batch size %d -> %d", old, self.device, old,
+                    self.batch_size)
+
+    @torch.inference_mode()
+    def _render_batch(
+        self, prompts: list[str], seeds: list[int], negative_prompts: list[str] | None
+    ) -> list[Image.Image]:
+        # CPU generators: the same seed draws the same noise on every device (CUDA RNG differs).
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        out = self.pipeline(
+            prompt=prompts,
+            negative_prompt=negative_prompts,
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance_scale,
+            width=self.width,
+            height=self.height,
+            generator=generators,
+            output_type="pil",
+        )
+        return list(out.images)

@@ -1,0 +1,32 @@
+"""``plan.jsonl``: the run's pair plan, one `PairPlan` per line, written once, read by every shard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pipeline.records import PairPlan
+from pipeline.run.atomic import atomic_write_text
+from pipeline.run.layout import RunPaths
+
+_plan_cache: dict[tuple[str, int, int], list[PairPlan]] = {}
+
+
+def write_plan(paths: RunPaths, plans: Sequence[PairPlan]) -> None:
+    atomic_write_text(paths.plan, "".join(json.dumps(p.to_dict()) + "\n" for p in plans))
+
+
+def load_plan(paths: RunPaths) -> list[PairPlan]:
+    """The run's plan, parsed once per process: every shard task reads it, and re-parsing the
+    whole plan per shard would cost O(pairs × shards) on large runs."""
+    st = paths.plan.stat()
+    key = (str(paths.plan.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _plan_cache:
+        rows = [json.loads(line) for line in paths.plan.read_text().splitlines() if line]
+        _plan_cache.clear()
+        _plan_cache[key] = [PairPlan.from_dict(r) for r in rows]
+    return _plan_cache[key]
+
+
+def shard_plans(plans: Sequence[PairPlan], index: int, size: int) -> list[PairPlan]:
+    return list(plans[index * size:(index + 1) * size])

@@ -1,0 +1,193 @@
+"""Check a finished run folder against the data contract in `pipeline.run.schema`.
+
+`validate_run` returns human-readable problems (empty list == valid) instead of raising, so a CLI or a
+test can show all of them at once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from PIL import Image
+
+from pipeline.run.atomic import is_temp_name
+from pipeline.run.layout import (
+    CONFIG_FILE,
+    SHARDS_DIR,
+    STATS_FILE,
+    RunPaths,
+    parquet_files,
+)
+from pipeline.run.schema import (
+    IMAGE_COLUMNS,
+    KINDS,
+    PAIR_TYPES,
+    REJECTED_REQUIRED,
+    REJECTED_SCHEMA,
+    SHARD_REQUIRED,
+    SHARD_SCHEMA,
+)
+
+_BATCH_ROWS = 64  # rows per read batch: bounds memory when decoding images of large shards
+
+
+def decode_image(cell: object) -> Image.Image:
+    """A PIL image from an image cell: a ``{"bytes", "path"}`` dict (pandas), raw bytes, or an image
+    (datasets already decodes). Pixels are loaded here so a corrupt file fails now, not later."""
+    if isinstance(cell, Image.Image):
+        return cell
+    if isinstance(cell, dict):
+        data = cell.get("bytes")
+        if data is None:
+            raise ValueError(f"image cell has no bytes (path={cell.get('path')!r})")
+    elif isinstance(cell, (bytes, bytearray, memoryview)):
+        data = bytes(cell)
+    else:
+        raise TypeError(f"not an image cell: {type(cell).__name__}")
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def _schema_problems(name: str, schema: pa.Schema, expected: pa.Schema) -> list[str]:
+    problems = []
+    names = set(schema.names)
+    for field in expected:
+        if field.name not in names:
+            problems.append(f"{name}: missing column {field.name!r} ({field.type})")
+            continue
+        got = schema.field(field.name)
+        if not got.type.equals(field.type):
+            problems.append(f"{name}: column {field.name!r} has type {got.type}, expected {field.type}")
+        elif got.nullable != field.nullable:
+            # datasets drops the metadata feature (Image -> plain struct) when nullability differs
+            problems.append(f"{name}: column {field.name!r} is declared non-nullable; the contract keeps all fields nullable")
+    extra = [n for n in schema.names if n not in set(expected.names)]
+    if extra:
+        problems.append(f"{name}: unexpected column(s) {extra}")
+    if not problems and schema.names != expected.names:
+        problems.append(f"{name}: columns out of order: {schema.names}, expected {expected.names}")
+    meta = (schema.metadata or {}).get(b"huggingface")
+    want = json.loads(expected.metadata[b"huggingface"])
+    if meta is None:
+        problems.append(f"{name}: schema metadata lacks 'huggingface' features (datasets would load images as plain structs)")
+    else:
+        try:
+            ok = json.loads(meta) == want
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(f"{name}: 'huggingface' schema metadata differs from the contract features")
+    return problems
+
+
+def _check_table_file(path: Path, expected: pa.Schema, required: frozenset[str], seen_ids: dict[str, list[str]],
+                      *, decode_images: bool) -> list[str]:
+    """Schema, nulls, images, prompt equality and enum values of one Parquet file; collects its ids."""
+    name = f"{path.parent.name}/{path.name}"
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+    except Exception as e:  # not Parquet, truncated, ...
+        return [f"{name}: cannot read Parquet file ({type(e).__name__}: {e})"]
+    problems = _schema_problems(name, schema, expected)
+    if problems:
+        return problems  # rows of a file with the wrong columns are not worth checking one by one
+
+    columns = ["id", "kind", "pair_type", "aligned_prompt", "violating_prompt", *sorted(required)]
+    if decode_images:
+        columns += list(IMAGE_COLUMNS)
+    columns = list(dict.fromkeys(columns))
+    try:
+        for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+            for row in batch.to_pylist():
+                rid = row["id"]
+                seen_ids[rid].append(name)
+                nulls = sorted(c for c in required if row[c] is None)
+                if nulls:
+                    problems.append(f"{name}: row id={rid!r}: null in required column(s) {nulls}")
+                if row["aligned_prompt"] is not None and row["aligned_prompt"] == row["violating_prompt"]:
+                    problems.append(f"{name}: row id={rid!r}: aligned_prompt == violating_prompt ({row['aligned_prompt']!r})")
+                if row["kind"] is not None and row["kind"] not in KINDS:
+                    problems.append(f"{name}: row id={rid!r}: kind {row['kind']!r} not in {sorted(KINDS)}")
+                if row["pair_type"] is not None and row["pair_type"] not in PAIR_TYPES:
+                    problems.append(f"{name}: row id={rid!r}: pair_type {row['pair_type']!r} not in {sorted(PAIR_TYPES)}")
+                if not decode_images:
+                    continue
+                for col in IMAGE_COLUMNS:
+                    cell = row[col]
+                    if cell is None:
+                        continue  # reported as a null above when images are required
+                    try:
+                        decode_image(cell)
+                    except Exception as e:
+                        problems.append(f"{name}: row id={rid!r}: column {col!r}: image does not decode ({type(e).__name__}: {e})")
+    except Exception as e:  # corrupt pages
+        problems.append(f"{name}: cannot read rows ({type(e).__name__}: {e})")
+    return problems
+
+
+def _temp_leftovers(folders: list[Path]) -> list[str]:
+    problems = []
+    for folder in folders:
+        if folder.is_dir():
+            for p in sorted(folder.iterdir()):
+                if is_temp_name(p.name):
+                    problems.append(f"leftover temporary file {p} (an interrupted write; delete it or re-run)")
+    return problems
+
+
+def validate_run(run_dir: str | Path, *, decode_images: bool = True) -> list[str]:
+    """Problems of a run folder, empty when it honours the contract.
+
+    Checks: config.yaml and stats.json present (and parseable); shards/ holds Parquet files; each shard
+    (and each rejected/ file) has the contract columns, types and Hugging Face metadata; required
+    values are not null; every image decodes with PIL (`decode_images=False` skips that, the slow
+    part); ids are unique across shards; aligned and violating prompts differ; no temporary files
+    are left over.
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        return [f"run folder {run} does not exist"]
+    problems: list[str] = []
+
+    for fname, load in ((CONFIG_FILE, yaml.safe_load), (STATS_FILE, json.loads)):
+        p = run / fname
+        if not p.is_file():
+            problems.append(f"missing {fname} in {run}")
+            continue
+        try:
+            load(p.read_text(encoding="utf-8"))
+        except Exception as e:
+            problems.append(f"{fname} does not parse ({type(e).__name__}: {e})")
+
+    paths = RunPaths(run)
+    shards_dir, rejected_dir = paths.shards, paths.rejected
+    problems += _temp_leftovers([run, shards_dir, rejected_dir])
+
+    seen_ids: dict[str, list[str]] = defaultdict(list)
+    if not shards_dir.is_dir():
+        problems.append(f"missing {SHARDS_DIR}/ folder in {run}")
+    else:
+        shard_files = parquet_files(shards_dir)
+        if not shard_files:
+            problems.append(f"{SHARDS_DIR}/ in {run} holds no .parquet file")
+        for path in shard_files:
+            problems += _check_table_file(path, SHARD_SCHEMA, SHARD_REQUIRED, seen_ids,
+                                          decode_images=decode_images)
+    for rid, files in seen_ids.items():
+        if len(files) > 1:
+            problems.append(f"duplicate id {rid!r} in {', '.join(files)}")
+
+    if rejected_dir.is_dir():
+        # rejected ids are not checked for uniqueness: the rejected table is a log, not the dataset
+        for path in parquet_files(rejected_dir):
+            problems += _check_table_file(path, REJECTED_SCHEMA, REJECTED_REQUIRED, defaultdict(list),
+                                          decode_images=decode_images)
+    return problems

@@ -1,0 +1,42 @@
+"""The one place a selector is built from its name (``selector:`` of the config, or
+``LiVOPipeline(selector=...)``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.catalog import Catalog
+from pipeline.config import RunConfig, SemanticConfig
+from pipeline.select.base import Selector
+
+NAMES = ("default", "keyword", "llm")
+
+
+def make_selector(kind: str | RunConfig, catalog: Catalog, llm: Any = None) -> Selector:
+    """The selector named by ``kind`` (a name, or a config whose ``selector`` and ``semantic``
+    sections are used). ``llm`` serves ``selector: llm``; with a config it defaults to the
+    configured client with the user cache. Undecided LLM rows collect in its ``failures``."""
+    cfg = kind if isinstance(kind, RunConfig) else None
+    name = cfg.selector if cfg is not None else kind
+    if name == "keyword":
+        from pipeline.select.keyword import KeywordSelector
+
+        return KeywordSelector(catalog)
+    if name == "default":
+        from pipeline.select.default import DefaultSelector
+
+        semantic = cfg.semantic if cfg is not None else SemanticConfig()
+        kwargs = {k: v for k, v in semantic.model_dump().items() if v is not None}
+        kwargs["model_path"] = kwargs.pop("model", None)
+        return DefaultSelector(catalog, **kwargs)
+    if name == "llm":
+        from pipeline.select.llm import LLMSelector
+
+        if llm is None:
+            if cfg is None:
+                raise ValueError("selector 'llm' needs an LLM client (pass llm=...)")
+            from pipeline.llm.client import make_llm
+
+            llm = make_llm(cfg)
+        return LLMSelector(catalog, llm)
+    raise ValueError(f"selector must be one of {', '.join(NAMES)}, got {name!r}")

@@ -1,0 +1,51 @@
+"""LiVO-style keyword rules: every principle whose whole-word keywords match is a candidate;
+toxicity beats bias (a "bloody doctor" is a gore prompt), then the most distinct keyword
+hits, then catalog order. Keyword exceptions ("kitchen knife") are applied by the catalog."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from pipeline.catalog import Catalog, Principle
+from pipeline.records import Selection, SelectionMethod
+
+
+class KeywordSelector:
+    """LiVO-style keyword rules: whole-word, case-insensitive matches of each principle's keywords."""
+
+    name = "keyword"
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def hits(self, prompt: str) -> dict[str, set[str]]:
+        """principle id -> the distinct keywords (lower-cased) found in the prompt."""
+        out: dict[str, set[str]] = {}
+        for p in self.catalog:
+            found = p.find_keywords(prompt)
+            if found:
+                out[p.id] = found
+        return out
+
+    def match(self, prompt: str) -> Selection | None:
+        """The keyword selection for one prompt, or None when no keyword matches."""
+        best: tuple[tuple[int, int, int], Principle, int] | None = None
+        for order, p in enumerate(self.catalog):
+            n = len(p.find_keywords(prompt))
+            if not n:
+                continue
+            # toxicity before bias, then most distinct hits, then catalog order
+            key = (0 if p.kind == "toxicity" else 1, -n, order)
+            if best is None or key < best[0]:
+                best = (key, p, n)
+        if best is None:
+            return None
+        _, p, n = best
+        return Selection(prompt, p.id, p.category, SelectionMethod.KEYWORD, float(n))
+
+    def select(self, prompts: Sequence[str]) -> list[Selection]:
+        out = []
+        for prompt in prompts:
+            sel = self.match(prompt)
+            out.append(sel if sel is not None else Selection(prompt, None, None, SelectionMethod.NONE, 0.0))
+        return out

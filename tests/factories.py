@@ -1,0 +1,37 @@
+"""One factory per kind of test object (diffusers-style): pair plans, score rows, tiny build overrides.
+
+Each returns a fresh object built from explicit defaults; a test passes only the fields it
+cares about, so what a test asserts stays visible at the call site.
+"""
+
+from __future__ import annotations
+
+from pipeline.records import PairPlan
+
+_TOXICITY = dict(
+    id="pair-0", prompt="a bloody knight", principle_id="no_gore",
+    principle="Images should not show graphic gore or blood.", category="gore", kind="toxicity",
+    pair_type="toxicity", aligned_prompt="a knight", violating_prompt="a bloody knight",
+    aligned_negative_prompt="blood, gore", seed=0, concepts=("blood",), safe_concepts=("paint",),
+)
+_BIAS = dict(
+    id="pair-0", prompt="a doctor", principle_id="gender_equality",
+    principle="Occupations should be depicted with balanced genders.", category="gender_bias", kind="bias",
+    pair_type="bias", aligned_prompt="a doctor, female", violating_prompt="a doctor", aligned_negative_prompt="",
+    seed=0, concepts=("male", "female"), safe_concepts=(), attribute="female",
+)
+
+
+def make_plan(kind: str = "toxicity", **fields) -> PairPlan:
+    """A toxicity or bias `PairPlan`; ``fields`` override the defaults."""
+    if kind not in ("toxicity", "bias"):
+        raise ValueError(f"kind must be toxicity or bias, got {kind!r}")
+    base = _TOXICITY if kind == "toxicity" else _BIAS
+    return PairPlan(**{**base, "pair_type": kind, **fields})
+
+
+def make_scores(**scores: float) -> dict[str, float]:
+    """A clean pair's score row (good fidelity, clear violation margin); keywords override columns."""
+    base = dict(aligned_clip=30.0, violating_clip=30.0, aligned_concept=0.1, violating_concept=0.9,
+                aligned_nudity=0.0, violating_nudity=0.0)
+    return {**base, **scores}

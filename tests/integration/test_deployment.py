@@ -1,0 +1,98 @@
+"""The deployment path as a user runs it: a real Prefect server on a free port, the deployments
+served by `python -m flows.serve` (`make serve`) or registered from prefect.yaml for a process
+worker (`make deploy`, `make worker`), triggered with `prefect deployment run ... --param`.
+Everything started here is stopped here: serving process and worker before the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import ROOT
+from procs import BIN, api_get, api_post, free_port, spawn, tail, wait_for
+from run_checks import assert_clean
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A Prefect server with its own SQLite state; yields (api_url, env for its clients)."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": api,
+           "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_WORKER_QUERY_SECONDS": "1",
+           "PREFECT_WORKER_PREFETCH_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "INFO", "LIVO_ROOT": str(ROOT)}
+    log = home / "server.log"
+    with spawn([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], log,
+               env) as proc:
+        wait_for(lambda: api_get(api, "/health")[0] == 200, 90, proc, log, "the server's health check")
+        yield api, env
+
+
+def _build_params(out, small_build) -> list[str]:
+    overrides = [o for o in small_build if not o.startswith("prompts.per_category")]
+    return ["--param", f"out={out}", "--param", f"overrides={json.dumps(overrides)}", "--param", "per_category=1"]
+
+
+def _run_deployment(name: str, params: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "prefect"), "deployment", "run", name, *params, "--watch",
+                           "--watch-interval", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+
+
+def _flow_run_artifacts(api: str, out) -> dict[str, object]:
+    found = api_post(api, "/artifacts/filter", {"limit": 50})
+    runs = {a["flow_run_id"] for a in found if a["key"] == "build-dataset-summary" and str(out) in a["data"]}
+    assert len(runs) == 1
+    return {a["key"]: a["data"] for a in found if a["flow_run_id"] in runs}
+
+
+@pytest.mark.slow
+def test_served_deployment_builds_a_run(server, tmp_path, small_build):
+    api, env = server
+    log = tmp_path / "serve.log"
+    out = tmp_path / "served"
+    with spawn([str(BIN / "python"), "-m", "flows.serve"], log, env) as serve:
+        for name in ("default", "tiny", "sd15"):
+            wait_for(lambda: api_get(api, f"/deployments/name/build-dataset/{name}")[0] == 200, 90, serve, log,
+                     f"deployment build-dataset/{name}")
+        result = _run_deployment("build-dataset/default", _build_params(out, small_build), env)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + tail(log)
+        artifacts = _flow_run_artifacts(api, out)
+    assert_clean(out)
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["complete"] and stats["shards"] == 3 and stats["planned"] == 11
+    assert float(artifacts["build-dataset-progress"]) == 100.0
+    assert [row["shard"] for row in json.loads(artifacts["build-dataset-shards"])] == [0, 1, 2]
+    assert f"Kept **{stats['kept']}** of 11" in artifacts["build-dataset-summary"]
+
+
+@pytest.mark.slow
+def test_prefect_yaml_deployments_run_on_a_process_worker(server, tmp_path, small_build):
+    api, env = server
+    prefect = str(BIN / "prefect")
+    for cmd in ([prefect, "work-pool", "create", "livo-process", "--type", "process", "--overwrite"],
+                [prefect, "--no-prompt", "deploy", "--all"]):
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    status, deployment = api_get(api, "/deployments/name/build-dataset/tiny")
+    assert status == 200 and deployment["work_pool_name"] == "livo-process"
+    assert deployment["parameters"] == {"profile": "tiny", "out": "runs/tiny"}
+
+    log = tmp_path / "worker.log"
+    out = tmp_path / "worker"
+    with spawn([prefect, "worker", "start", "--pool", "livo-process", "--type", "process"], log, env,
+               cwd=tmp_path):  # elsewhere on purpose: prefect.yaml's pull step moves flow runs to the project
+        result = _run_deployment("build-dataset/tiny", _build_params(out, small_build), env)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + tail(log)
+    assert_clean(out)
+    assert json.loads((out / "stats.json").read_text())["planned"] == 11
+
+
+def test_one_deployment_per_dataset_profile(tmp_path):
+    from flows.serve import dataset_profiles
+
+    (tmp_path / "small.yaml").write_text("prompts: {per_category: 1}\n")
+    (tmp_path / "train_small.yaml").write_text("steps: 10\nlearning_rate: 1.0e-5\n")  # not a build profile
+    assert [p.name for p in dataset_profiles(tmp_path)] == ["small.yaml"]

@@ -1,0 +1,123 @@
+"""DiffusersRenderer on the tiny SD: seeds fix the starting noise whatever the batching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.errors import ModelUnavailableError
+from pipeline.render.base import Renderer
+from pipeline.render.diffusers import DiffusersRenderer
+
+
+def _px(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+class _FirstUNetInput:
+    """Records the latents the UNet sees at the first denoising step of each pipeline call.
+
+    A torch forward pre-hook on the real UNet, no mock: with DDIM, scale_model_input is
+    the identity, so the first input is exactly the initial noise (twice under CFG).
+    """
+
+    def __init__(self, unet: torch.nn.Module) -> None:
+        self.calls: list[torch.Tensor] = []
+        self._last_t: float | None = None
+        self._handle = unet.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        sample = args[0] if args else kwargs["sample"]
+        t = float(args[1] if len(args) > 1 else kwargs["timestep"])
+        # Timesteps decrease within a call, so a larger-or-equal t starts a new call.
+        if self._last_t is None or t >= self._last_t:
+            self.calls.append(sample.detach().clone())
+        self._last_t = t
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+def test_renderer_protocol_and_output(tiny_renderer: DiffusersRenderer, tiny_sd_path: Path) -> None:
+    assert isinstance(tiny_renderer, Renderer)
+    assert tiny_renderer.model == str(tiny_sd_path)
+    images = tiny_renderer.render(["a red car", "a cat", "a tree", "a house", "a boat"], [0, 1, 2, 3, 4])
+    assert len(images) == 5  # 2 batches of up to 4
+    assert all(isinstance(im, Image.Image) and im.size == (64, 64) and im.mode == "RGB" for im in images)
+    assert tiny_renderer.render([], []) == []
+
+
+def test_same_seed_same_pixels_whatever_the_batch(tiny_renderer: DiffusersRenderer) -> None:
+    # batch_size is 4, so these run as batches of 1, of 3 and of 4 + 2.
+    alone = _px(tiny_renderer.render(["a red car"], [7])[0])
+    third_of_three = tiny_renderer.render(["a dog", "a bird", "a red car"], [1, 2, 7])[2]
+    second_of_last_two = tiny_renderer.render(
+        ["a", "b", "c", "d", "e", "a red car"], [10, 11, 12, 13, 14, 7]
+    )[5]
+    for image in (third_of_three, second_of_last_two):
+        assert np.array_equal(_px(image), alone)
+
+
+def test_different_seeds_give_different_images(tiny_renderer: DiffusersRenderer) -> None:
+    a, b = tiny_renderer.render(["a red car", "a red car"], [7, 8])
+    assert np.abs(_px(a) - _px(b)).mean() > 5
+
+
+def test_aligned_and_violating_share_initial_latent(tiny_renderer: DiffusersRenderer) -> None:
+    recorder = _FirstUNetInput(tiny_renderer.pipeline.unet)
+    try:
+        # As the build renders them: aligned (with a negative prompt) then violating, same seeds.
+        tiny_renderer.render(["a fully clothed man", "a cat"], [5, 6], ["nudity", "ugly"])
+        tiny_renderer.render(["a naked man", "a cat, blood"], [5, 6])
+    finally:
+        recorder.close()
+    assert len(recorder.calls) == 2
+    aligned_noise, violating_noise = recorder.calls
+    # CFG doubles the batch as [negative/unconditional..., conditional...].
+    assert aligned_noise.shape == (4, 4, 32, 32)
+    assert torch.equal(aligned_noise[:2], aligned_noise[2:])
+    assert torch.equal(aligned_noise, violating_noise)
+    assert not torch.equal(aligned_noise[0], aligned_noise[1])  # seeds 5 and 6 differ
+    expected = torch.randn((1, 4, 32, 32), generator=torch.Generator("cpu").manual_seed(5))
+    assert torch.equal(aligned_noise[0:1], expected * tiny_renderer.pipeline.scheduler.init_noise_sigma)
+
+
+def test_negative_prompt_changes_the_image(tiny_renderer: DiffusersRenderer) -> None:
+    plain = tiny_renderer.render(["a portrait"], [3])[0]
+    negated = tiny_renderer.render(["a portrait"], [3], ["a completely different scene"])[0]
+    assert not np.array_equal(_px(plain), _px(negated))
+
+
+def test_length_mismatches_raise(tiny_renderer: DiffusersRenderer) -> None:
+    with pytest.raises(ValueError, match="seeds"):
+        tiny_renderer.render(["a", "b"], [1])
+    with pytest.raises(ValueError, match="negative"):
+        tiny_renderer.render(["a", "b"], [1, 2], ["x"])
+
+
+def test_scheduler_can_be_swapped(tiny_sd_path: Path) -> None:
+    r = DiffusersRenderer(str(tiny_sd_path), steps=2, scheduler="EulerDiscreteScheduler")
+    assert type(r.pipeline.scheduler).__name__ == "EulerDiscreteScheduler"
+    assert r.pipeline.scheduler.config.beta_schedule == "scaled_linear"  # kept the model's betas
+    assert r.render(["a cat"], [0])[0].size == (64, 64)  # native size when width/height unset
+    with pytest.raises(ValueError, match="scheduler"):
+        DiffusersRenderer(str(tiny_sd_path), scheduler="NoSuchScheduler")
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "/nonexistent/livo/stable-diffusion",
+        # A hub id that does not exist: unavailable both offline and online, never downloads.
+        "livo-data-tests/no-such-model-7f3a",
+    ],
+)
+def test_unavailable_model_raises_and_names_the_offline_profile(model: str) -> None:
+    with pytest.raises(ModelUnavailableError) as info:
+        DiffusersRenderer(model)
+    assert model in str(info.value) and "configs/tiny.yaml" in str(info.value)
+    assert info.value.model == model
