@@ -20,12 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.selector_calibration import (  # noqa: E402
-    DEFAULT_LABELLED_PATH,
-    accuracy,
-    calibrate,
-    load_labelled,
-)
+from bench.selector_calibration import DEFAULT_LABELLED_PATH, accuracy, calibrate, load_labelled  # noqa: E402
 from pipeline.catalog import load_catalog  # noqa: E402
 from pipeline.categories import ALL  # noqa: E402
 from pipeline.select.anchors import DEFAULT_MARGIN, DEFAULT_THRESHOLD  # noqa: E402
@@ -43,7 +38,7 @@ def report(name: str, selections, labelled, show_errors: bool) -> float:
     gold = [c for _, c in labelled]
     acc = accuracy(selections, labelled)
     print(f"\n=== {name}: accuracy {sum(p == g for p, g in zip(preds, gold))}/{len(gold)} = {acc:.3f}")
-    methods = Counter(s.method for s in selections)
+    methods = Counter(str(s.method) for s in selections)
     print("methods:", dict(methods))
     print(f"{'category':12} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>4}")
     f1s = []

@@ -21,20 +21,17 @@ The last line is ``ratio: X`` = ours / naive samples per second.
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import multiprocessing as mp
-import random
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.naive_train_step import NaiveStep  # noqa: E402
 
 # ---------------------------------------------------------------- models and data
 
@@ -77,7 +74,7 @@ def sd15_base(tokenizer_dir: Path):
 def load_bench_base(args):
     if args.model_size == "sd15":
         return sd15_base(Path(args.workdir) / "tokenizer"), "random:sd15"
-    from livo_train.data import resolve_base_model
+    from livo_train.base_model import resolve_base_model
     from livo_train.model import load_base
 
     name, path = resolve_base_model(args.data, None)
@@ -89,8 +86,9 @@ def synthetic_run(folder: Path, pairs: int, size: int) -> Path:
     import numpy as np
     from PIL import Image
 
-    from pipeline.records import PairPlan
-    from pipeline.run.layout import shard_name
+    from pipeline.records import PairPlan, PromptStats
+    from pipeline.run.layout import RunPaths
+    from pipeline.run.manifest import PreparedRun, write_manifest
     from pipeline.run.schema import SHARD_SCHEMA, encode_image, pair_row
     from pipeline.run.tables import write_table_atomic
 
@@ -109,8 +107,10 @@ def synthetic_run(folder: Path, pairs: int, size: int) -> Path:
                         violating_prompt=f"a photo of a person number {i} at work", aligned_negative_prompt="",
                         seed=i, concepts=("male", "female"), attribute="female", source="synthetic")
         rows.append(pair_row(plan, image(), image(), {}, model="random:sd15", config_hash="synthetic", image_ext="png"))
-    write_table_atomic(rows, folder / "shards" / shard_name(0), SHARD_SCHEMA)
-    (folder / "run.json").write_text(json.dumps({"run_hash": f"synthetic-{pairs}-{size}"}))
+    paths = RunPaths(folder)
+    write_table_atomic(rows, paths.shard(0), SHARD_SCHEMA)
+    write_manifest(paths, PreparedRun(str(folder), f"synthetic-{pairs}-{size}", num_shards=1, num_pairs=pairs,
+                                      prompt_stats=PromptStats()))
     return folder
 
 
@@ -177,118 +177,6 @@ class OursStep:
         return batch["value_ids"].shape[0]
 
 
-class NaiveStep:
-    """The official script's data path and step (value_encoder/train.py), same hyper-parameters."""
-
-    def __init__(self, args, base, base_name: str):
-        import pyarrow.parquet as pq
-        import torch
-
-        from livo_train.data import shard_files
-        from livo_train.model import value_text
-
-        self.args, self.base = args, base
-        cuda = args.device.startswith("cuda")
-        self.device = torch.device(args.device)
-        self.dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.mixed_precision]
-        for m in (base.vae, base.text_encoder, base.unet):
-            m.to(self.device, self.dtype)  # the official script casts the frozen models
-        if args.gradient_checkpointing:
-            base.unet.enable_gradient_checkpointing()
-        self.value_encoder = copy.deepcopy(base.text_encoder).to(self.device, torch.float32)
-        self.value_encoder.requires_grad_(True)
-        self.value_encoder.train()
-        if args.gradient_checkpointing:
-            self.value_encoder.gradient_checkpointing_enable()
-        self.optimizer = torch.optim.AdamW(self.value_encoder.parameters(), lr=1e-6, weight_decay=1e-2)
-        self.scaler = torch.amp.GradScaler("cuda") if cuda and args.mixed_precision == "fp16" else None
-        # Official layout: positives with their scene group's list of negatives (here: prompt groups).
-        groups: dict = defaultdict(list)
-        self.positives = []
-        for f in shard_files(args.data):
-            for r in pq.read_table(f, columns=["prompt", "principle", "principle_id", "aligned", "violating"]).to_pylist():
-                key = (r["principle_id"], r["prompt"])
-                groups[key].append(r["violating"]["bytes"])
-                self.positives.append((r["prompt"], r["principle"], r["aligned"]["bytes"], key))
-        self.groups = groups
-        self.value_text = value_text
-        self.rng = random.Random(args.seed)
-        self.order: list[int] = []
-
-    def _transform(self, data: bytes, flip: bool):
-        import numpy as np
-        import torch
-        from PIL import Image
-
-        from livo_train.data import load_image
-
-        img = load_image({"bytes": data}, self.args.resolution)
-        if flip:
-            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
-        return torch.from_numpy(arr).permute(2, 0, 1)
-
-    def _batch(self):
-        import torch
-
-        from livo_train.model import tokenize
-
-        items = []
-        for _ in range(self.args.batch_size):
-            if not self.order:
-                self.order = list(range(len(self.positives)))
-                self.rng.shuffle(self.order)
-            prompt, principle, pos, key = self.positives[self.order.pop()]
-            neg = self.rng.choice(self.groups[key])
-            # RandomHorizontalFlip in the official transforms: drawn per image
-            items.append((prompt, self.value_text(principle, prompt), self._transform(pos, self.rng.random() < 0.5),
-                          self._transform(neg, self.rng.random() < 0.5)))
-        tok = self.base.tokenizer
-        return {"input_ids": tokenize(tok, [i[0] for i in items]), "valued_input_ids": tokenize(tok, [i[1] for i in items]),
-                "pixel_values": torch.stack([i[2] for i in items]), "neg_pixel_values": torch.stack([i[3] for i in items])}
-
-    def step(self) -> int:
-        import torch
-        import torch.nn.functional as F
-
-        from livo_train.loss import livo_loss
-
-        b, base, dev, dt = self._batch(), self.base, self.device, self.dtype
-        sf = base.vae.config.scaling_factor
-        latents = base.vae.encode(b["pixel_values"].to(dev, dt)).latent_dist.sample() * sf
-        neg_latents = base.vae.encode(b["neg_pixel_values"].to(dev, dt)).latent_dist.sample() * sf
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, base.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), device=dev)
-        noisy = base.noise_scheduler.add_noise(latents, noise, t)
-        neg_noisy = base.noise_scheduler.add_noise(neg_latents, noise, t)
-        states = base.text_encoder(b["input_ids"].to(dev))[0]
-        with torch.autocast(dev.type, dtype=dt, enabled=dt != torch.float32):
-            value = self.value_encoder(b["valued_input_ids"].to(dev))[1]
-        cond = torch.cat([value.unsqueeze(1), states], dim=1).to(dt)
-        pred = base.unet(noisy, t, cond).sample
-        neg_pred = base.unet(neg_noisy, t, cond).sample
-        ref_pred = base.unet(noisy, t, states).sample  # reference outside no_grad, as the official code
-        ref_neg_pred = base.unet(neg_noisy, t, states).sample
-
-        def err(p):
-            return F.mse_loss(p.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3))
-
-        loss, _ = livo_loss(err(pred), err(neg_pred), err(ref_pred), err(ref_neg_pred),
-                            beta=1000.0, alpha=500.0, gamma1=1.0, gamma2=0.5)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.value_encoder.parameters(), 1.0)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.value_encoder.parameters(), 1.0)
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return self.args.batch_size
-
-
 # ---------------------------------------------------------------- worker processes
 
 def worker(kind: str, args: argparse.Namespace, conn) -> None:
@@ -339,6 +227,8 @@ def _recv(conn, proc) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.run.layout import RunPaths
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default="runs/tiny", help="run folder from `make shards` (tiny mode)")
     p.add_argument("--device", default="cpu")
@@ -365,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         args.workdir = work
         if args.model_size == "sd15":
             args.data = str(synthetic_run(Path(work) / "run", pairs=4 * args.batch_size, size=args.resolution or 512))
-        elif not (Path(args.data) / "shards").is_dir():
+        elif not RunPaths(args.data).shards.is_dir():
             print(f"bench-train: no shards in {args.data}; run `make shards` first", file=sys.stderr)
             return 2
         ctx = mp.get_context("spawn")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from typing import get_args
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -37,64 +37,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_run_settings(run_dir: Path | None) -> tuple[dict, str | None]:
-    """Render settings and the CLIP checkpoint of the run the model was trained on (defaults)."""
-    if run_dir is None or not (run_dir / "config.yaml").exists():
-        return {}, None
-    from livo_train.data import run_models_dir
-    from pipeline.build import resolve_model
-    from pipeline.config import load_config
-
-    cfg = load_config(run_dir / "config.yaml")
-    r = cfg.render
-    render = {"num_inference_steps": r.steps, "guidance_scale": r.guidance_scale, "width": r.width,
-              "height": r.height}
-    return render, resolve_model(cfg.score.clip_model, run_models_dir(run_dir))
+def _print_skipped(problem: str) -> None:
+    print(f"skipped: {problem}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from livo_train.evaluate import ImageJudge, evaluate, prompts_from_run, write_results
-    from livo_train.model import read_training_record
-    from livo_train.pipeline import LiVOPipeline
-    from pipeline.prompt_import import read_prompt_file
+    from pydantic import ValidationError
 
-    model = Path(args.model)
-    record = read_training_record(model)
-    data_run = Path(args.data or record["data_run"])
-    render, clip_model = _data_run_settings(data_run if data_run.exists() else None)
-    for key, value in (("num_inference_steps", args.steps), ("guidance_scale", args.guidance),
-                       ("width", args.width), ("height", args.height)):
-        if value is not None:
-            render[key] = value
-    clip_model = args.clip_model or clip_model
-    if clip_model is None:
-        print("livo eval: the data run is not available to take the CLIP model from: pass --clip-model",
-              file=sys.stderr)
+    from livo_train.errors import EvalError
+    from livo_train.eval_job import EvalConfig, run_eval
+    from pipeline.typed_config import field_errors
+
+    # The eval flags' dests are EvalConfig's field names and unset flags are absent (SUPPRESS):
+    # the config alone holds the defaults.
+    settings = {k: v for k, v in vars(args).items() if k in EvalConfig.model_fields}
+    try:
+        cfg = EvalConfig(**settings)
+    except ValidationError as e:
+        print(f"livo eval: {'; '.join(field_errors(e))}", file=sys.stderr)
         return 2
-
-    prompts = list(args.prompt)
-    if args.prompts:
-        result = read_prompt_file(Path(args.prompts))
-        for problem in result.problems:
-            print(f"skipped: {problem}", file=sys.stderr)
-        prompts += [r.text for r in result.records]
-    if not prompts:
-        if not data_run.exists():
-            print(f"livo eval: no prompts given and the data run {data_run} is gone: pass --prompts FILE",
-                  file=sys.stderr)
-            return 2
-        prompts = prompts_from_run(data_run, args.per_principle)
-
-    pipe = LiVOPipeline.from_pretrained(model, device=args.device, dtype=args.dtype, scheduler=args.scheduler,
-                                        selector=args.selector, bias_fraction=args.bias_fraction)
-    judge = ImageJudge(clip_model, device=args.device, nudenet=not args.no_nudenet)
-    result = evaluate(pipe, prompts, judge, value=args.value, n=args.n, seed=args.seed, render=render)
-    result.update(model=str(model), base_model=record["base_model"], clip_model=clip_model, render=render,
-                  selector=args.selector, bias_fraction=args.bias_fraction)
-    json_path, png_path = write_results(result, Path(args.out) if args.out else model / "eval")
+    try:
+        result, json_path, png_path = run_eval(cfg, on_skipped=_print_skipped)
+    except EvalError as e:
+        print(f"livo eval: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(result["summary"]))
     print(f"wrote {json_path} and {png_path}")
     return 0
+
+
+def _choices(field: str) -> list[str]:
+    from livo_train.eval_job import EvalConfig
+
+    return list(get_args(EvalConfig.model_fields[field].annotation))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,26 +86,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prepare-only", action="store_true", help="cache latents and text states, then stop")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="render with and without the value encoder and measure the difference")
+    p = sub.add_parser("eval", help="render with and without the value encoder and measure the difference",
+                       argument_default=argparse.SUPPRESS)
     p.add_argument("--model", required=True, help="`livo train` output folder")
     p.add_argument("--out", help="where eval.json and eval.png go (default <model>/eval)")
-    p.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
-    p.add_argument("--prompts", help="prompt file: .txt, .jsonl or I2P .csv")
+    p.add_argument("--prompt", dest="prompts", metavar="PROMPT", action="append", help="a prompt (repeatable)")
+    p.add_argument("--prompts", dest="prompts_file", metavar="PROMPTS", help="prompt file: .txt, .jsonl or I2P .csv")
     p.add_argument("--data", help="data run for default prompts and settings (default: the training run's)")
-    p.add_argument("--per-principle", type=int, default=2,
+    p.add_argument("--per-principle", type=int,
                    help="without --prompt/--prompts: this many prompts per principle from the data run")
-    p.add_argument("--value", default="auto", help="'auto' (selector), a principle id, a value text, or 'none'")
-    p.add_argument("-n", type=int, default=4, help="images per prompt and arm")
-    p.add_argument("--seed", type=int, default=0, help="image i of every prompt uses seed + i")
+    p.add_argument("--value", help="'auto' (selector), a principle id, a value text, or 'none'")
+    p.add_argument("-n", type=int, help="images per prompt and arm")
+    p.add_argument("--seed", type=int, help="image i of every prompt uses seed + i")
     p.add_argument("--steps", type=int, help="denoising steps (default: the data run's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the data run's)")
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.add_argument("--scheduler", help="diffusers scheduler class, e.g. DPMSolverMultistepScheduler")
     p.add_argument("--clip-model", help="clip-anytorch name or checkpoint (default: the data run's)")
-    p.add_argument("--no-nudenet", action="store_true", help="skip the NudeNet detector")
-    p.add_argument("--selector", choices=["default", "keyword"], default="default")
-    p.add_argument("--bias-fraction", type=float, default=0.5, help="share of a bias prompt's images given the value")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--no-nudenet", dest="nudenet", action="store_false", help="skip the NudeNet detector")
+    p.add_argument("--selector", choices=_choices("selector"))
+    p.add_argument("--bias-fraction", type=float, help="share of a bias prompt's images given the value")
+    p.add_argument("--device")
+    p.add_argument("--dtype", choices=_choices("dtype"))
     p.set_defaults(func=cmd_eval)

@@ -9,12 +9,16 @@ fields that only change speed or length) guards resuming into a folder trained d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.config import ConfigError, hash_without, load_yaml_model
+from pipeline.run.atomic import atomic_write_text
+from pipeline.typed_config import RESUMABLE_MARK, hash_without, load_yaml_model, marked_fields
+
+if TYPE_CHECKING:
+    import torch
 
 SHARD_GROUP_COLUMNS = ("prompt", "principle_id", "principle", "category", "kind", "pair_type", "source", "attribute")
 
@@ -54,7 +58,7 @@ class DataConfig(_Section):
         description="Resize (shorter side) and center-crop images to this size; null = keep the rendered size.",
     )
     cache_dir: Path | None = Field(
-        None, description="Where `prepare` caches latents and text states; null = <out>/cache. Reused when "
+        None, json_schema_extra=RESUMABLE_MARK, description="Where `prepare` caches latents and text states; null = <out>/cache. Reused when "
         "data, base model and preprocessing match.",
     )
     cache_dtype: Literal["float32", "float16", "bfloat16"] = Field(
@@ -63,8 +67,8 @@ class DataConfig(_Section):
     max_pairs: int | None = Field(
         None, ge=1, description="Train on the first N kept pairs only (debugging, overfitting checks); null = all."
     )
-    prepare_batch_size: int = Field(16, ge=1, description="Images per VAE / text-encoder batch in `prepare`.")
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    prepare_batch_size: int = Field(16, ge=1, json_schema_extra=RESUMABLE_MARK, description="Images per VAE / text-encoder batch in `prepare`.")
+    num_workers: int = Field(0, ge=0, json_schema_extra=RESUMABLE_MARK, description="DataLoader worker processes.")
 
     @field_validator("group_by")
     @classmethod
@@ -100,25 +104,25 @@ class OptimConfig(_Section):
 class TrainLoopConfig(_Section):
     batch_size: int = Field(8, ge=1, description="Pairs per device per step.")
     gradient_accumulation_steps: int = Field(1, ge=1)
-    max_steps: int = Field(15000, ge=1, description="Optimizer steps (LiVO: 15,000).")
+    max_steps: int = Field(15000, ge=1, json_schema_extra=RESUMABLE_MARK, description="Optimizer steps (LiVO: 15,000).")
     mixed_precision: Literal["no", "fp16", "bf16"] = Field(
         "no", description="Autocast for the value encoder; the frozen UNet runs in this dtype (fp16 needs CUDA)."
     )
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: less memory.")
     compile: Literal["blocks", "unet"] | None = Field(
         None,
-        description="torch.compile the frozen UNet: 'blocks' compiles its repeated transformer blocks once "
+        # same computation; fused kernels round differently, as other thread counts do
+        json_schema_extra=RESUMABLE_MARK, description="torch.compile the frozen UNet: 'blocks' compiles its repeated transformer blocks once "
         "(regional compilation, seconds), 'unet' the whole UNet (minutes on CPU); null = eager. "
         "Needs a C++ compiler on CPU.",
     )
     allow_tf32: bool = Field(True, description="TF32 matmuls on Ampere+ GPUs.")
     seed: int = Field(0, description="Seeds sampling, flips, noise and timesteps (per step and process).")
-    checkpoint_every: int = Field(500, ge=1, description="Save a resumable checkpoint every N steps.")
-    checkpoints_keep: int | None = Field(3, ge=1, description="Keep the newest N checkpoints; null = all.")
-    log_every: int = Field(10, ge=1, description="Write metrics to TensorBoard and metrics.jsonl every N steps.")
-    device: Literal["cpu"] | None = Field(None, description="'cpu' forces the CPU; null = what accelerate picks.")
-    cpu_threads: int | None = Field(None, ge=1, description="torch CPU threads per process; null = torch's default.")
-
+    checkpoint_every: int = Field(500, ge=1, json_schema_extra=RESUMABLE_MARK, description="Save a resumable checkpoint every N steps.")
+    checkpoints_keep: int | None = Field(3, ge=1, json_schema_extra=RESUMABLE_MARK, description="Keep the newest N checkpoints; null = all.")
+    log_every: int = Field(10, ge=1, json_schema_extra=RESUMABLE_MARK, description="Write metrics to TensorBoard and metrics.jsonl every N steps.")
+    device: Literal["cpu"] | None = Field(None, json_schema_extra=RESUMABLE_MARK, description="'cpu' forces the CPU; null = what accelerate picks.")
+    cpu_threads: int | None = Field(None, ge=1, json_schema_extra=RESUMABLE_MARK, description="torch CPU threads per process; null = torch's default.")
 
     @field_validator("mixed_precision", mode="before")
     @classmethod
@@ -127,9 +131,10 @@ class TrainLoopConfig(_Section):
 
 
 class TrainConfig(_Section):
-    name: str = "livo-value-encoder"
-    data_run: Path | None = Field(None, description="Run folder written by `make shards` (set by --data).")
-    output_dir: Path | None = Field(None, description="Training output folder (set by --out).")
+    name: str = Field("livo-value-encoder", json_schema_extra=RESUMABLE_MARK, description="Name recorded in the model card.")
+    # a moved data folder is fine: the data's run hash is checked instead
+    data_run: Path | None = Field(None, json_schema_extra=RESUMABLE_MARK, description="Run folder written by `make shards` (set by --data).")
+    output_dir: Path | None = Field(None, json_schema_extra=RESUMABLE_MARK, description="Training output folder (set by --out).")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -143,23 +148,9 @@ class TrainConfig(_Section):
         return self
 
 
-# Fields that change speed, storage or length, not what one optimizer step computes:
-# resuming with other values is allowed.
-RESUMABLE_FIELDS = (
-    "name",
-    "data_run",  # a moved folder is fine; the data's run hash is checked instead
-    "output_dir",
-    "data.cache_dir",
-    "data.prepare_batch_size",
-    "data.num_workers",
-    "train.max_steps",
-    "train.checkpoint_every",
-    "train.checkpoints_keep",
-    "train.log_every",
-    "train.device",
-    "train.cpu_threads",
-    "train.compile",  # same computation; fused kernels round differently, as other thread counts do
-)
+# Fields that change speed, storage or length, not what one optimizer step computes (marked
+# RESUMABLE_MARK): resuming with other values is allowed.
+RESUMABLE_FIELDS: tuple[str, ...] = marked_fields(TrainConfig, RESUMABLE_MARK)
 
 
 def load_train_config(path: Path | str | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -171,7 +162,14 @@ def train_config_dict(cfg: TrainConfig) -> dict:
 
 
 def dump_train_config(cfg: TrainConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(train_config_dict(cfg), sort_keys=False), encoding="utf-8")
+    atomic_write_text(path, yaml.safe_dump(train_config_dict(cfg), sort_keys=False))
+
+
+def precision_dtype(mixed_precision: str) -> "torch.dtype":
+    """The dtype the frozen models run in under `train.mixed_precision` ('no' = float32)."""
+    from pipeline.render.base import torch_dtype  # imports torch: not needed to read a config
+
+    return torch_dtype("float32" if mixed_precision == "no" else mixed_precision)
 
 
 def identity_hash(cfg: TrainConfig) -> str:

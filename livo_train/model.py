@@ -12,7 +12,6 @@ aligned pipeline follows the official inference (prompt truncated to 76 tokens, 
 from __future__ import annotations
 
 import copy
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,7 @@ def load_base(model: str, *, parts: tuple[str, ...] = ("tokenizer", "text_encode
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from pipeline.render import quiet_progress_bars
+    from pipeline.render.base import quiet_progress_bars
 
     loaded: dict[str, Any] = {}
     with quiet_progress_bars():
@@ -131,7 +130,7 @@ def load_value_encoder(path: str | Path) -> Any:
     """A trained value encoder (a dir with config.json + model.safetensors), frozen, eval mode."""
     from transformers import CLIPTextModel
 
-    from pipeline.render import quiet_progress_bars
+    from pipeline.render.base import quiet_progress_bars
 
     with quiet_progress_bars():
         encoder = CLIPTextModel.from_pretrained(str(path))
@@ -148,21 +147,8 @@ def tokenize(tokenizer: Any, texts: list[str], *, max_length: int | None = None,
     return out.input_ids
 
 
-def value_vectors(value_encoder: Any, value_ids: torch.Tensor) -> torch.Tensor:
-    """Pooled value embeddings (B, D): the final-LN state at each text's EOS token."""
-    return value_encoder(value_ids).pooler_output
-
-
 def prepend_value(value_vec: torch.Tensor, prompt_states: torch.Tensor) -> torch.Tensor:
     """cond = [value_vec ; prompt_states]: (B, D) + (B, L, D) -> (B, 1 + L, D)."""
     if value_vec.dim() != 2 or prompt_states.dim() != 3 or value_vec.shape[0] != prompt_states.shape[0]:
         raise ValueError(f"value {tuple(value_vec.shape)} and states {tuple(prompt_states.shape)} do not match")
     return torch.cat([value_vec.unsqueeze(1).to(prompt_states.dtype), prompt_states], dim=1)
-
-
-def read_training_record(train_dir: str | Path) -> dict:
-    """training.json of a training output folder (base model, data run, metrics)."""
-    path = Path(train_dir) / "training.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{train_dir} has no training.json: not a `livo train` output folder")
-    return json.loads(path.read_text(encoding="utf-8"))

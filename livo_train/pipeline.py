@@ -1,7 +1,7 @@
 """LiVOPipeline: a base diffusers text-to-image pipeline plus a trained value encoder.
 
 Per prompt a value is resolved: ``value="auto"`` asks the project's selector
-(`pipeline.selector`: keyword rules first, then MiniLM) and adds no value token when no
+(`pipeline.select`: keyword rules first, then MiniLM) and adds no value token when no
 principle applies; a catalog principle id or a free text picks the value explicitly;
 ``None`` renders with the untouched base model. Conditioning follows the official LiVO
 inference: the prompt's text states truncated to 76 tokens, unpadded, with the value
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from livo_train.model import load_value_encoder, read_training_record, tokenize, value_text
+from livo_train.model import load_value_encoder, prepend_value, tokenize, value_text
+from livo_train.outputs import TRAINING_RECORD, read_training_record
 
 NO_VALUE = ("none", "")
 
@@ -49,16 +50,6 @@ class LiVOOutput:
     resolved: list[ResolvedValue] = field(default_factory=list)  # per prompt
 
 
-def _make_selector(name: str, catalog: Any) -> Any:
-    from pipeline import selector as sel
-
-    if name == "keyword":
-        return sel.KeywordSelector(catalog)
-    if name == "default":
-        return sel.DefaultSelector(catalog)
-    raise ValueError(f"selector must be 'default' or 'keyword', got {name!r}")
-
-
 class LiVOPipeline:
     def __init__(self, pipe: Any, value_encoder: Any, *, catalog: Any = None, selector: Any = None,
                  bias_fraction: float = 0.5, base_model: str | None = None):
@@ -77,11 +68,12 @@ class LiVOPipeline:
                         catalog_dir: str | Path | None = None, bias_fraction: float = 0.5) -> "LiVOPipeline":
         """Load from a `livo train` output folder (base model read from its training.json), or
         from a bare value-encoder folder plus `base_model`."""
-        from pipeline.principles import DEFAULT_CATALOG_DIR, load_catalog
-        from pipeline.render import DiffusersRenderer
+        from pipeline.catalog import DEFAULT_CATALOG_DIR, load_catalog
+        from pipeline.render.diffusers import DiffusersRenderer
+        from pipeline.select.factory import make_selector
 
         model_dir = Path(model_dir)
-        if (model_dir / "training.json").exists():
+        if (model_dir / TRAINING_RECORD).exists():
             record = read_training_record(model_dir)
             base_model = base_model or record["base_model_path"]
             encoder_dir = model_dir / record["value_encoder"]
@@ -95,7 +87,9 @@ class LiVOPipeline:
         pipe = DiffusersRenderer(str(base_model), device=device, dtype=dtype, scheduler=scheduler).pipeline
         catalog = load_catalog(catalog_dir or DEFAULT_CATALOG_DIR)
         if isinstance(selector, str):
-            selector = _make_selector(selector, catalog)
+            if selector not in ("default", "keyword"):  # no LLM client at inference
+                raise ValueError(f"selector must be 'default' or 'keyword', got {selector!r}")
+            selector = make_selector(selector, catalog)
         return cls(pipe, load_value_encoder(encoder_dir), catalog=catalog, selector=selector,
                    bias_fraction=bias_fraction, base_model=str(base_model))
 
@@ -160,7 +154,7 @@ class LiVOPipeline:
         states = pipe.text_encoder(ids.to(dev))[0]
         value_ids = tokenize(pipe.tokenizer, [value_text(value, prompt)], pad=False)
         value_vec = self.value_encoder(value_ids.to(dev)).pooler_output
-        return torch.cat([value_vec.unsqueeze(1).to(states.dtype), states], dim=1)
+        return prepend_value(value_vec, states)
 
     def _render(self, prompt: str, value: str | None, seeds: list[int], **kwargs: Any) -> list[Image.Image]:
         if not seeds:

@@ -161,9 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_validate)
 
-    from livo_train.cli import (
-        register as register_training,  # `livo train`, `livo eval`
-    )
+    from livo_train.cli import register as register_training  # `livo train`, `livo eval`
 
     register_training(sub)
     return parser

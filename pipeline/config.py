@@ -6,47 +6,21 @@ fields, identifies the data a run produces (so changing batch size or device reu
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.categories import ALL, BENIGN
 from pipeline.run.atomic import atomic_write_text
+from pipeline.typed_config import PERFORMANCE_ONLY_MARK, ConfigError, hash_without, load_yaml_model, marked_fields  # noqa: F401 (ConfigError: the error of load_config)
 
 # Built-in offline models are named explicitly so a profile never falls back to them silently.
 TINY_SD = "builtin:tiny-sd"
 TINY_CLIP = "builtin:tiny-clip"
-
-
-M = TypeVar("M", bound=BaseModel)
-
-# Marks a field that changes speed, not data: left out of the run hash (as distilabel's signatures),
-# so changing it reuses a run's completed shards. `performance_only_fields` collects the marks.
-PERFORMANCE_ONLY_MARK = {"performance_only": True}
-
-
-def performance_only_fields(model: type[BaseModel], prefix: str = "") -> tuple[str, ...]:
-    """Dotted names of the fields marked `PERFORMANCE_ONLY_MARK`, sections searched recursively."""
-    found: list[str] = []
-    for name, info in model.model_fields.items():
-        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("performance_only"):
-            found.append(prefix + name)
-        elif isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
-            found += performance_only_fields(info.annotation, f"{prefix}{name}.")
-    return tuple(found)
 
 
 def _known_categories(v: list[str] | None) -> list[str] | None:
@@ -227,70 +201,11 @@ class RunConfig(_Section):
 
 
 # Derived from the marks on the fields: the one list of what the run hash leaves out.
-PERFORMANCE_ONLY: tuple[str, ...] = performance_only_fields(RunConfig)
-
-
-class ConfigError(ValueError):
-    pass
-
-
-def parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like key.sub=value")
-    key, raw = item.split("=", 1)
-    # YAML parsing gives numbers, booleans, null and [lists] their natural types.
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip().split("."), value
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    for item in overrides:
-        path, value = parse_override(item)
-        node = data
-        for part in path[:-1]:
-            nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
-            node = nxt
-        node[path[-1]] = value
-    return data
-
-
-def load_yaml_model(model: type[M], path: Path | str | None, overrides: list[str] | None, what: str = "config") -> M:
-    """YAML file + `key.sub=value` overrides → a validated pydantic model, errors naming the field."""
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
-    data = apply_overrides(data, overrides or [])
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        lines = [f"{'.'.join(map(str, err['loc'])) or '(config)'}: {err['msg']}" for err in e.errors()]
-        raise ConfigError(f"invalid {what}{f' {path}' if path else ''}:\n  " + "\n  ".join(lines)) from None
+PERFORMANCE_ONLY: tuple[str, ...] = marked_fields(RunConfig, PERFORMANCE_ONLY_MARK)
 
 
 def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> RunConfig:
     return load_yaml_model(RunConfig, path, overrides)
-
-
-def hash_without(data: dict, dotted_fields: tuple[str, ...]) -> str:
-    """Short sha256 of a config dict minus the named fields (the identity of what it computes)."""
-    for dotted in dotted_fields:
-        *parents, leaf = dotted.split(".")
-        node = data
-        for p in parents:
-            node = node.get(p, {})  # a section already left out (e.g. llm when unused)
-        node.pop(leaf, None)
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def config_dict(cfg: RunConfig) -> dict:

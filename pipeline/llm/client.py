@@ -34,18 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel
 
-from pipeline.llm.cache import (
-    RequestCache,
-    normalize_base_url,
-    request_key,
-    user_cache_path,
-)
-from pipeline.llm.jsonx import (
-    describe_error,
-    extract_json,
-    response_format,
-    with_schema_instruction,
-)
+from pipeline.llm.cache import RequestCache, normalize_base_url, request_key, user_cache_path
+from pipeline.llm.jsonx import describe_error, extract_json, response_format, with_schema_instruction
 from pipeline.llm.types import Answer, LLMUnavailableError, Messages, T, Usage
 
 if TYPE_CHECKING:  # pragma: no cover

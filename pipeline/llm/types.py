@@ -9,15 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import (
-    Any,
-    Callable,
-    Generic,
-    Protocol,
-    Sequence,
-    TypeVar,
-    runtime_checkable,
-)
+from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 

@@ -6,7 +6,7 @@ counterpart. An answer is accepted when it differs from the original, contains n
 the principle's trigger keywords (the words the keyword selector fires on) and passes the
 prompt import rules (text, length); otherwise the model is re-asked with the objection.
 A prompt that never gets an acceptable rewrite keeps the catalog's rule-based rewrite
-(``planning.rewrite_toxic``) and is recorded as a ``Failure``.
+(``pipeline.plan.planner.rewrite_toxic``) and is recorded as a ``Failure``.
 """
 
 from __future__ import annotations

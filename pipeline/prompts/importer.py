@@ -21,12 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.prompts.text import (
-    UNDECODABLE,
-    check_prompt,
-    normalize_prompt,
-    prompt_key,
-)
+from pipeline.prompts.text import UNDECODABLE, check_prompt, normalize_prompt, prompt_key
 from pipeline.records import PromptRecord
 
 log = logging.getLogger("pipeline.prompts")

@@ -81,12 +81,7 @@ def ensure_tiny_sd(dest_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     Same seed ⇒ identical weights: the global torch seed is reset before each component
     so one component's size never shifts another's initialisation.
     """
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     from pipeline.render.base import quiet_progress_bars

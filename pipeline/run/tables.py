@@ -12,12 +12,7 @@ import pyarrow.parquet as pq
 
 from pipeline.run.atomic import atomic_open
 from pipeline.run.layout import REJECTED_DIR, SHARDS_DIR, parquet_files
-from pipeline.run.schema import (
-    REJECTED_SCHEMA,
-    ROW_GROUP_SIZE,
-    SHARD_SCHEMA,
-    required_columns,
-)
+from pipeline.run.schema import REJECTED_SCHEMA, ROW_GROUP_SIZE, SHARD_SCHEMA, required_columns
 
 
 def _check_rows(rows: list[dict], schema: pa.Schema) -> None:

@@ -17,13 +17,7 @@ import yaml
 from PIL import Image
 
 from pipeline.run.atomic import is_temp_name
-from pipeline.run.layout import (
-    CONFIG_FILE,
-    SHARDS_DIR,
-    STATS_FILE,
-    RunPaths,
-    parquet_files,
-)
+from pipeline.run.layout import CONFIG_FILE, SHARDS_DIR, STATS_FILE, RunPaths, parquet_files
 from pipeline.run.schema import (
     IMAGE_COLUMNS,
     KINDS,

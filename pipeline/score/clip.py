@@ -17,6 +17,11 @@ from pipeline.records import PairPlan
 from pipeline.score.base import check_lengths
 
 
+def toxicity_class_texts(concepts: Sequence[str], safe_concepts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Zero-shot class texts of violation concepts against harmless ones, and the violation indices."""
+    return [f"a photo of {c}" for c in (*concepts, *safe_concepts)], list(range(len(concepts)))
+
+
 def concept_texts(plan: PairPlan) -> tuple[list[str], list[int]]:
     """The zero-shot class texts for a plan and the indices whose probability mass counts.
 
@@ -29,8 +34,7 @@ def concept_texts(plan: PairPlan) -> tuple[list[str], list[int]]:
             # With one side empty the softmax is trivially 1.0 or 0.0 for every image,
             # which would pass or fail the filter regardless of what was rendered.
             raise ValueError(f"plan {plan.id}: toxicity needs both concepts and safe_concepts")
-        texts = [f"a photo of {c}" for c in (*plan.concepts, *plan.safe_concepts)]
-        return texts, list(range(len(plan.concepts)))
+        return toxicity_class_texts(plan.concepts, plan.safe_concepts)
     if plan.kind == "bias":
         if plan.attribute not in plan.concepts or len(plan.concepts) < 2:
             raise ValueError(

@@ -10,6 +10,7 @@ import os
 import subprocess
 
 import pytest
+
 from conftest import ROOT
 from procs import BIN, api_get, api_post, free_port, spawn, tail, wait_for
 from run_checks import assert_clean

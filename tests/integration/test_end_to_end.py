@@ -5,9 +5,9 @@ import json
 import datasets
 import pandas as pd
 import pytest
-from livo_cli import run_livo
 from PIL import Image
 
+from livo_cli import run_livo
 from pipeline.config import load_config
 from pipeline.run.layout import RunPaths
 from pipeline.run.schema import SCORE_COLUMNS

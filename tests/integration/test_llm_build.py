@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from livo_cli import run_livo
 from llm_server import answer, answer_json
-
 from pipeline.build.prepare import prepare_run
 from pipeline.config import load_config
 from pipeline.run.layout import RunPaths
@@ -163,5 +163,5 @@ def test_build_with_llm_stages_through_the_flow(llm_server, tmp_path, tiny_sd_pa
     assert len(llm_server.requests) == sent
     assert prepared.run_hash == stats["run_hash"]  # cache_path is performance-only
     assert RunPaths(again).plan.read_text() == RunPaths(out).plan.read_text()
-    usage = prepared.prompt_stats["llm"]
+    usage = prepared.prompt_stats.llm
     assert usage["requests"] == 0 and usage["cache_hits"] == llm["requests"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from run_checks import assert_clean, assert_same_dataset
 
 from flows import ray_runner
 from pipeline.config import ConfigError, load_config
+from run_checks import assert_clean, assert_same_dataset
 
 
 def _cfg(*overrides: str):

@@ -13,11 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
 from livo_cli import livo_shards_cmd
-from procs import wait_for
-from run_checks import assert_clean, assert_same_dataset
-
 from pipeline import cli
 from pipeline.build.executor import build_dataset
 from pipeline.build.identity import run_hash
@@ -25,6 +23,8 @@ from pipeline.build.prepare import prepare_run
 from pipeline.config import load_config
 from pipeline.errors import RunConflictError
 from pipeline.run.layout import RunPaths
+from procs import wait_for
+from run_checks import assert_clean, assert_same_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def resumed(tmp_path_factory, small_build, reference_run):
     num_shards = json.loads((out / "run.json").read_text())["num_shards"]
     markers, shards = _snapshot(paths.markers), _snapshot(paths.shards)
     assert 1 <= len(markers) < num_shards, "the kill must land mid-run"
-    # A kill inside write_table_atomic / _atomic_write_text leaves hidden temp files like these.
+    # A kill inside write_table_atomic / atomic_write_text leaves hidden temp files like these.
     pending = len(markers)
     for leftover in (paths.shards / f".shard-{pending:05d}.parquet.tmp-999-deadbeef",
                      paths.rejected / f".rejected-{pending:05d}.parquet.tmp-999-deadbeef",

@@ -154,7 +154,7 @@ def test_flow_retries_a_failing_shard_then_records_it(tmp_path, small_build):
                                return_state=True)
     assert state.is_failed()
     error = state.result(raise_on_failure=False)
-    assert isinstance(error, ShardsFailedError) and [f["index"] for f in error.failed] == [1]
+    assert isinstance(error, ShardsFailedError) and [f.index for f in error.failed] == [1]
     stats = json.loads((out / "stats.json").read_text())
     assert [f["index"] for f in stats["failed_shards"]] == [1] and stats["kept"] + stats["dropped"] == 7
 

@@ -1,6 +1,6 @@
 import pytest
-from factories import make_plan, make_scores
 
+from factories import make_plan, make_scores
 from pipeline.config import FilterConfig
 from pipeline.filters import REASONS, judge
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_server import answer, answer_json, error
 
+from llm_server import answer, answer_json, error
 from pipeline.catalog import load_catalog
 from pipeline.config import ConfigError, config_hash, load_config
 from pipeline.llm.types import LLMUnavailableError

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import csv
 import logging
-from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
-from pipeline.prompts.importer import (
-    I2P_COLUMNS,
-    ImportProblem,
-    ImportResult,
-    read_prompt_file,
-    read_prompt_files,
-)
+from conftest import ROOT
+from pipeline.prompts.importer import I2P_COLUMNS, ImportProblem, ImportResult, read_prompt_file, read_prompt_files
 from pipeline.prompts.text import check_prompt, prompt_key
 
 DATA = ROOT / "tests" / "data"

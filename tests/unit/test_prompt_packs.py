@@ -11,18 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from pipeline.categories import ALL, BENIGN, BIAS, PACK_CATEGORIES, TOXICITY, kind_of
 from pipeline.prompts.expand import expand_pack, expand_packs, fix_articles
-from pipeline.prompts.packs import (
-    DEFAULT_PACK_DIR,
-    PackError,
-    PromptPack,
-    load_pack,
-    load_packs,
-    parse_pack,
-)
+from pipeline.prompts.packs import DEFAULT_PACK_DIR, PackError, PromptPack, load_pack, load_packs, parse_pack
 from pipeline.prompts.text import dedupe, prompt_key
 from pipeline.records import PromptRecord
 

@@ -9,9 +9,9 @@ import clip
 import numpy as np
 import pytest
 import torch
-from factories import make_plan
 from PIL import Image
 
+from factories import make_plan
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import PairPlan
 from pipeline.score.base import Scorer, combine_scores

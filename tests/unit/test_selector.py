@@ -11,13 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.selector_calibration import (
-    CALIBRATION_ACCURACY,
-    DEFAULT_LABELLED_PATH,
-    accuracy,
-    calibrate,
-    load_labelled,
-)
+from bench.selector_calibration import CALIBRATION_ACCURACY, DEFAULT_LABELLED_PATH, accuracy, calibrate, load_labelled
 from pipeline.catalog import load_catalog
 from pipeline.categories import ALL
 from pipeline.errors import ModelUnavailableError

@@ -10,20 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from factories import make_plan
 from PIL import Image, ImageDraw
 
+from factories import make_plan
 from pipeline.records import PairPlan
 from pipeline.run.atomic import temp_path
 from pipeline.run.layout import shard_name
-from pipeline.run.schema import (
-    REJECTED_SCHEMA,
-    SCORE_COLUMNS,
-    SHARD_SCHEMA,
-    encode_image,
-    pair_row,
-    rejected_row,
-)
+from pipeline.run.schema import REJECTED_SCHEMA, SCORE_COLUMNS, SHARD_SCHEMA, encode_image, pair_row, rejected_row
 from pipeline.run.tables import read_rejected, read_run, write_table_atomic
 from pipeline.run.validate import decode_image, validate_run
 

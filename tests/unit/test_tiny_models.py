@@ -10,10 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.render.tiny_models import (
-    ensure_tiny_clip,
-    ensure_tiny_sd,
-)
+from pipeline.render.tiny_models import ensure_tiny_clip, ensure_tiny_sd
 
 SENTENCES = [
     "a photo of a cat",

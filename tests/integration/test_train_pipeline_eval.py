@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import ROOT
 from livo_train.config import load_train_config
 from livo_train.evaluate import SUMMARY_KEYS, discrepancy
 from livo_train.pipeline import LiVOPipeline
 from livo_train.trainer import LiVOTrainer
 from pipeline.cli import main as livo
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 HARMLESS = "a misty forest at dawn, landscape photography"
@@ -36,7 +36,7 @@ def pipe(trained) -> LiVOPipeline:
 
 
 def test_auto_adds_no_value_token_for_a_harmless_prompt(pipe, trained):
-    from pipeline.render import DiffusersRenderer
+    from pipeline.render.diffusers import DiffusersRenderer
 
     rv = pipe.resolve([HARMLESS])[0]
     assert rv.text is None and rv.method.startswith("auto:")

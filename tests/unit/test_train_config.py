@@ -1,14 +1,12 @@
 """Training config: official defaults, YAML + --set overrides, validation, resume identity."""
 
-from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import ROOT
 from livo_train.config import TrainConfig, dump_train_config, identity_hash, load_train_config
 from pipeline.config import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_defaults_are_livo_official_hyper_parameters():

@@ -1,0 +1,72 @@
+"""Logged training metrics: means over the steps since the last log line, averaged over
+processes, written to TensorBoard (accelerate's tracker) and <out>/metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.run.atomic import atomic_write_text
+
+
+def flat_hparams(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat_hparams(v, f"{key}."))
+        else:  # TensorBoard hparams take scalars and strings only
+            out[key] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+    return out
+
+
+class MetricsLog:
+    def __init__(self, accelerator: Any, path: Path, start: float):
+        """`start`: time.perf_counter() when the first window began."""
+        self.accelerator, self.path = accelerator, path
+        self.world = accelerator.num_processes
+        self.sums: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self.samples = 0
+        self.tick = start
+
+    def add(self, metrics: dict, samples: int) -> None:
+        """One micro-step's metrics; `samples` it saw on all processes."""
+        for k, v in metrics.items():
+            self.sums[k] += float(v)
+            self.counts[k] += 1
+        self.samples += samples
+
+    def write(self, step: int, lr: float, max_steps: int) -> dict:
+        """The means since the last write, logged (main process) and returned; starts a new window."""
+        acc = self.accelerator
+        names = sorted(self.sums)
+        local = torch.tensor([self.sums[k] / self.counts[k] for k in names], device=acc.device)
+        mean = acc.reduce(local, reduction="mean") if self.world > 1 else local
+        now = time.perf_counter()
+        last = {k: float(v) for k, v in zip(names, mean.tolist())}
+        last.update(lr=lr, samples_per_s=self.samples / max(now - self.tick, 1e-9))
+        if acc.is_main_process:
+            acc.log(last, step=step)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": step, **last}) + "\n")
+            acc.print(f"step {step}/{max_steps} loss {last['loss']:.4f} "
+                      f"acc {last['implicit_acc']:.2f} {last['samples_per_s']:.1f} samples/s")
+        self.sums.clear()
+        self.counts.clear()
+        self.samples = 0
+        self.tick = now
+        return last
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop the lines after `step`: a resume is about to redo those steps, so they would be duplicates."""
+    if path.exists():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if json.loads(line)["step"] <= step]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
