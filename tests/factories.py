@@ -35,3 +35,12 @@ def make_scores(**scores: float) -> dict[str, float]:
     base = dict(aligned_clip=30.0, violating_clip=30.0, aligned_concept=0.1, violating_concept=0.9,
                 aligned_nudity=0.0, violating_nudity=0.0)
     return {**base, **scores}
+
+
+def tiny_config(overrides: list[str] | None = None):
+    """The offline tiny profile (configs/tiny.yaml) with ``key=value`` overrides: what every test
+    build starts from."""
+    from conftest import ROOT
+    from pipeline.config import load_config
+
+    return load_config(ROOT / "configs" / "tiny.yaml", overrides)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from factories import tiny_config
 from livo_cli import run_livo
 from pipeline.config import load_config
 from pipeline.run.layout import RunPaths
@@ -68,7 +69,7 @@ def test_rerun_resumes_without_rendering(flow_run):
     out, stats, sets = flow_run
     before = {p.name: p.read_bytes() for p in (out / "shards").glob("*.parquet")}
     marker = RunPaths(out).marker(0)
-    again = build_dataset(load_config("configs/tiny.yaml", sets + ["render.batch_size=2"]), out)
+    again = build_dataset(tiny_config(sets + ["render.batch_size=2"]), out)
     assert again["kept"] == stats["kept"]
     assert {p.name: p.read_bytes() for p in (out / "shards").glob("*.parquet")} == before
     assert json.loads(marker.read_text())["planned"] == 8
@@ -79,7 +80,7 @@ def test_other_config_into_same_folder_is_refused(flow_run):
 
     out, _, sets = flow_run
     with pytest.raises(RuntimeError, match="different configuration"):
-        prepare_run(load_config("configs/tiny.yaml", sets + ["render.steps=5"]), out)
+        prepare_run(tiny_config(sets + ["render.steps=5"]), out)
 
 
 livo = run_livo

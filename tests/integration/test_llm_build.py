@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from factories import tiny_config
 from livo_cli import run_livo
 from llm_server import answer, answer_json
 from pipeline.build.prepare import prepare_run
-from pipeline.config import load_config
 from pipeline.run.layout import RunPaths
 from pipeline.run.validate import validate_run
 
@@ -159,7 +159,7 @@ def test_build_with_llm_stages_through_the_flow(llm_server, tmp_path, tiny_sd_pa
     cache = tmp_path / "copied-cache.sqlite"
     shutil.copy(out / "llm_cache.sqlite", cache)
     again = tmp_path / "again"
-    prepared = prepare_run(load_config("configs/tiny.yaml", sets + [f"llm.cache_path={cache}"]), again)
+    prepared = prepare_run(tiny_config(sets + [f"llm.cache_path={cache}"]), again)
     assert len(llm_server.requests) == sent
     assert prepared.run_hash == stats["run_hash"]  # cache_path is performance-only
     assert RunPaths(again).plan.read_text() == RunPaths(out).plan.read_text()

@@ -7,13 +7,14 @@ import time
 
 import pytest
 
+from factories import tiny_config
 from flows import ray_runner
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError
 from run_checks import assert_clean, assert_same_dataset
 
 
 def _cfg(*overrides: str):
-    return load_config("configs/tiny.yaml", ["runner=ray", *overrides])
+    return tiny_config(["runner=ray", *overrides])
 
 
 def test_gpu_tasks_reserve_whole_devices_in_fresh_processes():

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from factories import tiny_config
 from livo_cli import livo_shards_cmd
 from pipeline import cli
 from pipeline.build.executor import build_dataset
 from pipeline.build.identity import run_hash
 from pipeline.build.prepare import prepare_run
-from pipeline.config import load_config
 from pipeline.errors import RunConflictError
 from pipeline.run.layout import RunPaths
 from procs import wait_for
@@ -89,7 +89,7 @@ def test_performance_settings_reuse_completed_work(resumed, small_build):
     out, _, _, _ = resumed
     paths = RunPaths(out)
     before = _snapshot(paths.markers), _snapshot(paths.shards)
-    faster = load_config("configs/tiny.yaml", small_build + [
+    faster = tiny_config(small_build + [
         "render.batch_size=3", "score.batch_size=5", "render.device=cpu", "torch_threads=2", "runner=ray",
         "ray.cpus_per_task=2", "retries.shard=0"])
     stats = build_dataset(faster, out)  # nothing left to render: no model is even loaded
@@ -101,7 +101,7 @@ def test_performance_settings_reuse_completed_work(resumed, small_build):
 def test_data_settings_are_refused_in_the_same_folder(resumed, small_build, change):
     out, _, _, _ = resumed
     with pytest.raises(RunConflictError, match="different configuration"):
-        prepare_run(load_config("configs/tiny.yaml", small_build + [change]), out)
+        prepare_run(tiny_config(small_build + [change]), out)
 
 
 def test_cli_refusal_is_one_clear_line(resumed, small_build, capsys):
@@ -117,7 +117,7 @@ def test_cli_refusal_is_one_clear_line(resumed, small_build, capsys):
 def test_editing_a_principle_changes_the_run_identity(tmp_path, small_build):
     catalog = tmp_path / "principles"
     shutil.copytree(ROOT / "value_principles", catalog)
-    cfg = load_config("configs/tiny.yaml", small_build + [f"catalog_dir={catalog}"])
+    cfg = tiny_config(small_build + [f"catalog_dir={catalog}"])
     before = run_hash(cfg)
     toxicity = catalog / "toxicity.yaml"
     toxicity.write_text(toxicity.read_text().replace("statement:", "statement: Please,", 1))

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
+from factories import tiny_config
 from pipeline import cli
 from pipeline.build.executor import build_dataset
-from pipeline.config import load_config
 from pipeline.errors import ShardsFailedError
 from pipeline.render.diffusers import DiffusersRenderer
 from pipeline.run.layout import RunPaths
@@ -90,7 +90,7 @@ class FailsOnce:
 
 
 def _small(small_build, *more):
-    return load_config("configs/tiny.yaml", small_build + ["prompts.per_category=1", "retries.delay_seconds=0", *more])
+    return tiny_config(small_build + ["prompts.per_category=1", "retries.delay_seconds=0", *more])
 
 
 def test_transient_failure_is_retried(tmp_path, small_build, tiny_renderer, clip_scorer, nudenet_scorer):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from factories import tiny_config
 from llm_server import answer, answer_json, error
 from pipeline.catalog import load_catalog
 from pipeline.config import ConfigError, config_hash, load_config
@@ -191,7 +192,7 @@ def test_generation_failure_is_recorded_and_others_go_on(llm, llm_server):
 
 
 def test_llm_config_fields_and_hash():
-    cfg = load_config("configs/tiny.yaml", ["selector=llm", "llm.base_url=http://localhost:8000/v1/",
+    cfg = tiny_config(["selector=llm", "llm.base_url=http://localhost:8000/v1/",
                                             "llm.model=qwen", "prompts.generate.per_category=5"])
     assert cfg.llm.base_url == "http://localhost:8000/v1" and cfg.prompts.generate.per_category == 5
     assert cfg.uses_llm
@@ -208,11 +209,11 @@ def test_llm_config_fields_and_hash():
         assert "s3cr3t-pw" not in str(e.value)
     assert load_config(None, ["llm.base_url=https://x.openai.azure.com/v1?api-version=2024-06-01"]).llm.base_url
     # LLM settings matter to the run's identity only when an LLM stage is on
-    plain = load_config("configs/tiny.yaml")
-    assert config_hash(plain) == config_hash(load_config("configs/tiny.yaml", ["llm.model=other"]))
+    plain = tiny_config()
+    assert config_hash(plain) == config_hash(tiny_config(["llm.model=other"]))
     on = ["selector=llm"]
-    assert config_hash(load_config("configs/tiny.yaml", on)) != \
-        config_hash(load_config("configs/tiny.yaml", on + ["llm.model=other"]))
-    assert config_hash(load_config("configs/tiny.yaml", on)) == \
-        config_hash(load_config("configs/tiny.yaml", on + ["llm.max_concurrency=32", "llm.timeout=5",
+    assert config_hash(tiny_config(on)) != \
+        config_hash(tiny_config(on + ["llm.model=other"]))
+    assert config_hash(tiny_config(on)) == \
+        config_hash(tiny_config(on + ["llm.max_concurrency=32", "llm.timeout=5",
                                                            "llm.cache_path=/tmp/x.sqlite", "llm.api_key_env=K"]))

@@ -1,0 +1,42 @@
+"""The renderer and scorers of a build, loaded once per process (cached), never per pair or shard."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.config import RunConfig
+from pipeline.run.layout import RunPaths
+
+
+@lru_cache(maxsize=2)
+def _renderer(model: str, device: str, dtype: str, steps: int, guidance: float, width: int, height: int,
+              batch_size: int, scheduler: str | None):
+    from pipeline.render.diffusers import DiffusersRenderer
+
+    return DiffusersRenderer(model, device=device, dtype=dtype, steps=steps, guidance_scale=guidance,
+                             width=width, height=height, batch_size=batch_size, scheduler=scheduler)
+
+
+@lru_cache(maxsize=2)
+def _scorers(clip_model: str, nudenet: bool, device: str, batch_size: int) -> tuple:
+    from pipeline.score.clip import ClipScorer
+
+    scorers: list = [ClipScorer(clip_model, device=device, batch_size=batch_size)]
+    if nudenet:
+        from pipeline.score.nudenet import NudeNetScorer
+
+        scorers.append(NudeNetScorer())
+    return tuple(scorers)
+
+
+def load_models(cfg: RunConfig, out: Path | str):
+    """(renderer, scorers) of the config; built-in names resolve into the run's models folder."""
+    from pipeline.render.tiny_models import resolve_model
+
+    models_dir = RunPaths(Path(out)).models(cfg.models_cache)
+    r, s = cfg.render, cfg.score
+    renderer = _renderer(resolve_model(r.model, models_dir), r.device, r.dtype, r.steps, r.guidance_scale,
+                         r.width, r.height, r.batch_size, r.scheduler)
+    scorers = _scorers(resolve_model(s.clip_model, models_dir), s.nudenet, s.device, s.batch_size)
+    return renderer, scorers
