@@ -15,8 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from livo_train.config import TrainConfig, identity_hash, load_train_config
 from livo_train.errors import TrainingError
-from livo_train.outputs import VALUE_ENCODER
+from livo_train.outputs import CONFIG_FILE, VALUE_ENCODER
 from pipeline.render.base import quiet_progress_bars
 from pipeline.run.atomic import atomic_write_text
 
@@ -31,6 +32,22 @@ def checkpoint_dirs(out: str | Path) -> list[Path]:
         return []
     found = [p for p in folder.glob("checkpoint-*") if (p / STATE_FILE).exists()]
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def check_output(out: Path, cfg: TrainConfig, resume: str | None) -> None:
+    """Refuse an output folder trained with another configuration, or one with checkpoints
+    when not resuming (its run would be overwritten)."""
+    saved = out / CONFIG_FILE
+    if saved.exists():
+        previous = load_train_config(saved)
+        if identity_hash(previous) != identity_hash(cfg):
+            raise TrainingError(
+                f"{out} holds a training run with another configuration "
+                f"(identity {identity_hash(previous)}, now {identity_hash(cfg)}); choose another --out"
+            )
+    if checkpoint_dirs(out) and resume is None:
+        raise TrainingError(f"{out} already has checkpoints: pass --resume latest, or choose another --out")
+
 
 
 class Checkpoints:

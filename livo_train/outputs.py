@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from livo_train.config import TrainConfig, identity_hash, load_train_config
-from livo_train.errors import TrainingError
+from livo_train.config import TrainConfig
 from livo_train.model_card import render_model_card
 from pipeline.render.base import quiet_progress_bars
 from pipeline.run.atomic import atomic_write_text
@@ -26,23 +25,6 @@ METRICS_FILE = "metrics.jsonl"
 VALUE_ENCODER = "value_encoder"  # also the weights' folder inside each checkpoint
 LOGS_DIR = "logs"
 CACHE_DIR = "cache"
-
-
-def check_output(out: Path, cfg: TrainConfig, resume: str | None) -> None:
-    """Refuse an output folder trained with another configuration, or one with checkpoints
-    when not resuming (its run would be overwritten)."""
-    from livo_train.checkpoints import checkpoint_dirs
-
-    saved = out / CONFIG_FILE
-    if saved.exists():
-        previous = load_train_config(saved)
-        if identity_hash(previous) != identity_hash(cfg):
-            raise TrainingError(
-                f"{out} holds a training run with another configuration "
-                f"(identity {identity_hash(previous)}, now {identity_hash(cfg)}); choose another --out"
-            )
-    if checkpoint_dirs(out) and resume is None:
-        raise TrainingError(f"{out} already has checkpoints: pass --resume latest, or choose another --out")
 
 
 def read_training_record(train_dir: str | Path) -> dict:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from livo_train.base_model import resolve_base_model
 from livo_train.cache import PairCache, cache_complete, cache_spec, prepare_cache
-from livo_train.checkpoints import Checkpoints
+from livo_train.checkpoints import Checkpoints, check_output
 from livo_train.config import TrainConfig, dump_train_config, identity_hash, precision_dtype, train_config_dict
 from livo_train.dataset import PreferenceDataset
 from livo_train.errors import TrainingError
@@ -39,7 +39,6 @@ from livo_train.outputs import (
     METRICS_FILE,
     TRAINING_RECORD,
     VALUE_ENCODER,
-    check_output,
     read_training_record,
     write_final,
 )

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline.categories import ALL, BENIGN
 from pipeline.run.atomic import atomic_write_text
-from pipeline.typed_config import PERFORMANCE_ONLY_MARK, ConfigError, hash_without, load_yaml_model, marked_fields  # noqa: F401 (ConfigError: the error of load_config)
+
+# ConfigError is re-exported: it is the error of load_config.
+from pipeline.typed_config import PERFORMANCE_ONLY_MARK, ConfigError, hash_without, load_yaml_model, marked_fields  # noqa: F401
 
 # Built-in offline models are named explicitly so a profile never falls back to them silently.
 TINY_SD = "builtin:tiny-sd"

@@ -8,10 +8,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from pipeline.build.identity import run_hash
 from pipeline.catalog import load_catalog
 from pipeline.config import RunConfig, dump_config
 from pipeline.errors import RunConflictError
-from pipeline.build.identity import run_hash
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import PreparedRun, read_manifest, write_manifest
 from pipeline.run.plan_io import write_plan
