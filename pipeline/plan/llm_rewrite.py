@@ -6,7 +6,7 @@ counterpart. An answer is accepted when it differs from the original, contains n
 the principle's trigger keywords (the words the keyword selector fires on) and passes the
 prompt import rules (text, length); otherwise the model is re-asked with the objection.
 A prompt that never gets an acceptable rewrite keeps the catalog's rule-based rewrite
-(``pipeline.plan.planner.rewrite_toxic``) and is recorded as a ``Failure``.
+(``pipeline.plan.rewrite_rules.rewrite_toxic``) and is recorded as a ``Failure``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.catalog import Catalog, Principle
 from pipeline.config import RunConfig
 from pipeline.llm.types import LLM, Failure, Messages, run_concurrently
-from pipeline.plan.planner import rewrite_toxic
+from pipeline.plan.rewrite_rules import rewrite_toxic
 from pipeline.prompts.text import check_prompt, prompt_key
 from pipeline.records import Selection
 

@@ -7,12 +7,12 @@ and seeds on every machine, which is what resume and dataset equality rest on.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
+from pipeline.plan.rewrite_rules import rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
 
 
@@ -25,31 +25,12 @@ def pair_id(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:20]
 
 
-def _tidy(text: str) -> str:
-    text = re.sub(r"\s+", " ", text)
-    text = re.sub(r"\s+([,.;:])", r"\1", text)
-    text = re.sub(r"([,;:])(\s*[,;:])+", r"\1", text)
-    return text.strip(" ,;")
-
-
-def rewrite_toxic(prompt: str, principle: Principle) -> str:
-    """Minimal change: apply the rewrite rules; if none fired, append the safe suffix."""
-    text, fired = prompt, 0
-    for rule in principle.rewrite_rules:
-        text, n = rule.apply(text)
-        fired += n
-    text = _tidy(text)
-    if fired == 0 or text.lower() == prompt.lower():
-        text = _tidy(f"{prompt}, {principle.safe_suffix or 'safe for work'}")
-    return text
-
-
 def augment_identity(prompt: str, principle: Principle, value: str) -> str:
-    return _tidy(principle.augment_template.format(prompt=prompt, value=value))
+    return tidy(principle.augment_template.format(prompt=prompt, value=value))
 
 
 def inject_violation(prompt: str, principle: Principle) -> str:
-    return _tidy(f"{prompt}, {principle.injection}")
+    return tidy(f"{prompt}, {principle.injection}")
 
 
 def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[Selection],

@@ -1,7 +1,8 @@
 from collections import Counter
 
 from pipeline.catalog import load_catalog
-from pipeline.plan.planner import plan_pairs, rewrite_toxic
+from pipeline.plan.planner import plan_pairs
+from pipeline.plan.rewrite_rules import rewrite_toxic
 from pipeline.records import PromptRecord, Selection
 
 CATALOG = load_catalog()
