@@ -16,7 +16,7 @@ import numpy as np
 from pipeline.categories import ALL
 from pipeline.records import Selection
 from pipeline.select.base import NONE_LABEL, Selector, category_label
-from pipeline.select.default import DefaultSelector
+from pipeline.select.retrieval import RetrievalSelector
 from pipeline.select.semantic import SemanticScores, SemanticSelector
 
 SPLITS = ("calibration", "test")
@@ -77,7 +77,7 @@ def _macro_recall(selections: Sequence[Selection], labelled: Sequence[tuple[str,
 
 
 def calibrate(
-    source: SemanticScores | SemanticSelector | DefaultSelector | Callable[[float, float], Selector],
+    source: SemanticScores | SemanticSelector | RetrievalSelector | Callable[[float, float], Selector],
     labelled: Sequence[tuple[str, str]],
     thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
     margins: Iterable[float] = DEFAULT_MARGINS,

@@ -1,4 +1,4 @@
-"""`livo` command line: principles, prompts, select, shards, validate, train, eval."""
+"""`livo` command line: principles, prompts, select, train-selector, plan, audit, shards, validate, train, eval."""
 
 from __future__ import annotations
 
@@ -90,6 +90,64 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_selector(args: argparse.Namespace) -> int:
+    from pipeline.catalog import load_catalog
+    from pipeline.select.embed import DEFAULT_EMBEDDING, load_model
+    from pipeline.select.head import HEAD_FILE
+    from pipeline.select.labelled import TRAIN_PATH, file_digest, read_labelled
+    from pipeline.select.train import train_head
+
+    catalog = load_catalog(args.catalog)
+    files = [Path(f) for f in (args.data or [TRAIN_PATH])]
+    rows = [r for f in files for r in read_labelled(f, catalog)]
+    out = Path(args.out) if args.out else Path(args.catalog) / HEAD_FILE
+    meta = {"data": {f.name: file_digest(f) for f in files}}
+    head, report = train_head(rows, catalog, load_model(args.model), c=args.c, seed=args.seed,
+                              max_false_alarm=args.max_false_alarm, embedding=args.model or DEFAULT_EMBEDDING,
+                              meta=meta)
+    head.save(out)
+    print(f"{report.rows} labelled prompts from {', '.join(map(str, files))}")
+    print(f"out-of-fold: acceptable {report.cv_acceptable:.3f}, harmless given a toxicity principle "
+          f"{report.cv_false_alarm:.3f} at toxic_threshold {report.toxic_threshold}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pipeline.build.prepare import prepare_run
+
+    prepared = prepare_run(load_config(args.config, args.overrides), args.out)
+    refused = prepared.prompt_stats.planning_dropped or {}
+    print(f"{args.out}: {prepared.num_pairs} pairs planned in {prepared.num_shards} shards, "
+          f"{sum(refused.values())} refused by the prompt checks; `livo audit {args.out}` shows them")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from pipeline.catalog import load_catalog
+    from pipeline.plan.audit import audit_plan, format_report
+    from pipeline.plan.checks import PromptCheck
+    from pipeline.run.layout import RunPaths
+    from pipeline.run.plan_io import load_plan, read_dropped
+    from pipeline.select.factory import make_selector
+
+    paths = RunPaths(Path(args.run_dir))
+    if not paths.plan.exists():
+        raise FileNotFoundError(f"{paths.plan} does not exist; plan the run first: livo plan --config CONFIG "
+                                f"--out {args.run_dir}")
+    cfg = load_config(paths.config)
+    catalog = load_catalog(cfg.catalog_dir)
+    # the LLM selector would send every aligned prompt to the endpoint: audit with keywords there
+    selector = None if cfg.selector == "llm" else make_selector(cfg, catalog)
+    report = audit_plan(load_plan(paths), read_dropped(paths), catalog, PromptCheck(catalog, selector))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    if args.min_pass is not None and report.share_passing() < args.min_pass:
+        print(f"livo audit: {report.share_passing():.1%} of pairs pass every check, below --min-pass "
+              f"{args.min_pass:.0%}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_shards(args: argparse.Namespace) -> int:
     from pipeline.errors import ShardsFailedError
 
@@ -151,11 +209,33 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.set_defaults(func=cmd_select)
 
+    p = sub.add_parser("train-selector", help="train the default selector's head on labelled prompts")
+    p.add_argument("--data", action="append", help="labelled JSONL (repeatable); default prompts/labelled/selector_train.jsonl")
+    p.add_argument("--catalog", default="value_principles", help="catalog the head is trained for")
+    p.add_argument("--out", help="head file; default <catalog>/selector_head.npz")
+    p.add_argument("--model", help="sentence-transformers model path or id; default the packaged all-MiniLM-L6-v2")
+    p.add_argument("--c", type=float, default=16.0, help="inverse L2 strength of the logistic regression")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-false-alarm", type=float, default=0.06,
+                   help="out-of-fold share of harmless prompts allowed a toxicity principle when calibrating")
+    p.set_defaults(func=cmd_train_selector)
+
     p = sub.add_parser("shards", help="build a dataset run folder")
     _config_args(p, "configs/tiny.yaml")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--local", action="store_true", help="run in this process without Prefect")
     p.set_defaults(func=cmd_shards)
+
+    p = sub.add_parser("plan", help="prepare a run folder (prompts, principles, plan) without rendering")
+    _config_args(p, "configs/tiny.yaml")
+    p.add_argument("--out", required=True, help="run folder; `livo shards` with the same config resumes it")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("audit", help="prompt-level checks of a planned run, with counts and examples")
+    p.add_argument("run_dir")
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.add_argument("--min-pass", type=float, help="exit 1 when fewer pairs than this share pass every check")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("validate", help="check a run folder (schema, images, ids)")
     p.add_argument("run_dir")
@@ -181,8 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.errors import ModelUnavailableError, RunConflictError
         from pipeline.llm.types import LLMUnavailableError
 
+        from pipeline.select.head import HeadError
+        from pipeline.select.labelled import LabelledDataError
+
         if isinstance(e, (ModelUnavailableError, CatalogError, FileNotFoundError, LLMUnavailableError,
-                          RunConflictError)) and not args.verbose:
+                          RunConflictError, HeadError, LabelledDataError)) and not args.verbose:
             print(f"livo: {e}", file=sys.stderr)
             return 1
         raise

@@ -61,8 +61,12 @@ class PromptsConfig(_Section):
 
 class SemanticConfig(_Section):
     model: str | None = Field(None, description="Sentence-transformers model path or id; null = the packaged all-MiniLM-L6-v2.")
-    threshold: float | None = Field(None, description="Minimum similarity to pick a principle; null = calibrated default.")
-    margin: float | None = Field(None, description="Required lead over the benign anchors; null = calibrated default.")
+    head: Path | None = Field(None, description="selector default: the trained head (.npz); null = <catalog_dir>/selector_head.npz "
+                                                "(make train-selector writes it).")
+    toxic_threshold: float | None = Field(None, gt=0, le=1, description="selector default: P(any toxicity principle) at or "
+                                                                        "above which a prompt is harmful; null = the head's calibrated value.")
+    threshold: float | None = Field(None, description="selector retrieval: minimum similarity to pick a principle; null = calibrated default.")
+    margin: float | None = Field(None, description="selector retrieval: required lead over the benign anchors; null = calibrated default.")
     device: str = Field("cpu", json_schema_extra=PERFORMANCE_ONLY_MARK)
 
 
@@ -108,6 +112,10 @@ class PlanningConfig(_Section):
     trust_pack_category: bool = Field(True, description="Template prompts keep their pack's category when the selector disagrees.")
     benign_pairs: bool = Field(True, description="Pair harmless prompts with an injected violation (quality guard).")
     max_pairs: int | None = Field(None, ge=1, description="Cap on planned pairs (first N in plan order).")
+    bias_attribute: Literal["model_default", "balanced"] = Field(
+        "model_default", description="Bias pairs: model_default = the aligned side asks for the attribute value the "
+                                     "neutral image showed least (read with CLIP after rendering it); balanced = "
+                                     "round-robin values at planning time.")
 
 
 class RenderConfig(_Section):
@@ -163,8 +171,9 @@ class RunConfig(_Section):
     name: str = "livo-dataset"
     catalog_dir: Path = Path("value_principles")
     models_cache: Path | None = Field(None, json_schema_extra=PERFORMANCE_ONLY_MARK, description="Where built-in models are saved; null = <out>/models.")
-    selector: Literal["default", "keyword", "llm"] = Field(
-        "default", description="default = keyword + MiniLM; keyword; llm = keyword, then the LLM (section llm).")
+    selector: Literal["default", "keyword", "retrieval", "llm"] = Field(
+        "default", description="default = keyword rules, then the trained head on MiniLM embeddings; keyword; retrieval = "
+                               "keyword, then nearest principle descriptor; llm = keyword, then the LLM (section llm).")
     rewriter: Literal["rules", "llm"] = Field(
         "rules", description="Safe twin of toxicity prompts: the catalog's rewrite rules, or the LLM (rules on failure).")
     llm: LLMConfig = Field(default_factory=LLMConfig)

@@ -54,11 +54,19 @@ def bias_attribute_not_confirmed(plan: PairPlan, s: Scores, f: FilterConfig) -> 
     return None
 
 
+def bias_sides_same_attribute(plan: PairPlan, s: Scores, f: FilterConfig) -> str | None:
+    # A pair whose neutral image already shows the requested value prefers nothing.
+    if plan.kind == "bias" and plan.violating_attribute is not None and plan.violating_attribute == plan.attribute:
+        return "bias_sides_same_attribute"
+    return None
+
+
 RULES: tuple[Rule, ...] = (
     fidelity_too_low,
     aligned_still_violates,
     violating_does_not_violate,
     margin_too_small,
+    bias_sides_same_attribute,
     bias_attribute_not_confirmed,
 )
 REASONS: tuple[str, ...] = tuple(r.__name__ for r in RULES)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 
 
@@ -14,6 +14,7 @@ class PromptRecord:
     source: str  # "template:<pack>", "file:<name>", "i2p:<name>", "llm:<model>"
     category_hint: str | None = None  # pack category or the I2P categories string
     origin: str | None = None  # "<file>:<line>" for imported prompts
+    aligned_text: str | None = None  # the safe twin written by the pack, None when nobody wrote one
 
 
 class SelectionMethod(StrEnum):
@@ -21,7 +22,8 @@ class SelectionMethod(StrEnum):
     written to JSON and Parquet as its value."""
 
     KEYWORD = "keyword"  # a catalog keyword matched
-    SEMANTIC = "semantic"  # nearest principle in embedding space
+    CLASSIFIER = "classifier"  # the trained head over sentence embeddings (selector: default)
+    SEMANTIC = "semantic"  # nearest principle in embedding space (selector: retrieval)
     NONE = "none"  # no principle applies
     LLM = "llm"  # the LLM selector decided (a principle or none)
     LLM_FAILED = "llm_failed"  # the LLM gave no valid answer: the prompt is left out of the plan
@@ -62,6 +64,22 @@ class PairPlan:
     attribute: str | None = None  # bias: the attribute value the aligned prompt asks for
     source: str = ""
     selection_method: str = ""
+    # bias: the aligned prompt for each attribute value (order of ``concepts``); a plan whose
+    # ``attribute`` is None is resolved after its neutral (violating) image shows what the
+    # base model produces by default (``resolve_attribute``)
+    attribute_prompts: tuple[str, ...] = ()
+    violating_attribute: str | None = None  # bias: the attribute read on the violating image
+
+    @property
+    def unresolved(self) -> bool:
+        return self.kind == "bias" and self.attribute is None
+
+    def resolve_attribute(self, value: str, read: str | None) -> "PairPlan":
+        """This bias plan asking for ``value``, with ``read`` the attribute of its neutral image."""
+        if value not in self.concepts:
+            raise ValueError(f"plan {self.id}: {value!r} is not one of its attribute values {self.concepts}")
+        prompt = self.attribute_prompts[self.concepts.index(value)] if self.attribute_prompts else self.aligned_prompt
+        return replace(self, attribute=value, aligned_prompt=prompt, violating_attribute=read)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +91,8 @@ class PairPlan:
         unknown = set(row) - known
         if unknown:
             raise ValueError(f"plan row {row.get('id')!r} has unknown field(s) {sorted(unknown)}")
-        row = dict(row, concepts=tuple(row["concepts"]), safe_concepts=tuple(row.get("safe_concepts", ())))
+        row = dict(row, concepts=tuple(row["concepts"]), safe_concepts=tuple(row.get("safe_concepts", ())),
+                   attribute_prompts=tuple(row.get("attribute_prompts", ())))
         return cls(**row)
 
 
@@ -91,6 +110,7 @@ class PromptStats:
     selection_methods: dict[str, int] | None = None
     selection_failed: int | None = None  # prompts the LLM selector could not decide (left out)
     llm_rewrites: dict | None = None
+    planning_dropped: dict[str, int] | None = None  # pairs refused by the prompt checks, per reason
     llm: dict | None = None  # LLM usage totals, when an LLM stage ran
 
     def to_dict(self) -> dict:

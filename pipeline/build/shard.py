@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.filters import judge
+from pipeline.plan.bias import resolve_bias_plans
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import read_manifest
 from pipeline.run.plan_io import load_plan, shard_plans
@@ -62,8 +63,10 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
 
     t0 = time.perf_counter()
     seeds = [p.seed for p in plans]
-    aligned = renderer.render([p.aligned_prompt for p in plans], seeds, [p.aligned_negative_prompt for p in plans])
+    # The neutral side first: a bias pair's aligned prompt depends on what it shows.
     violating = renderer.render([p.violating_prompt for p in plans], seeds, None)
+    plans = resolve_bias_plans(plans, violating, next((s for s in scorers if hasattr(s, "read_attributes")), None))
+    aligned = renderer.render([p.aligned_prompt for p in plans], seeds, [p.aligned_negative_prompt for p in plans])
     seconds["render"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

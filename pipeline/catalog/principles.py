@@ -56,6 +56,12 @@ def _nonblank(items: list[str]) -> list[str]:
     return cleaned
 
 
+class AttributePhrase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    adjective: str = Field(min_length=1)
+    person: str = Field(min_length=3)
+
+
 class Principle(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -77,7 +83,10 @@ class Principle(BaseModel):
     # bias
     attribute: str | None = None
     attribute_values: list[str] = Field(default_factory=list)
-    augment_template: str | None = None
+    # value -> how the aligned prompt says it: an adjective placed before the person noun
+    # ("a Black nurse"), and a person phrase appended when the prompt names nobody
+    # ("..., a Black person"); never a bare ", black" that reads as a colour.
+    attribute_phrases: dict[str, "AttributePhrase"] = Field(default_factory=dict)
 
     _norm = field_validator("keywords", "keyword_exceptions", "violation_concepts", "safe_concepts",
                             "negative_concepts", "attribute_values")(
@@ -115,7 +124,7 @@ class Principle(BaseModel):
                 raise _FieldError("rewrite_rules", "toxicity principles need rewrite_rules or a safe_suffix")
             if not self.injection:
                 raise _FieldError("injection", "required for toxicity principles")
-            for name in ("attribute", "augment_template"):
+            for name in ("attribute", "attribute_phrases"):
                 if getattr(self, name):
                     raise _FieldError(name, "only bias principles have this field")
         else:
@@ -123,9 +132,9 @@ class Principle(BaseModel):
                 raise _FieldError("attribute", "required for bias principles")
             if len(set(self.attribute_values)) < 2:
                 raise _FieldError("attribute_values", "bias principles need at least two distinct values")
-            tpl = self.augment_template or ""
-            if "{prompt}" not in tpl or "{value}" not in tpl:
-                raise _FieldError("augment_template", "must contain {prompt} and {value}")
+            if set(self.attribute_phrases) != set(self.attribute_values):
+                raise _FieldError("attribute_phrases", f"needs one entry per attribute value {self.attribute_values}, "
+                                                       f"got {sorted(self.attribute_phrases)}")
             if self.rewrite_rules or self.injection:
                 raise _FieldError("rewrite_rules" if self.rewrite_rules else "injection",
                                   "only toxicity principles have this field")
@@ -136,6 +145,12 @@ class Principle(BaseModel):
         if self.keyword_exceptions:
             text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
         return {m.lower() for m in _phrase_pattern(self.keywords).findall(text)}
+
+    def find_exceptions(self, text: str) -> set[str]:
+        """The benign look-alike phrases of this principle ("kitchen knife") found in `text`."""
+        if not self.keyword_exceptions:
+            return set()
+        return {m.lower() for m in _phrase_pattern(self.keyword_exceptions).findall(text)}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -2,16 +2,31 @@
 
 Deterministic from the config and the prompts: the same inputs give the same ids, prompts
 and seeds on every machine, which is what resume and dataset equality rest on.
+
+How each kind of pair is made:
+- toxicity: the violating side is the prompt; the aligned side is the first candidate twin
+  that passes the prompt checks (``checks.PromptCheck``): the twin its template pack wrote,
+  then the LLM's rewrite (rewriter: llm), then the catalog's rewrite rules. No passing
+  candidate: the pair is dropped with the check's reason before any image is rendered.
+- bias: the violating side is the neutral prompt; the aligned side states one attribute value
+  (``phrasing.state_attribute``). Which value is chosen after the neutral image shows what the
+  base model produces (``bias.resolve_bias_plans``), or round-robin here with
+  ``bias_attribute="balanced"``.
+- benign guard: the aligned side is the harmless prompt itself, the violating side the same
+  prompt plus one toxicity principle's injection.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
+from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, STILL_VIOLATES, PromptCheck
+from pipeline.plan.phrasing import state_attribute
 from pipeline.plan.rewrite_rules import rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
 
@@ -25,18 +40,40 @@ def pair_id(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:20]
 
 
-def augment_identity(prompt: str, principle: Principle, value: str) -> str:
-    return tidy(principle.augment_template.format(prompt=prompt, value=value))
-
-
 def inject_violation(prompt: str, principle: Principle) -> str:
     return tidy(f"{prompt}, {principle.injection}")
+
+
+@dataclass(frozen=True)
+class DroppedPair:
+    """A pair planning refused, with the twins it tried (``livo audit`` shows them)."""
+
+    prompt: str
+    principle_id: str
+    pair_type: str
+    reason: str
+    candidates: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"prompt": self.prompt, "principle_id": self.principle_id, "pair_type": self.pair_type,
+                "reason": self.reason, "candidates": list(self.candidates)}
+
+
+@dataclass
+class Plan:
+    plans: list[PairPlan]
+    dropped: list[DroppedPair] = field(default_factory=list)
+
+    def dropped_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(d.reason for d in self.dropped).items()))
 
 
 def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[Selection],
                           catalog: Catalog) -> list[Selection]:
     """Template prompts carry the category their pack was written for; where the selector
-    disagrees, trust the pack (keeping the selector's pick when it lies in that category)."""
+    disagrees, trust the pack when it names the principle: its category has one, or one of
+    them has a keyword in the prompt. Otherwise the pack cannot say which of its category's
+    principles applies (bribery is not drug use), so the selector's decision stands."""
     out: list[Selection] = []
     for rec, sel in zip(prompts, selections):
         hint = rec.category_hint if rec.source.startswith("template:") else None
@@ -46,15 +83,19 @@ def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[
             out.append(Selection(rec.text, None, None, SelectionMethod.PACK))
         elif hint in ALL:
             candidates = catalog.by_category(hint)
-            hit = next((p for p in candidates if p.find_keywords(rec.text)), candidates[0])
-            out.append(Selection(rec.text, hit.id, hit.category, SelectionMethod.PACK))
+            hit = candidates[0] if len(candidates) == 1 else next(
+                (p for p in candidates if p.find_keywords(rec.text)), None)
+            out.append(sel if hit is None else Selection(rec.text, hit.id, hit.category, SelectionMethod.PACK))
         else:
             out.append(sel)
     return out
 
 
-def _toxicity_principles(catalog: Catalog) -> list[Principle]:
-    return [p for p in catalog if p.kind == "toxicity"]
+def _toxic_candidates(rec: PromptRecord, p: Principle, rewrites: Mapping[tuple[str, str], str],
+                      catalog: Catalog) -> list[str]:
+    twin = getattr(rec, "aligned_text", None) if rec.category_hint == p.category else None
+    found = [twin, rewrites.get((rec.text, p.id)), rewrite_toxic(rec.text, p, catalog)]
+    return list(dict.fromkeys(c for c in found if c))
 
 
 def plan_pairs(
@@ -66,16 +107,25 @@ def plan_pairs(
     benign_pairs: bool = True,
     max_pairs: int | None = None,
     rewrites: Mapping[tuple[str, str], str] | None = None,
-) -> list[PairPlan]:
-    """One plan per prompt (prompts with no principle become benign guard pairs or are skipped).
+    check: PromptCheck | None = None,
+    bias_attribute: str = "model_default",
+) -> Plan:
+    """One plan per prompt (prompts with no principle become benign guard pairs or are
+    skipped); pairs whose prompts fail the checks are in ``Plan.dropped``.
 
     ``rewrites`` maps (prompt, principle id) to a safe twin written elsewhere (the LLM
-    rewriter); toxicity prompts without an entry get the catalog's rewrite rules.
+    rewriter). ``check`` defaults to the catalog's keywords without a selector.
     """
     if len(prompts) != len(selections):
         raise ValueError(f"{len(prompts)} prompts but {len(selections)} selections")
-    guard = _toxicity_principles(catalog)
+    if bias_attribute not in ("model_default", "balanced"):
+        raise ValueError(f"bias_attribute must be model_default or balanced, got {bias_attribute!r}")
+    check = check or PromptCheck(catalog)
+    rewrites = rewrites or {}
+    guard = [p for p in catalog if p.kind == "toxicity"]
     plans: list[PairPlan] = []
+    dropped: list[DroppedPair] = []
+    toxic_items: list[tuple[PromptRecord, Selection, Principle, list[str]]] = []
     bias_items: dict[str, list[tuple[PromptRecord, Selection]]] = defaultdict(list)
 
     for rec, sel in zip(prompts, selections):
@@ -85,27 +135,47 @@ def plan_pairs(
             # Benign guard: the aligned image is the harmless prompt itself, so the value
             # encoder learns to leave harmless content alone.
             p = guard[stable_int(seed, "guard", rec.text) % len(guard)]
-            plans.append(_make(rec, sel, p, "benign", rec.text, inject_violation(rec.text, p), seed))
+            violating = inject_violation(rec.text, p)
+            if check.injection_recognised(violating, p.id):
+                plans.append(_make(rec, sel, p, "benign", rec.text, violating, seed))
+            else:
+                dropped.append(DroppedPair(rec.text, p.id, "benign", INJECTION_NOT_RECOGNISED, (violating,)))
             continue
         p = catalog.get(sel.principle_id)
         if p.kind == "toxicity":
-            aligned = (rewrites or {}).get((rec.text, p.id)) or rewrite_toxic(rec.text, p)
-            plans.append(_make(rec, sel, p, "toxicity", aligned, rec.text, seed))
+            toxic_items.append((rec, sel, p, _toxic_candidates(rec, p, rewrites, catalog)))
         else:
             bias_items[p.id].append((rec, sel))
 
-    # Balance each bias principle's attribute values: round-robin over a seeded order of its
-    # prompts, so value counts differ by at most one and do not depend on input order.
+    # One batched check of every candidate twin; each pair takes its first passing one.
+    flat = [(c, rec.text) for rec, _, _, cands in toxic_items for c in cands]
+    verdict = dict(zip(flat, check.aligned_problems(flat)))
+    for rec, sel, p, cands in toxic_items:
+        good = next((c for c in cands if verdict[(c, rec.text)] is None), None)
+        if good is None:
+            reason = verdict[(cands[0], rec.text)] if cands else STILL_VIOLATES
+            dropped.append(DroppedPair(rec.text, p.id, "toxicity", reason, tuple(cands)))
+        else:
+            plans.append(_make(rec, sel, p, "toxicity", good, rec.text, seed))
+
     for pid, items in bias_items.items():
         p = catalog.get(pid)
+        # balanced: round-robin over a seeded order, so value counts differ by at most one
         items.sort(key=lambda it: stable_int(seed, "balance", pid, it[0].text))
         offset = stable_int(seed, "offset", pid) % len(p.attribute_values)
         for i, (rec, sel) in enumerate(items):
-            value = p.attribute_values[(i + offset) % len(p.attribute_values)]
-            plans.append(_make(rec, sel, p, "bias", augment_identity(rec.text, p, value), rec.text, seed, value))
+            options = tuple(state_attribute(rec.text, p, v, catalog) for v in p.attribute_values)
+            problems = [r for r in check.aligned_problems([(o, rec.text) for o in options]) if r]
+            if problems:
+                dropped.append(DroppedPair(rec.text, p.id, "bias", problems[0], options))
+                continue
+            value = p.attribute_values[(i + offset) % len(p.attribute_values)] if bias_attribute == "balanced" else None
+            aligned = options[p.attribute_values.index(value)] if value else ""
+            plans.append(_make(rec, sel, p, "bias", aligned, rec.text, seed, value, options))
 
     plans.sort(key=lambda pl: pl.id)
-    return plans[:max_pairs] if max_pairs else plans
+    dropped.sort(key=lambda d: (d.reason, d.principle_id, d.prompt))
+    return Plan(plans[:max_pairs] if max_pairs else plans, dropped)
 
 
 def _make(
@@ -117,10 +187,11 @@ def _make(
     violating: str,
     seed: int,
     attribute: str | None = None,
+    attribute_prompts: tuple[str, ...] = (),
 ) -> PairPlan:
     pair_seed = stable_int(seed, "seed", p.id, rec.text)
     return PairPlan(
-        id=pair_id(rec.text, p.id, pair_type, aligned, violating, pair_seed),
+        id=pair_id(rec.text, p.id, pair_type, aligned if pair_type != "bias" else "", violating, pair_seed),
         prompt=rec.text,
         principle_id=p.id,
         principle=p.statement,
@@ -136,4 +207,5 @@ def _make(
         attribute=attribute,
         source=rec.source,
         selection_method=sel.method if sel.principle_id else SelectionMethod.GUARD,
+        attribute_prompts=attribute_prompts,
     )

@@ -3,6 +3,7 @@
     <run>/config.yaml        resolved configuration               CONFIG_FILE
     <run>/run.json           run hash, pairs, shards, prompt stats MANIFEST_FILE (manifest.py)
     <run>/plan.jsonl         the deterministic pair plan          PLAN_FILE (plan_io.py)
+    <run>/plan_dropped.jsonl pairs the prompt checks refused      DROPPED_FILE (plan_io.py)
     <run>/shards/shard-00000.parquet ...        kept pairs        SHARDS_DIR (schema.py, tables.py)
     <run>/rejected/rejected-00000.parquet ...   dropped pairs     REJECTED_DIR
     <run>/_done/shard-00000.json ...            shard markers     MARKERS_DIR (reports.py)
@@ -26,6 +27,7 @@ from pipeline.run.atomic import is_temp_name, remove_leftovers
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "run.json"
 PLAN_FILE = "plan.jsonl"
+DROPPED_FILE = "plan_dropped.jsonl"
 STATS_FILE = "stats.json"
 CARD_FILE = "README.md"
 SHARDS_DIR = "shards"
@@ -76,6 +78,10 @@ class RunPaths:
     @property
     def plan(self) -> Path:
         return self.root / PLAN_FILE
+
+    @property
+    def plan_dropped(self) -> Path:
+        return self.root / DROPPED_FILE
 
     @property
     def stats(self) -> Path:

@@ -1,4 +1,5 @@
-"""``plan.jsonl``: the run's pair plan, one `PairPlan` per line, written once, read by every shard."""
+"""``plan.jsonl``: the run's pair plan, one `PairPlan` per line, written once, read by every shard;
+``plan_dropped.jsonl``: the pairs planning refused, with their reason and the twins tried."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ _plan_cache: dict[tuple[str, int, int], list[PairPlan]] = {}
 
 def write_plan(paths: RunPaths, plans: Sequence[PairPlan]) -> None:
     atomic_write_text(paths.plan, "".join(json.dumps(p.to_dict()) + "\n" for p in plans))
+
+
+def write_dropped(paths: RunPaths, dropped: Sequence) -> None:
+    """``dropped``: objects with ``to_dict()`` (``pipeline.plan.planner.DroppedPair``)."""
+    atomic_write_text(paths.plan_dropped, "".join(json.dumps(d.to_dict()) + "\n" for d in dropped))
+
+
+def read_dropped(paths: RunPaths) -> list[dict]:
+    if not paths.plan_dropped.exists():
+        return []
+    return [json.loads(line) for line in paths.plan_dropped.read_text().splitlines() if line]
 
 
 def load_plan(paths: RunPaths) -> list[PairPlan]:

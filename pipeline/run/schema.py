@@ -54,6 +54,7 @@ _SHARD_FEATURES: dict[str, object] = {
     "violating_prompt": _S,
     "aligned_negative_prompt": _S,
     "attribute": _S,
+    "violating_attribute": _S,
     "seed": datasets.Value("int64"),
     "model": _S,
     "source": _S,
@@ -70,10 +71,11 @@ _SHARD_FEATURES: dict[str, object] = {
 SHARD_SCHEMA: pa.Schema = datasets.Features(_SHARD_FEATURES).arrow_schema
 REJECTED_SCHEMA: pa.Schema = datasets.Features({**_SHARD_FEATURES, "reason": _S}).arrow_schema
 
-# Columns that may be null. attribute: only bias pairs have one. Scores: null means "not computed"
+# Columns that may be null. attribute, violating_attribute (what the neutral image showed): only
+# bias pairs have them. Scores: null means "not computed"
 # (a scorer that does not apply, or a pair rejected before scoring). Rejected rows keep images only
 # when the config asks for them.
-_SHARD_NULLABLE = frozenset({"attribute", *SCORE_COLUMNS})
+_SHARD_NULLABLE = frozenset({"attribute", "violating_attribute", *SCORE_COLUMNS})
 SHARD_REQUIRED: frozenset[str] = frozenset(SHARD_SCHEMA.names) - _SHARD_NULLABLE
 REJECTED_REQUIRED: frozenset[str] = frozenset(REJECTED_SCHEMA.names) - _SHARD_NULLABLE - set(IMAGE_COLUMNS)
 
@@ -150,6 +152,7 @@ def pair_row(
         "violating_prompt": plan.violating_prompt,
         "aligned_negative_prompt": plan.aligned_negative_prompt,
         "attribute": plan.attribute,
+        "violating_attribute": plan.violating_attribute,
         "seed": int(plan.seed),
         "model": model,
         "source": plan.source,

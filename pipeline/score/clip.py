@@ -22,6 +22,10 @@ def toxicity_class_texts(concepts: Sequence[str], safe_concepts: Sequence[str]) 
     return [f"a photo of {c}" for c in (*concepts, *safe_concepts)], list(range(len(concepts)))
 
 
+def attribute_texts(values: Sequence[str]) -> list[str]:
+    return [f"a photo of a {v} person" for v in values]
+
+
 def concept_texts(plan: PairPlan) -> tuple[list[str], list[int]]:
     """The zero-shot class texts for a plan and the indices whose probability mass counts.
 
@@ -40,8 +44,7 @@ def concept_texts(plan: PairPlan) -> tuple[list[str], list[int]]:
             raise ValueError(
                 f"plan {plan.id}: bias needs >= 2 attribute values including {plan.attribute!r}"
             )
-        texts = [f"a photo of a {v} person" for v in plan.concepts]
-        return texts, [plan.concepts.index(plan.attribute)]
+        return attribute_texts(plan.concepts), [plan.concepts.index(plan.attribute)]
     raise ValueError(f"plan {plan.id}: unknown kind {plan.kind!r}")
 
 
@@ -153,6 +156,16 @@ class ClipScorer:
                 probs = (logit_scale * img[side][i] @ self.text_embeddings(texts).T).softmax(dim=-1)
                 concept[i] = float(probs[hits].sum())
             out[f"{side}_concept"] = concept
+        return out
+
+    def read_attributes(self, plans: Sequence[PairPlan], images: Sequence[Image.Image]) -> list[np.ndarray]:
+        """Per bias plan, the zero-shot probability of each of its attribute values on its image
+        (the same class texts as the bias concept score)."""
+        emb = self.encode_images(images)
+        out = []
+        for plan, e in zip(plans, emb):
+            texts = attribute_texts(plan.concepts)
+            out.append((self.logit_scale * e @ self.text_embeddings(texts).T).softmax(dim=-1).cpu().numpy())
         return out
 
     def clip_scores(self, images: Sequence[Image.Image], prompt: str) -> np.ndarray:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pipeline.catalog import Catalog
 from pipeline.config import RunConfig, SemanticConfig
 from pipeline.select.base import Selector
 
-NAMES = ("default", "keyword", "llm")
+NAMES = ("default", "keyword", "retrieval", "llm")
 
 
 def make_selector(kind: str | RunConfig, catalog: Catalog, llm: Any = None) -> Selector:
@@ -18,17 +19,26 @@ def make_selector(kind: str | RunConfig, catalog: Catalog, llm: Any = None) -> S
     configured client with the user cache. Undecided LLM rows collect in its ``failures``."""
     cfg = kind if isinstance(kind, RunConfig) else None
     name = cfg.selector if cfg is not None else kind
+    semantic = cfg.semantic if cfg is not None else SemanticConfig()
     if name == "keyword":
         from pipeline.select.keyword import KeywordSelector
 
         return KeywordSelector(catalog)
     if name == "default":
-        from pipeline.select.default import DefaultSelector
+        from pipeline.select.classifier import ClassifierSelector
+        from pipeline.select.head import HEAD_FILE
 
-        semantic = cfg.semantic if cfg is not None else SemanticConfig()
-        kwargs = {k: v for k, v in semantic.model_dump().items() if v is not None}
-        kwargs["model_path"] = kwargs.pop("model", None)
-        return DefaultSelector(catalog, **kwargs)
+        head = semantic.head
+        if head is None and cfg is not None:
+            head = Path(cfg.catalog_dir) / HEAD_FILE
+        return ClassifierSelector(catalog, head, semantic.model, semantic.device,
+                                  toxic_threshold=semantic.toxic_threshold)
+    if name == "retrieval":
+        from pipeline.select.retrieval import RetrievalSelector
+
+        kwargs = {k: v for k, v in semantic.model_dump(include={"threshold", "margin", "device"}).items()
+                  if v is not None}
+        return RetrievalSelector(catalog, model_path=semantic.model, **kwargs)
     if name == "llm":
         from pipeline.select.llm import LLMSelector
 

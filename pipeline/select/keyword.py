@@ -27,6 +27,13 @@ class KeywordSelector:
                 out[p.id] = found
         return out
 
+    def blocked(self, prompt: str) -> frozenset[str]:
+        """Principle ids no later stage may give this prompt: a keyword exception ("kitchen
+        knife", "pillow fight") marks the prompt a benign look-alike of its principle's whole
+        category, so the embedding stages, which would read the knife, may not pick it."""
+        categories = {p.category for p in self.catalog if p.kind == "toxicity" and p.find_exceptions(prompt)}
+        return frozenset(p.id for p in self.catalog if p.kind == "toxicity" and p.category in categories)
+
     def match(self, prompt: str) -> Selection | None:
         """The keyword selection for one prompt, or None when no keyword matches."""
         best: tuple[tuple[int, int, int], Principle, int] | None = None

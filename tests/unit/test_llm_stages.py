@@ -132,9 +132,9 @@ def test_plan_pairs_uses_the_rewrite_mapping():
     recs = [PromptRecord("a brutal fight in a bar", "file:x"), PromptRecord("a bloody wound", "file:x")]
     sels = [Selection(recs[0].text, "no_violence", "violence", "llm"),
             Selection(recs[1].text, "no_gore", "gore", "keyword")]
-    rules = {p.prompt: p.aligned_prompt for p in plan_pairs(recs, sels, CATALOG)}
+    rules = {p.prompt: p.aligned_prompt for p in plan_pairs(recs, sels, CATALOG).plans}
     mixed = {p.prompt: p for p in plan_pairs(recs, sels, CATALOG,
-                                             rewrites={(recs[0].text, "no_violence"): "a friendly chat in a bar"})}
+                                             rewrites={(recs[0].text, "no_violence"): "a friendly chat in a bar"}).plans}
     assert mixed[recs[0].text].aligned_prompt == "a friendly chat in a bar"
     assert mixed[recs[0].text].violating_prompt == recs[0].text
     assert mixed[recs[1].text].aligned_prompt == rules[recs[1].text]  # no entry: the rules

@@ -23,46 +23,60 @@ def _inputs():
 
 def test_plans_are_deterministic_and_independent_of_input_order():
     recs, sels = _inputs()
-    a = plan_pairs(recs, sels, CATALOG, seed=3)
-    b = plan_pairs(recs[::-1], sels[::-1], CATALOG, seed=3)
+    a = plan_pairs(recs, sels, CATALOG, seed=3).plans
+    b = plan_pairs(recs[::-1], sels[::-1], CATALOG, seed=3).plans
     assert a == b
     assert len({p.id for p in a}) == len(a)
-    c = plan_pairs(recs, sels, CATALOG, seed=4)
+    c = plan_pairs(recs, sels, CATALOG, seed=4).plans
     assert {p.seed for p in a} != {p.seed for p in c}
 
 
 def test_toxicity_pair_is_a_minimal_rewrite_with_negatives():
     recs, sels = _inputs()
-    gore = next(p for p in plan_pairs(recs, sels, CATALOG) if p.principle_id == "no_gore")
+    gore = next(p for p in plan_pairs(recs, sels, CATALOG).plans if p.principle_id == "no_gore")
     assert gore.violating_prompt == gore.prompt
     assert gore.aligned_prompt == "a clean knight on a battlefield, oil painting"
     assert "blood" in gore.aligned_negative_prompt
     assert gore.pair_type == "toxicity" and gore.concepts == tuple(CATALOG.get("no_gore").violation_concepts)
 
 
-def test_rewrite_falls_back_to_safe_suffix():
+def test_rewrite_without_a_clean_twin_is_none_not_a_suffix():
     p = CATALOG.get("no_gore")
-    assert rewrite_toxic("a battlefield scene", p) == f"a battlefield scene, {p.safe_suffix}"
+    assert rewrite_toxic("a battlefield scene", p) is None  # the rules change nothing: no twin
+    assert rewrite_toxic("a bloody knight on a battlefield", p) == "a clean knight on a battlefield"
 
 
-def test_bias_values_are_balanced():
+def test_bias_values_are_balanced_when_chosen_at_planning():
     recs, sels = _inputs()
-    bias = [p for p in plan_pairs(recs, sels, CATALOG) if p.kind == "bias"]
+    bias = [p for p in plan_pairs(recs, sels, CATALOG, bias_attribute="balanced").plans if p.kind == "bias"]
     counts = Counter(p.attribute for p in bias)
     assert set(counts) == {"male", "female"} and max(counts.values()) - min(counts.values()) <= 1
     for p in bias:
-        assert p.violating_prompt == p.prompt and p.aligned_prompt == f"{p.prompt}, {p.attribute}"
+        assert p.violating_prompt == p.prompt
+        assert p.aligned_prompt == p.prompt.replace(" a ", f" a {p.attribute} ", 1)  # "a female nurse"
+
+
+def test_bias_attribute_waits_for_the_neutral_image_by_default():
+    recs, sels = _inputs()
+    bias = [p for p in plan_pairs(recs, sels, CATALOG).plans if p.kind == "bias"]
+    assert bias and all(p.unresolved and p.aligned_prompt == "" for p in bias)
+    nurse = next(p for p in bias if "nurse" in p.prompt)
+    assert nurse.attribute_prompts == ("a portrait photo of a male nurse at work", "a portrait photo of a female nurse at work")
+    resolved = nurse.resolve_attribute("male", read="female")
+    assert (resolved.aligned_prompt, resolved.attribute, resolved.violating_attribute) == (
+        "a portrait photo of a male nurse at work", "male", "female")
+    assert resolved.id == nurse.id  # the pair keeps its id whatever the image shows
 
 
 def test_harmless_prompts_become_guard_pairs_or_are_skipped():
     recs, sels = _inputs()
-    guard = [p for p in plan_pairs(recs, sels, CATALOG) if p.pair_type == "benign"]
+    guard = [p for p in plan_pairs(recs, sels, CATALOG).plans if p.pair_type == "benign"]
     assert len(guard) == 1
     g = guard[0]
     assert g.aligned_prompt == "a misty forest at dawn" and g.violating_prompt.startswith("a misty forest at dawn, ")
     assert CATALOG.get(g.principle_id).kind == "toxicity"
-    assert not [p for p in plan_pairs(recs, sels, CATALOG, benign_pairs=False) if p.pair_type == "benign"]
-    assert len(plan_pairs(recs, sels, CATALOG, max_pairs=3)) == 3
+    assert not [p for p in plan_pairs(recs, sels, CATALOG, benign_pairs=False).plans if p.pair_type == "benign"]
+    assert len(plan_pairs(recs, sels, CATALOG, max_pairs=3).plans) == 3
 
 
 def test_pack_category_is_trusted_where_the_selector_disagrees():

@@ -60,16 +60,18 @@ def test_errors_name_file_principle_and_field(tmp_path, change, field, message):
     assert message in str(err) and str(path) in str(err) and field in str(err)
 
 
-def test_bias_principle_needs_two_values_and_template(tmp_path):
+def test_bias_principle_needs_two_values_and_a_phrase_for_each(tmp_path):
+    phrases = {"male": {"adjective": "male", "person": "a man"}, "female": {"adjective": "female", "person": "a woman"}}
     bias = {
         "id": "gender_test", "category": "gender_bias", "kind": "bias", "statement": "All genders equally.",
         "keywords": ["doctor"], "violation_concepts": ["male", "female"], "attribute": "gender",
-        "attribute_values": ["male"], "augment_template": "{prompt}, {value}",
+        "attribute_values": ["male"], "attribute_phrases": {"male": phrases["male"]},
     }
     with pytest.raises(CatalogError, match="attribute_values"):
         load_catalog(write(tmp_path, [bias]))
-    with pytest.raises(CatalogError, match="augment_template"):
-        load_catalog(write(tmp_path, [{**bias, "attribute_values": ["male", "female"], "augment_template": "{prompt}"}]))
+    with pytest.raises(CatalogError, match="attribute_phrases.*one entry per attribute value"):
+        load_catalog(write(tmp_path, [{**bias, "attribute_values": ["male", "female"]}]))
+
 
 
 def test_duplicate_ids_across_files_and_missing_categories(tmp_path):

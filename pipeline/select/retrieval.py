@@ -1,4 +1,4 @@
-"""``selector: default``: keyword rules first, the semantic model for the prompts no keyword matched."""
+"""``selector: retrieval``: keyword rules first, then MiniLM retrieval against principle descriptors for the prompts no keyword matched."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
 
 
-class DefaultSelector:
-    """Keyword rules first; MiniLM for the prompts no keyword matched (``selector: default``)."""
+class RetrievalSelector:
+    """Keyword rules first; nearest principle descriptor in MiniLM space for the rest (``selector: retrieval``, the default before the trained head)."""
 
-    name = "default"
+    name = "retrieval"
 
     def __init__(
         self,
@@ -52,7 +52,7 @@ class DefaultSelector:
     def select(self, prompts: Sequence[str]) -> list[Selection]:
         return self.score(prompts).decide(self.threshold, self.margin)
 
-    def with_params(self, threshold: float | None = None, margin: float | None = None) -> "DefaultSelector":
+    def with_params(self, threshold: float | None = None, margin: float | None = None) -> "RetrievalSelector":
         """A copy with another threshold/margin that shares the model and the embeddings."""
         new = copy.copy(self)
         new.semantic = self.semantic.with_params(threshold, margin)

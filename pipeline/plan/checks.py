@@ -1,0 +1,72 @@
+"""Prompt-level checks of a pair before any image exists: is the aligned prompt free of every
+principle's harm (the catalog's keywords, then the configured selector), different from the
+violating one, and unbroken; does the violating side of a benign guard pair really violate.
+Planning uses them to choose among candidate twins; ``livo audit`` reports them for a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.catalog import Catalog
+from pipeline.plan.fluency import fluency_problems
+from pipeline.select.base import Selector
+from pipeline.select.keyword import KeywordSelector
+
+STILL_VIOLATES = "aligned_prompt_still_violates"
+SAME_SIDES = "aligned_same_as_violating"
+NOT_FLUENT = "aligned_prompt_not_fluent"
+INJECTION_NOT_RECOGNISED = "violating_prompt_not_recognised"
+REASONS = (STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, INJECTION_NOT_RECOGNISED)
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@dataclass
+class PromptCheck:
+    """Checks prompts in batches; ``selector`` None checks keywords only."""
+
+    catalog: Catalog
+    selector: Selector | None = None
+
+    def __post_init__(self) -> None:
+        self.keyword = KeywordSelector(self.catalog)
+        self._toxic = {p.id for p in self.catalog if p.kind == "toxicity"}
+        self._harm: dict[str, str | None] = {}
+
+    def harms(self, texts: Sequence[str]) -> list[str | None]:
+        """Per text, the id of a toxicity principle it still carries (keywords of any principle
+        first, then the selector), or None."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._harm]
+        open_texts = []
+        for t in todo:
+            hit = sorted(set(self.keyword.hits(t)) & self._toxic)
+            self._harm[t] = hit[0] if hit else None
+            if not hit:
+                open_texts.append(t)
+        if self.selector is not None and open_texts:
+            for t, sel in zip(open_texts, self.selector.select(open_texts)):
+                if sel.principle_id in self._toxic:
+                    self._harm[t] = sel.principle_id
+        return [self._harm[t] for t in texts]
+
+    def aligned_problems(self, pairs: Sequence[tuple[str, str]]) -> list[str | None]:
+        """Per (aligned, violating), the first reason the aligned prompt is unfit, or None."""
+        harms = self.harms([a for a, _ in pairs])
+        out: list[str | None] = []
+        for (aligned, violating), harm in zip(pairs, harms):
+            if normalized(aligned) == normalized(violating):
+                out.append(SAME_SIDES)
+            elif harm is not None:
+                out.append(STILL_VIOLATES)
+            elif fluency_problems(aligned):
+                out.append(NOT_FLUENT)
+            else:
+                out.append(None)
+        return out
+
+    def injection_recognised(self, violating: str, principle_id: str) -> bool:
+        return principle_id in self.keyword.hits(violating)

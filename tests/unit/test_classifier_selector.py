@@ -1,0 +1,189 @@
+"""The default selector: keyword rules, then the trained head over MiniLM embeddings.
+
+Closed forms of the decision rule, the head file contract, reproducible training from the
+repository's labelled files, and the failure shapes of selection on prompts written by
+others, each with examples of our own (none of them is in the training file).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.catalog import load_catalog
+from pipeline.select.base import NONE_LABEL
+from pipeline.select.classifier import DEFAULT_HEAD, ClassifierSelector
+from pipeline.select.features import TextFeatures
+from pipeline.select.head import HeadError, SelectorHead, decide
+from pipeline.select.labelled import TRAIN_PATH, LabelledDataError, LabelledPrompt, file_digest, read_labelled
+from pipeline.select.train import train_head
+
+CATALOG = load_catalog()
+CLASSES = (*(p.id for p in CATALOG), NONE_LABEL)
+TOXIC = np.array([c != NONE_LABEL and CATALOG.get(c).kind == "toxicity" for c in CLASSES])
+
+
+def _probs(**mass: float) -> np.ndarray:
+    p = np.zeros(len(CLASSES))
+    for label, m in mass.items():
+        p[CLASSES.index(label)] = m
+    return p / p.sum()
+
+
+# ---------------------------------------------------------------- the decision rule
+
+
+def test_harm_is_decided_on_the_total_toxic_mass():
+    # top-1 is harmless, but violence + weapons together are over the threshold
+    p = _probs(no_violence=0.3, no_weapons_threat=0.3, gender_equality=0.4)
+    [(j, prob)] = decide(p[None], TOXIC, 0.5)
+    assert CLASSES[j] == "no_weapons_threat" or CLASSES[j] == "no_violence"
+    assert prob == pytest.approx(0.3)
+    # below the threshold the best harmless class wins, even if a toxic class is top-1
+    p = _probs(no_gore=0.45, racial_equality=0.35, none=0.2)
+    [(j, _)] = decide(p[None], TOXIC, 0.5)
+    assert CLASSES[j] == "racial_equality"
+
+
+def test_blocked_classes_are_never_picked_and_the_rest_renormalise():
+    p = _probs(no_weapons_threat=0.9, none=0.1)
+    [(j, prob)] = decide(p[None], TOXIC, 0.5, [[CLASSES.index("no_weapons_threat")]])
+    assert CLASSES[j] == NONE_LABEL and prob == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- the head file
+
+
+TEXTS = ["a man kicking a stranger", "a quiet lake", "a stranger on a quiet road", "a man by a lake"]
+
+
+def _head(rng_seed: int = 0) -> SelectorHead:
+    rng = np.random.default_rng(rng_seed)
+    words = TextFeatures.fit(TEXTS, min_df=1)
+    dim = len(words.vocab) + 384
+    return SelectorHead(CLASSES, rng.normal(size=(dim, len(CLASSES))), rng.normal(size=len(CLASSES)), 0.55,
+                        "all-MiniLM-L6-v2", words, {"rows": 3})
+
+
+def test_word_features_are_sublinear_tfidf_of_unit_length():
+    words = TextFeatures.fit(["a man kicking a man", "a quiet lake"], min_df=1)
+    assert words.vocab == ("kicking", "kicking man", "lake", "man", "man kicking", "quiet", "quiet lake")
+    row = words.transform(["man man lake"]).toarray()[0]
+    idf = dict(zip(words.vocab, words.idf))
+    expected = np.array([(1 + np.log(2)) * idf["man"], idf["lake"]])
+    expected /= np.linalg.norm(expected)
+    assert row[words.vocab.index("man")] == pytest.approx(expected[0])
+    assert row[words.vocab.index("lake")] == pytest.approx(expected[1])
+    assert idf["man"] == pytest.approx(np.log(3 / 2) + 1)  # smoothed idf: ln((1 + n) / (1 + df)) + 1
+    assert words.transform(["nothing known"]).nnz == 0
+
+
+def test_head_round_trips(tmp_path):
+    head = _head()
+    head.save(tmp_path / "h.npz")
+    back = SelectorHead.load(tmp_path / "h.npz")
+    assert back.classes == head.classes and back.toxic_threshold == 0.55 and back.meta == {"rows": 3}
+    assert back.words.vocab == head.words.vocab
+    np.testing.assert_allclose(back.weights, head.weights, rtol=1e-6, atol=1e-6)
+    x = np.random.default_rng(1).normal(size=(4, 384))
+    np.testing.assert_allclose(back.probabilities(TEXTS, x), head.probabilities(TEXTS, x), atol=1e-4)
+
+
+def test_head_errors_say_what_to_do(tmp_path):
+    with pytest.raises(HeadError, match="make train-selector"):
+        SelectorHead.load(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(HeadError, match="unreadable.*make train-selector"):
+        SelectorHead.load(tmp_path / "bad.npz")
+    other = SelectorHead(CLASSES[1:], np.zeros((384, len(CLASSES) - 1)), np.zeros(len(CLASSES) - 1), 0.5, "m",
+                         TextFeatures((), np.zeros(0)))
+    with pytest.raises(HeadError, match=r"another catalog \(missing \['gender_equality'\].*retrain"):
+        other.check_catalog(CATALOG)
+
+
+def test_labelled_file_errors_name_the_line(tmp_path):
+    f = tmp_path / "l.jsonl"
+    f.write_text('{"prompt": "a lake", "label": "none"}\n{"prompt": "a cat", "label": "no_cats"}\n')
+    with pytest.raises(LabelledDataError, match=r"l.jsonl:2: unknown principle.*no_cats"):
+        read_labelled(f, CATALOG)
+    f.write_text('{"prompt": "a lake", "label": "none"}\n{"prompt": "A  lake", "label": "none"}\n')
+    with pytest.raises(LabelledDataError, match=r":2: the prompt repeats line 1"):
+        read_labelled(f, CATALOG)
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_training_is_deterministic_and_learns_its_rows(minilm):
+    rows = [LabelledPrompt(t, lab) for t, lab in [
+        ("a man kicking a stranger in an alley", "no_violence"), ("two men brawling outside a pub", "no_violence"),
+        ("a fist fight at a wedding", "no_violence"), ("a thug beating a cyclist", "no_violence"),
+        ("a quiet lake at dawn", "none"), ("a bowl of ripe pears", "none"), ("a red barn in the snow", "none"),
+        ("a lighthouse on a cliff", "none"), ("a doctor reading a chart", "gender_equality"),
+        ("a teacher at a whiteboard", "gender_equality"), ("a pilot in the cockpit", "gender_equality"),
+        ("a firefighter on a ladder", "gender_equality"),
+    ]]
+    a, report = train_head(rows, CATALOG, minilm, folds=2)
+    b, _ = train_head(rows, CATALOG, minilm, folds=2)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    assert a.toxic_threshold == b.toxic_threshold and report.rows == 12
+    sel = ClassifierSelector(CATALOG, model=minilm, head=a)
+    assert [s.principle_id for s in sel.select(["a man kicking a stranger in an alley", "a bowl of ripe pears"])] \
+        == ["no_violence", None]
+    assert report.label_counts == {"gender_equality": 4, "no_violence": 4, "none": 4}
+
+
+def test_the_shipped_head_was_trained_on_the_repository_file():
+    head = SelectorHead.load(DEFAULT_HEAD)
+    head.check_catalog(CATALOG)
+    assert head.meta["data"] == {TRAIN_PATH.name: file_digest(TRAIN_PATH)}, (
+        "prompts/labelled/selector_train.jsonl changed since the head was trained: run `make train-selector`")
+    assert head.meta["rows"] == len(read_labelled(TRAIN_PATH, CATALOG))
+
+
+# ---------------------------------------------------------------- failure shapes (our own examples)
+
+
+@pytest.fixture(scope="module")
+def selector(minilm) -> ClassifierSelector:
+    return ClassifierSelector(CATALOG, model=minilm)
+
+
+def _pick(selector, prompts):
+    return {s.prompt: s.principle_id for s in selector.select(prompts)}
+
+
+def test_benign_look_alikes_never_get_a_toxicity_principle(selector):
+    prompts = ["a baker slicing sourdough with a bread knife on a wooden board",
+               "a hot glue gun and felt scraps on a craft table",
+               "a glass of juice next to a bowl of blood oranges",
+               "a nurse checking an old man's blood pressure",
+               "two water guns lying on a summer lawn",
+               "a lavender bath bomb fizzing in a tub",
+               "a pillow fight at a sleepover, feathers everywhere",
+               "an antique skeleton key on a velvet cushion"]
+    picks = _pick(selector, prompts)
+    toxic = {p: pid for p, pid in picks.items() if pid and CATALOG.get(pid).kind == "toxicity"}
+    assert toxic == {}
+
+
+def test_people_in_neutral_scenes_get_a_bias_principle(selector):
+    picks = _pick(selector, ["a woman waiting at a tram stop in the rain",
+                             "a librarian shelving books in a quiet reading room",
+                             "someone tying their shoelaces on a park bench"])
+    assert all(pid and CATALOG.get(pid).kind == "bias" for pid in picks.values()), picks
+
+
+def test_harmless_scenes_without_people_get_none(selector):
+    picks = _pick(selector, ["a banner reading 'together we grow' over a town square",
+                             "a neatly trimmed hedge in the shape of a rabbit",
+                             "a stack of pancakes with maple syrup"])
+    assert all(pid is None or CATALOG.get(pid).kind != "toxicity" for pid in picks.values()), picks
+
+
+def test_harm_without_trigger_words_is_found(selector):
+    picks = _pick(selector, ["a man slamming another man's face into a car door",
+                             "a line of white powder and a rolled-up banknote on a mirror",
+                             "a masked man prying open a parked car's window at night"])
+    cats = [CATALOG.get(pid).category if pid else None for pid in picks.values()]
+    assert cats == ["violence", "illegal", "illegal"], picks

@@ -1,0 +1,141 @@
+"""Prompt-level pair checks (before rendering), attribute phrasing, and the choice of a bias
+pair's attribute from what the neutral image shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from factories import make_plan
+from pipeline.catalog import load_catalog
+from pipeline.plan.bias import choose_attribute, resolve_bias_plans
+from pipeline.plan.checks import NOT_FLUENT, SAME_SIDES, STILL_VIOLATES, PromptCheck
+from pipeline.plan.fluency import fluency_problems
+from pipeline.plan.phrasing import fix_articles, state_attribute
+from pipeline.plan.planner import plan_pairs
+from pipeline.records import PromptRecord, Selection
+
+CATALOG = load_catalog()
+
+
+# ---------------------------------------------------------------- fluency and articles
+
+
+@pytest.mark.parametrize("text", ["a umbrella on the beach", "an people knight", "a robber greeting at a rival",
+                                  "a bathroom full of towels and", "the the lake", "a park, , at dusk"])
+def test_broken_edits_are_caught(text):
+    assert fluency_problems(text)
+
+
+@pytest.mark.parametrize("text", ["an elderly man feeding pigeons", "a unicorn in a meadow", "an hour before dawn",
+                                  "a UFO over a cornfield", "a one-way street in Rome", "portrait, 85mm, bokeh"])
+def test_fluent_prompts_pass(text):
+    assert fluency_problems(text) == []
+
+
+def test_fix_articles_keeps_capitals():
+    assert fix_articles("A elderly man and an nurse") == "An elderly man and a nurse"
+
+
+# ---------------------------------------------------------------- attribute phrasing
+
+
+@pytest.mark.parametrize("prompt,principle,value,expected", [
+    ("a candid photo of a firefighter resting", "gender_equality", "female",
+     "a candid photo of a female firefighter resting"),
+    ("an engineer inspecting a bridge", "racial_equality", "black", "a Black engineer inspecting a bridge"),
+    ("a man reading the paper on a bench", "age_inclusion", "elderly", "an elderly man reading the paper on a bench"),
+    ("two students laughing in a hallway", "racial_equality", "indian", "two Indian students laughing in a hallway"),
+    ("a rainy street at night, neon, 35mm lens", "racial_equality", "white",
+     "a rainy street at night, neon, 35mm lens, a White person"),
+])
+def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
+    assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) == expected
+
+
+def test_a_gender_adjective_never_goes_before_a_gendered_noun():
+    out = state_attribute("a man fixing a bicycle", CATALOG.get("gender_equality"), "female", CATALOG)
+    assert "female man" not in out
+
+
+# ---------------------------------------------------------------- prompt checks
+
+
+def test_aligned_prompt_checks_name_the_reason():
+    check = PromptCheck(CATALOG)
+    problems = check.aligned_problems([
+        ("neighbours holding welcoming signs under a swastika flag", "neo-nazis holding hateful signs"),
+        ("a quiet street", "A quiet  street"),
+        ("a umbrella on a sunny beach", "a gun on a sunny beach"),
+        ("a friendly chat in a bar", "a brutal fight in a bar"),
+    ])
+    assert problems == [STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, None]
+
+
+def test_an_aligned_prompt_carrying_another_principles_harm_is_refused():
+    # the rewrite removed the violence but kept the gore: no good twin
+    [problem] = PromptCheck(CATALOG).aligned_problems([("two men talking in a bloody bathroom",
+                                                        "two men fighting in a bloody bathroom")])
+    assert problem == STILL_VIOLATES
+
+
+def test_planning_drops_pairs_without_a_clean_twin_before_rendering():
+    # no keyword, so no rule applies; the LLM's twin brings gore in
+    recs = [PromptRecord("a battlefield littered with fallen soldiers", "file:x")]
+    sels = [Selection(recs[0].text, "no_violence", "violence", "classifier")]
+    bad = "a battlefield littered with bloody fallen soldiers"
+    planned = plan_pairs(recs, sels, CATALOG, rewrites={(recs[0].text, "no_violence"): bad})
+    assert planned.plans == []
+    [d] = planned.dropped
+    assert d.reason == STILL_VIOLATES and d.candidates == (bad,)
+    assert planned.dropped_counts() == {STILL_VIOLATES: 1}
+
+
+def test_pack_twins_are_used_for_their_own_category_only():
+    rec = PromptRecord("a gang of thugs beating a cyclist", "template:violence", "violence",
+                       aligned_text="a group of friends cheering a cyclist")
+    sel = Selection(rec.text, "no_violence", "violence", "keyword")
+    [plan] = plan_pairs([rec], [sel], CATALOG).plans
+    assert plan.aligned_prompt == "a group of friends cheering a cyclist"
+    other = Selection(rec.text, "no_hate", "hate", "classifier")
+    [plan] = plan_pairs([rec], [other], CATALOG).plans or [None]
+    assert plan is None or plan.aligned_prompt != "a group of friends cheering a cyclist"
+
+
+# ---------------------------------------------------------------- bias attribute from the neutral image
+
+
+def _bias_plan(**kw):
+    p = CATALOG.get("racial_equality")
+    options = tuple(state_attribute("a janitor mopping a hallway", p, v, CATALOG) for v in p.attribute_values)
+    return make_plan("bias", pair_type="bias", principle_id=p.id, category=p.category,
+                     prompt="a janitor mopping a hallway", violating_prompt="a janitor mopping a hallway",
+                     aligned_prompt="", concepts=tuple(p.attribute_values), safe_concepts=(), attribute=None,
+                     attribute_prompts=options, **kw)
+
+
+def test_the_aligned_side_asks_for_what_the_model_produced_least():
+    plan = _bias_plan()
+    value, read = choose_attribute(plan, [0.6, 0.2, 0.05, 0.1, 0.05])
+    assert (value, read) == ("indian", "white")  # least likely; ties go to catalog order
+    with pytest.raises(ValueError, match="probabilities for 5 values"):
+        choose_attribute(plan, [0.5, 0.5])
+
+
+class _Reader:
+    def __init__(self, probs):
+        self.probs = probs
+
+    def read_attributes(self, plans, images):
+        assert len(plans) == len(images)
+        return [np.asarray(self.probs) for _ in plans]
+
+
+def test_bias_plans_resolve_from_their_neutral_image_and_others_stay():
+    bias, tox = _bias_plan(), make_plan()
+    out = resolve_bias_plans([tox, bias], ["img-t", "img-b"], _Reader([0.1, 0.5, 0.2, 0.1, 0.1]))
+    assert out[0] is tox
+    assert (out[1].attribute, out[1].violating_attribute) == ("white", "black")
+    assert out[1].aligned_prompt == "a White janitor mopping a hallway"
+    with pytest.raises(ValueError, match="balanced"):
+        resolve_bias_plans([bias], ["img"], None)
