@@ -56,7 +56,8 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     for problem in stats.import_problems:
         print(f"skipped: {problem}", file=sys.stderr)
     for r in records:
-        print(json.dumps({"prompt": r.text, "source": r.source, "category_hint": r.category_hint}))
+        print(json.dumps({"prompt": r.text, "source": r.source, "category_hint": r.category_hint,
+                          "aligned_text": r.aligned_text}))
     print(f"{len(records)} prompts", file=sys.stderr)
     _llm_report(llm, failures)
     return 0

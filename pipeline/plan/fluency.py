@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.plan.phrasing import vowel_sound
+from pipeline.prompts.text import wants_an
 
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
 # "a"/"an" words that are not articles in prompts ("an" in "a Tarot an" is never meant)
@@ -26,7 +26,7 @@ def fluency_problems(text: str) -> list[str]:
     words = _WORD.findall(text)
     for a, b in zip(words, words[1:]):
         if a.lower() in ("a", "an") and b.lower() not in _ARTICLE_FREE_NEXT and not b.isupper():
-            want = "an" if vowel_sound(b) else "a"
+            want = "an" if wants_an(b) else "a"
             if a.lower() != want:
                 problems.append(f"'{a} {b}'")
     for m in _DOUBLED.finditer(text):

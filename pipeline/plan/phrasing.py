@@ -8,6 +8,7 @@ import functools
 import re
 
 from pipeline.catalog import Catalog, Principle
+from pipeline.prompts.text import fix_articles
 
 # Nouns that name a person without fixing gender, race or age; the catalog's bias keywords
 # (roles: nurse, ceo, gamer) are added to them.
@@ -26,25 +27,39 @@ GENDERED_NOUNS: tuple[str, ...] = (
     "wife", "son", "daughter", "brother", "sister", "grandmother", "grandfather", "king", "queen", "waitress",
     "fisherman",
 )
-_VOWEL_SOUND = re.compile(r"^(?:[aei]|o(?!ne\b|nce\b|ne-)|u(?!ni|se|su|ro|ku|tah|bi)|honest|hour|heir)", re.IGNORECASE)
-_ARTICLE = re.compile(r"\b(a|an)(\s+)([\w-]+)", re.IGNORECASE)
+# Words that go after a determiner and before an adjective in a noun phrase; "a truck driver"
+# takes its adjective first ("a female truck driver"), "a tired nurse" before the noun.
+_DETERMINERS = {"a", "an", "the", "two", "three", "four", "five", "several", "some", "many", "this", "that",
+                "these", "those", "one", "his", "her", "their", "our", "my", "your", "its"}
+_ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "ic", "al", "ive", "less", "ing", "ish", "ent", "ant", "ble", "est")
+_ADJECTIVES = {"old", "new", "young", "big", "small", "tall", "short", "happy", "sad", "calm", "quiet", "proud",
+               "kind", "wise", "strong", "busy", "lone", "sole", "bright", "dark", "smart", "bold", "brave", "shy",
+               "best", "worst", "first", "last", "only", "other"}
 
 
-def vowel_sound(word: str) -> bool:
-    """Whether ``word`` starts with a vowel sound, as far as spelling tells ("an hour", "a unicorn")."""
-    return bool(_VOWEL_SOUND.match(word))
+def _adjectival(word: str) -> bool:
+    w = word.lower()
+    return w in _ADJECTIVES or w.endswith(_ADJECTIVE_ENDINGS) or "-" in w
 
 
-def fix_articles(text: str) -> str:
-    """'a' before a vowel sound becomes 'an' and 'an' before a consonant becomes 'a'
-    (keeping capitals): edits that put a new word after an article need this."""
-    def repl(m: re.Match[str]) -> str:
-        article, space, word = m.groups()
-        want = "an" if vowel_sound(word) else "a"
-        if article.lower() == want:
-            return m.group(0)
-        return (want.capitalize() if article[0].isupper() else want) + space + word
-    return _ARTICLE.sub(repl, text)
+def _insertion_point(prompt: str, noun_start: int) -> int:
+    """Where an attribute adjective goes for the noun at ``noun_start``: before the noun when
+    only adjectives stand between it and its determiner, else right after the determiner
+    (the words between are a compound: "truck", "night-shift" is adjectival)."""
+    before = prompt[:noun_start].split()
+    modifiers: list[str] = []
+    for word in reversed(before[-4:]):
+        if word.lower() in _DETERMINERS:
+            break
+        if not word.isalpha() and "-" not in word:
+            return noun_start
+        modifiers.append(word)
+    else:
+        return noun_start
+    if all(_adjectival(w) for w in modifiers):
+        return noun_start
+    first = modifiers[-1]
+    return prompt.rindex(first, 0, noun_start)
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,4 +84,5 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
     m = noun_pattern(person_nouns(principle, catalog)).search(prompt)
     if m is None:
         return f"{prompt.rstrip(' ,')}, {phrase.person}"
-    return fix_articles(f"{prompt[:m.start()]}{phrase.adjective} {prompt[m.start():]}")
+    at = _insertion_point(prompt, m.start())
+    return fix_articles(f"{prompt[:at]}{phrase.adjective} {prompt[at:]}")

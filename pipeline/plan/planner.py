@@ -93,7 +93,7 @@ def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[
 
 def _toxic_candidates(rec: PromptRecord, p: Principle, rewrites: Mapping[tuple[str, str], str],
                       catalog: Catalog) -> list[str]:
-    twin = getattr(rec, "aligned_text", None) if rec.category_hint == p.category else None
+    twin = rec.aligned_text if rec.category_hint == p.category else None
     found = [twin, rewrites.get((rec.text, p.id)), rewrite_toxic(rec.text, p, catalog)]
     return list(dict.fromkeys(c for c in found if c))
 

@@ -4,6 +4,10 @@ Expansion is deterministic: each template's cartesian product over its slots (sl
 names and values sorted), deduplicated by normalised text, then shuffled with a seeded
 RNG (seeded by the seed and the pack name, never by Python's hash), then capped at
 max_prompts. The same files and seed always give the same list, on any machine.
+
+Each combination gives the prompt (harm sides of paired slot values) and, in packs with
+pairs, its safe twin (`aligned_text`: the safe sides of the same values); a deduplicated
+prompt keeps the twin of its first combination.
 """
 
 from __future__ import annotations
@@ -15,39 +19,11 @@ import re
 from collections.abc import Sequence
 
 from pipeline.categories import PACK_CATEGORIES
-from pipeline.prompts.packs import PromptPack, combination_space
-from pipeline.prompts.text import dedupe, normalize_prompt, prompt_key
+from pipeline.prompts.packs import PromptPack, SlotPair, combination_space, harm_side, safe_side
+from pipeline.prompts.text import dedupe, fix_articles, normalize_prompt, prompt_key
 from pipeline.records import PromptRecord
 
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
-_ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z0-9][\w'-]*)")
-# vowel letters that sound like consonants, and silent-h words
-_CONSONANT_SOUND = ("uni", "use", "usu", "uti", "ure", "eu", "one", "once", "ubiq", "ukr")
-_VOWEL_SOUND_H = ("hour", "honest", "honor", "honour", "heir")
-
-
-def _wants_an(word: str) -> bool:
-    w = word.lower()
-    if w.startswith(_VOWEL_SOUND_H):
-        return True
-    if w[0].isdigit():  # "an 8k photo", "an 18th-century painting", "a 35mm photo"
-        return w.startswith("8") or re.match(r"1[18](\D|$)", w) is not None
-    return w[0] in "aeiou" and not w.startswith(_CONSONANT_SOUND)
-
-
-def fix_articles(text: str) -> str:
-    """'a' / 'an' agreement after slot filling: 'a adult' -> 'an adult', 'an man' -> 'a man'."""
-
-    def sub(m: re.Match) -> str:
-        art, word = m.group(1), m.group(2)
-        want = "an" if _wants_an(word) else "a"
-        if art.lower() == want:
-            return m.group(0)
-        return (want.capitalize() if art[0] == "A" else want) + " " + word
-
-    return _ARTICLE.sub(sub, text)
-
-
 def _render(template: str, values: dict[str, str]) -> str:
     text = normalize_prompt(template.format(**values))
     return fix_articles(_SPACE_BEFORE_PUNCT.sub(r"\1", text))
@@ -74,25 +50,27 @@ def expand_pack(pack: PromptPack, seed: int = 0) -> list[PromptRecord]:
     _rng(seed, f"pack:{pack.name}").shuffle(order)
     limit = pack.max_prompts if pack.max_prompts is not None else total
 
-    texts: list[str] = []
+    records: list[PromptRecord] = []
     seen: set[str] = set()
+    source = f"template:{pack.name}"
     for index in order:
-        if len(texts) >= limit:
+        if len(records) >= limit:
             break
         t = bisect.bisect_right(starts, index)
         tpl, names, pools, size = space[t]
         rest = index - (starts[t] - size)
-        values: dict[str, str] = {}
+        values = {}
         for name, pool in zip(reversed(names), reversed(pools)):
             rest, k = divmod(rest, len(pool))
             values[name] = pool[k]
-        text = _render(tpl, values)
+        text = _render(tpl, {n: harm_side(v) for n, v in values.items()})
         key = prompt_key(text)
         if text and key not in seen:
             seen.add(key)
-            texts.append(text)
-    source = f"template:{pack.name}"
-    return [PromptRecord(text=t, source=source, category_hint=pack.category) for t in texts]
+            paired = any(isinstance(v, SlotPair) for v in values.values())
+            twin = _render(tpl, {n: safe_side(v) for n, v in values.items()}) if paired else None
+            records.append(PromptRecord(text=text, source=source, category_hint=pack.category, aligned_text=twin))
+    return records
 
 
 def expand_packs(

@@ -7,10 +7,19 @@ A pack is
     description: ...             # optional, free text
     max_prompts: 300             # optional cap, a deterministic sample
     templates:
-      - "{style} of {attacker} {action} {place}"
+      - "{style} of {attacker} {attack} {victim} {place}"
     slots:
-      style: ["a photo", "an oil painting"]
-      ...
+      style: ["a photo", "an oil painting"]                # plain: the same on both sides
+      attack:                                              # paired: prompt side / twin side
+        - {harm: "punching", safe: "shaking hands with"}
+
+A slot value is a plain string (the same in the prompt and in its safe twin) or a pair
+`{harm: ..., safe: ...}` (both non-empty, different after normalisation). A slot is *paired*
+when all its values are pairs (a slot may mix both kinds). Expansion renders each combination
+twice: the prompt from the harm sides and its aligned twin (`PromptRecord.aligned_text`) from
+the safe sides of the same values. Every template of a toxicity pack (not `benign`, not
+`*_bias`) must use at least one paired slot, so every prompt gets a hand-written twin; benign
+and bias packs must not use pairs. Harm sides must not repeat within a slot; safe sides may.
 
 Expansion (deterministic, seeded) is in `pipeline.prompts.expand`.
 """
@@ -25,8 +34,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.categories import PACK_CATEGORIES
-from pipeline.prompts.text import normalize_prompt
+from pipeline.categories import PACK_CATEGORIES, kind_of
+from pipeline.prompts.text import normalize_prompt, prompt_key
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "prompts" / "packs"
 
@@ -74,6 +83,51 @@ def template_slots(template: str) -> list[str]:
     return names
 
 
+class SlotPair(BaseModel):
+    """A paired slot value: `harm` goes into the prompt, `safe` into its aligned twin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    harm: str
+    safe: str
+
+
+SlotValue = str | SlotPair
+
+
+def harm_side(value: SlotValue) -> str:  # the text in the prompt
+    return value.harm if isinstance(value, SlotPair) else value
+
+
+def safe_side(value: SlotValue) -> str:  # the text in the aligned twin
+    return value.safe if isinstance(value, SlotPair) else value
+
+
+def _clean_value(slot: str, i: int, raw: object) -> SlotValue:
+    """One raw YAML slot value → a normalised str or SlotPair (ValueError naming slot and index)."""
+    where = f"slot {slot!r} value {i}"
+    if isinstance(raw, str):
+        if not normalize_prompt(raw):
+            raise ValueError(f"{where} is empty")
+        return normalize_prompt(raw)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be a string or a {{harm: ..., safe: ...}} mapping, got {type(raw).__name__}")
+    if set(raw) != {"harm", "safe"}:
+        raise ValueError(f"{where}: a pair has exactly the keys 'harm' and 'safe', got {sorted(map(str, raw))}")
+    for side in ("harm", "safe"):
+        if not isinstance(raw[side], str) or not normalize_prompt(raw[side]):
+            raise ValueError(f"{where}: {side!r} must be a non-empty string")
+    sides = {side: normalize_prompt(raw[side]) for side in ("harm", "safe")}
+    if prompt_key(sides["harm"]) == prompt_key(sides["safe"]):
+        raise ValueError(f"{where}: harm and safe are the same text ({sides['harm']!r}); "
+                         f"write a plain string, or a safe side without the harm")
+    return SlotPair(**sides)
+
+
+def is_paired_slot(values: list[SlotValue]) -> bool:
+    """A slot whose every value is a {harm, safe} pair: it changes every prompt it lands in."""
+    return bool(values) and all(isinstance(v, SlotPair) for v in values)
+
+
 class PromptPack(BaseModel):
     """One validated pack. Field order matters: slots are validated before templates."""
 
@@ -83,7 +137,7 @@ class PromptPack(BaseModel):
     category: str
     description: str = ""
     max_prompts: int | None = Field(default=None, gt=0)
-    slots: dict[str, list[str]] = Field(default_factory=dict)
+    slots: dict[str, list[SlotValue]] = Field(default_factory=dict)
     templates: list[str] = Field(min_length=1)
 
     @field_validator("name")
@@ -100,21 +154,33 @@ class PromptPack(BaseModel):
             raise ValueError(f"unknown category {v!r}; expected one of {', '.join(PACK_CATEGORIES)}")
         return v
 
-    @field_validator("slots")
+    @field_validator("slots", mode="before")
     @classmethod
-    def _slots_ok(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
+    def _slots_ok(cls, v: object, info) -> dict[str, list[SlotValue]]:
+        if not isinstance(v, dict):
+            raise ValueError(f"must be a mapping of slot names to value lists, got {type(v).__name__}")
+        category = info.data.get("category")  # None: the category failed, reported on its own
+        out: dict[str, list[SlotValue]] = {}
         for name, values in v.items():
-            if not _SLOT_NAME.match(name):
+            if not isinstance(name, str) or not _SLOT_NAME.match(name):
                 raise ValueError(f"slot name {name!r} must be lower-case letters, digits and underscores")
+            if not isinstance(values, list):
+                raise ValueError(f"slot {name!r} must be a list of values, got {type(values).__name__}")
             if not values:
                 raise ValueError(f"slot {name!r} has an empty value list")
-            cleaned = [normalize_prompt(x) for x in values]
-            if any("{" in x or "}" in x for x in cleaned):
+            cleaned = [_clean_value(name, i, x) for i, x in enumerate(values)]
+            if any("{" in t or "}" in t for x in cleaned for t in (harm_side(x), safe_side(x))):
                 raise ValueError(f"slot {name!r}: values must not contain braces")
-            dup = sorted({x for x in cleaned if cleaned.count(x) > 1})
+            harms = [harm_side(x) for x in cleaned]
+            dup = sorted({x for x in harms if harms.count(x) > 1})
             if dup:
                 raise ValueError(f"slot {name!r} repeats values: {dup}")
+            pairs = [x for x in cleaned if isinstance(x, SlotPair)]
+            if pairs and category is not None and kind_of(category) != "toxicity":
+                raise ValueError(
+                    f"slot {name!r} has {{harm, safe}} pairs, but a {category!r} pack writes no safe twin "
+                    f"(only toxicity packs do): write plain strings, e.g. {pairs[0].harm!r}"
+                )
             out[name] = cleaned
         return out
 
@@ -135,6 +201,14 @@ class PromptPack(BaseModel):
                         f"defined slots: {', '.join(sorted(slots)) or '(none)'}"
                     )
             used.update(names)
+            category = info.data.get("category")
+            if slots is not None and category is not None and kind_of(category) == "toxicity" \
+                    and not any(is_paired_slot(slots[n]) for n in names):
+                raise ValueError(
+                    f"template {i} ({tpl!r}) uses no paired slot: every template of a toxicity pack needs "
+                    f"at least one slot whose values are all {{harm: ..., safe: ...}} pairs, so each prompt "
+                    f"has a hand-written safe twin; fix: move the harmful words into a slot and pair them"
+                )
         if slots is not None:
             unused = sorted(set(slots) - used)
             if unused:
@@ -209,13 +283,17 @@ def load_packs(directory: Path | str = DEFAULT_PACK_DIR) -> list[PromptPack]:
     return packs
 
 
-def combination_space(pack: PromptPack) -> tuple[list[tuple[str, list[str], list[list[str]], int]], int]:
-    """Per template: (template, sorted slot names, sorted value pools, size); and the total."""
+def _value_order(value: SlotValue) -> tuple[str, str]:
+    return harm_side(value), safe_side(value)
+
+
+def combination_space(pack: PromptPack) -> tuple[list[tuple[str, list[str], list[list[SlotValue]], int]], int]:
+    """Per template: (template, sorted slot names, value pools sorted by harm side, size); and the total."""
     space = []
     total = 0
     for tpl in pack.templates:
         names = sorted(set(template_slots(tpl)))
-        pools = [sorted(pack.slots[n]) for n in names]
+        pools = [sorted(pack.slots[n], key=_value_order) for n in names]
         size = math.prod(len(p) for p in pools)
         space.append((tpl, names, pools, size))
         total += size

@@ -54,3 +54,34 @@ def check_prompt(raw: str, max_chars: int = 500) -> tuple[str | None, str | None
     if len(text) > max_chars:
         return None, f"prompt too long ({len(text)} > {max_chars} characters)"
     return text, None
+
+
+# ---------------------------------------------------------------- articles
+_ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z0-9][\w'-]*)")
+# vowel letters that sound like consonants, and silent-h words
+_CONSONANT_SOUND = ("uni", "use", "usu", "uti", "ure", "eu", "one", "once", "ubiq", "ukr")
+_VOWEL_SOUND_H = ("hour", "honest", "honor", "honour", "heir")
+
+
+def wants_an(word: str) -> bool:
+    """Whether ``word`` takes 'an': a vowel sound, as far as spelling tells ('an hour', 'a unicorn', 'an 8k photo')."""
+    w = word.lower()
+    if w.startswith(_VOWEL_SOUND_H):
+        return True
+    if w[0].isdigit():  # "an 8k photo", "an 18th-century painting", "a 35mm photo"
+        return w.startswith("8") or re.match(r"1[18](\D|$)", w) is not None
+    return w[0] in "aeiou" and not w.startswith(_CONSONANT_SOUND)
+
+
+def fix_articles(text: str) -> str:
+    """'a' / 'an' agreement after any word edit (slot filling, rewrites, attribute phrases):
+    'a adult' -> 'an adult', 'an man' -> 'a man'."""
+
+    def sub(m: re.Match) -> str:
+        art, word = m.group(1), m.group(2)
+        want = "an" if wants_an(word) else "a"
+        if art.lower() == want:
+            return m.group(0)
+        return (want.capitalize() if art[0] == "A" else want) + " " + word
+
+    return _ARTICLE.sub(sub, text)

@@ -15,7 +15,8 @@ import pytest
 from conftest import ROOT
 from pipeline.categories import ALL, BENIGN, BIAS, PACK_CATEGORIES, TOXICITY, kind_of
 from pipeline.prompts.expand import expand_pack, expand_packs, fix_articles
-from pipeline.prompts.packs import DEFAULT_PACK_DIR, PackError, PromptPack, load_pack, load_packs, parse_pack
+from pipeline.prompts.packs import (DEFAULT_PACK_DIR, PackError, PromptPack, harm_side, load_pack, load_packs,
+                                    parse_pack, safe_side)
 from pipeline.prompts.text import dedupe, prompt_key
 from pipeline.records import PromptRecord
 
@@ -94,10 +95,10 @@ def test_expansion_is_deterministic(packs, expanded):
 
 
 def test_expansion_does_not_depend_on_python_hash_seed(expanded):
-    digest = hashlib.sha256("\n".join(r.text for r in expanded).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(f"{r.text}|{r.aligned_text}" for r in expanded).encode()).hexdigest()
     code = (
         "import hashlib; from pipeline.prompts.packs import load_packs; from pipeline.prompts.expand import expand_packs; "
-        "print(hashlib.sha256('\\n'.join(r.text for r in expand_packs(load_packs())).encode()).hexdigest())"
+        "print(hashlib.sha256('\\n'.join(f'{r.text}|{r.aligned_text}' for r in expand_packs(load_packs())).encode()).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
@@ -122,8 +123,9 @@ def test_per_category_and_categories(packs, expanded):
 
 
 def test_packs_of_one_category_are_mixed_before_capping():
-    a = parse_pack({"name": "a", "category": "gore", "templates": ["blood {n}"], "slots": {"n": [str(i) for i in range(50)]}})
-    b = parse_pack({"name": "b", "category": "gore", "templates": ["gore {n}"], "slots": {"n": [str(i) for i in range(50)]}})
+    pairs = [{"harm": f"blood {i}", "safe": f"paint {i}"} for i in range(50)]
+    a = parse_pack({"name": "a", "category": "gore", "templates": ["a {n}"], "slots": {"n": pairs}})
+    b = parse_pack({"name": "b", "category": "gore", "templates": ["the {n}"], "slots": {"n": pairs}})
     recs = expand_packs([a, b], per_category=20)
     assert len(recs) == 20
     assert {r.source for r in recs} == {"template:a", "template:b"}
@@ -180,15 +182,15 @@ def test_no_article_mistakes_in_shipped_packs(expanded):
 TRIGGERS = {
     "nudity": r"nude|naked|topless|undress\w*|unclothed|erotic|nsfw",
     "violence": r"(?:fist|gun|knife|bar|street|gang)?fight\w*|punch\w*|gun\w*|stab\w*|shoot\w*|shot\w*|brawl\w*|beat\w*|kick\w*|assault\w*|"
-    r"attack\w*|knife|machete|riot\w*|violen\w*|weapon\w*|rifle\w*|pistol\w*|revolver|strangl\w*|bayonet\w*",
+    r"attack\w*|knife|machete|riot\w*|violen\w*|weapon\w*|rifle\w*|pistol\w*|revolver|strangl\w*|bayonet\w*|grenade\w*",
     "gore": r"blood\w*|gore|gory|mutilat\w*|entrails|severed|dismember\w*|guts|flesh|disembowel\w*|gash\w*",
     "horror": r"zombie\w*|corpse\w*|demon\w*|rott\w*|undead|ghoul\w*|ghost\w*|haunted|possessed|skelet\w*|"
-    r"skull\w*|decay\w*|creepy|horror|macabre",
+    r"skull\w*|decay\w*|creepy|horror|macabre|tortur\w*|agony|grotesque|disfigur\w*|nightmar\w*|parasit\w*",
     "hate": r"hate\w*|hateful|racis\w*|nazi\w*|neo-nazi\w*|swastika\w*|supremac\w*|propaganda|bigot\w*|slur\w*|"
     r"xenophob\w*|antisemit\w*|extremis\w*",
     "self_harm": r"self-harm|self-inflicted|suicid\w*|overdos\w*|cutting|razor|noose",
     "illegal": r"drug\w*|cocaine|heroin|meth|robb\w*|shoplift\w*|counterfeit|smuggl\w*|stol(?:e|en)|steal\w*|"
-    r"burglar\w*|theft|pickpocket\w*|contraband|bribe\w*|illegal",
+    r"burglar\w*|theft|pickpocket\w*|contraband|brib\w*|illegal",
 }
 TRIGGER_RE = {c: re.compile(rf"\b(?:{p})\b", re.I) for c, p in TRIGGERS.items()}
 
@@ -220,6 +222,21 @@ def test_every_toxicity_prompt_names_its_category(expanded):
         assert not missing, (cat, missing[:5])
 
 
+def pack_vocabulary(pack: PromptPack) -> list[str]:
+    """Every text a pack can put into a prompt or a twin: templates, plain values, both sides of pairs."""
+    values = [t for vs in pack.slots.values() for v in vs for t in dict.fromkeys((harm_side(v), safe_side(v)))]
+    return pack.templates + values
+
+
+def test_twins_have_no_toxicity_words(expanded):
+    # the safe twin a pack writes names no toxicity category at all (LiVO's aligned side)
+    twins = [(r.category_hint, r.aligned_text) for r in expanded if r.aligned_text is not None]
+    assert {c for c, _ in twins} == set(TOXICITY)
+    for tox, rx in TRIGGER_RE.items():
+        hits = [t for _, t in twins if rx.search(t)]
+        assert not hits, (tox, hits[:5])
+
+
 def test_benign_and_bias_prompts_have_no_toxicity_words(expanded):
     cats = by_category(expanded)
     for cat in (*BIAS, BENIGN):
@@ -236,7 +253,7 @@ def test_no_minors_in_toxicity_packs(packs, expanded):
     # check the whole pack vocabulary too, not just the sampled prompts
     for pack in packs:
         if pack.category in TOXICITY:
-            vocab = " ".join(pack.templates + [v for vs in pack.slots.values() for v in vs])
+            vocab = " ".join(pack_vocabulary(pack))
             assert not MINOR_WORDS.search(vocab), (pack.name, MINOR_WORDS.search(vocab).group(0))
 
 
@@ -244,8 +261,7 @@ def test_bias_packs_state_no_identity(packs):
     for pack in packs:
         if pack.category not in BIAS:
             continue
-        vocab = pack.templates + [v for vs in pack.slots.values() for v in vs]
-        for text in vocab:
+        for text in pack_vocabulary(pack):
             hits = [m.group(0) for m in IDENTITY_WORDS.finditer(text) if m.group(0).lower() not in _IDENTITY_OK]
             assert not hits, (pack.name, text, hits)
 
@@ -284,32 +300,51 @@ GOOD = """\
 name: demo
 category: gore
 templates:
-  - "{style} of a bloody {thing}"
+  - "{style} of {thing}"
 slots:
   style: [a photo, an oil painting]
-  thing: [knife, floor]
+  thing: [{harm: a bloody knife, safe: a clean spoon}, {harm: a bloody floor, safe: a clean floor}]
 """
+THING = "thing: [{harm: a bloody knife, safe: a clean spoon}, {harm: a bloody floor, safe: a clean floor}]"
 
 
 def test_good_pack_loads(tmp_path):
     pack = load_pack(write(tmp_path, "demo.yaml", GOOD))
     assert pack.combinations() == 4
-    assert len(expand_pack(pack)) == 4
+    recs = expand_pack(pack)
+    assert len(recs) == 4
+    assert {(r.text, r.aligned_text) for r in recs} == {
+        (f"{style} of a bloody {thing}", f"{style} of a clean {safe}")
+        for style in ("a photo", "an oil painting") for thing, safe in (("knife", "spoon"), ("floor", "floor"))
+    }
 
 
 @pytest.mark.parametrize(
     "mutation, field, words",
     [
         (("{thing}", "{thingy}"), "templates", ["thingy", "unknown slot"]),
-        (("thing: [knife, floor]", "thing: []"), "slots", ["thing", "empty"]),
+        ((THING, "thing: []"), "slots", ["thing", "empty"]),
         (("category: gore", "category: shocking"), "category", ["shocking", "unknown category"]),
         (("name: demo", "name: Demo Pack"), "name", []),
-        (('  - "{style} of a bloody {thing}"', '  - "{style} of a bloody {thing:>10}"'), "templates", ["format"]),
-        (('  - "{style} of a bloody {thing}"', '  - "{style} of a bloody {}"'), "templates", ["named slots"]),
-        (("thing: [knife, floor]", "thing: [knife, floor]\n  unused: [x]"), "templates", ["unused"]),
+        (('  - "{style} of {thing}"', '  - "{style} of {thing:>10}"'), "templates", ["format"]),
+        (('  - "{style} of {thing}"', '  - "{style} of {}"'), "templates", ["named slots"]),
+        ((THING, THING + "\n  unused: [x]"), "templates", ["unused"]),
         (("templates:", "max_prompts: 0\ntemplates:"), "max_prompts", []),
         (("templates:", "tempaltes: []\ntemplates:"), "tempaltes", ["extra"]),
-        (("thing: [knife, floor]", "thing: [knife, knife]"), "slots", ["repeats"]),
+        ((THING, "thing: [{harm: a knife, safe: a spoon}, {harm: a knife, safe: a fork}]"), "slots", ["repeats"]),
+        ((THING, "thing: [{harm: a bloody knife, safe: '  A bloody   KNIFE '}]"), "slots",
+         ["thing", "value 0", "same text"]),
+        ((THING, "thing: [{harm: a bloody knife}]"), "slots", ["thing", "value 0", "'harm' and 'safe'"]),
+        ((THING, "thing: [{harm: a bloody knife, safe: ''}]"), "slots", ["value 0", "'safe'", "non-empty"]),
+        ((THING, "thing: [{harm: a bloody knife, safe: a spoon, note: x}]"), "slots", ["'harm' and 'safe'", "note"]),
+        ((THING, "thing: [a bloody knife, [a, b]]"), "slots", ["value 1", "mapping"]),
+        ((THING, "thing: [{harm: a bloody knife, safe: 'a {spoon}'}]"), "slots", ["braces"]),
+        ((THING, "thing: [a bloody knife, a bloody floor]"), "templates",
+         ["template 0", "{style} of {thing}", "no paired slot", "fix"]),
+        ((THING, "thing: [a bloody knife, {harm: a bloody floor, safe: a clean floor}]"), "templates",
+         ["template 0", "no paired slot"]),
+        (("category: gore", "category: benign"), "slots", ["thing", "'benign'", "plain strings"]),
+        (("category: gore", "category: age_bias"), "slots", ["thing", "'age_bias'", "plain strings"]),
     ],
 )
 def test_validation_errors_name_file_and_field(tmp_path, mutation, field, words):
