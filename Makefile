@@ -28,16 +28,19 @@ POOL         := livo-process
 
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install shards validate principles prompts test bench-selector clean server serve deploy worker train eval bench-train
+.PHONY: help install shards plan audit validate principles prompts test bench-selector train-selector clean server serve deploy worker train eval bench-train
 
 help:
 	@echo "make install      create .venv and install the project with its test tools"
 	@echo "make shards       build a dataset run: CONFIG=$(CONFIG) OUT=$(OUT) [SET='key=value ...']"
+	@echo "make plan         prepare OUT (prompts, principles, pair plan) without rendering; make shards resumes it"
+	@echo "make audit        plan OUT if needed, then print the prompt-level pair checks (livo audit OUT)"
 	@echo "make validate     check the run folder OUT"
 	@echo "make principles   print the value-principle catalog"
 	@echo "make prompts      print the prompts CONFIG expands to (JSONL)"
 	@echo "make test         run the test suite"
-	@echo "make bench-selector  offline selector accuracy on the labelled test split"
+	@echo "make bench-selector  keyword / retrieval / default selector on the dev split, with confusion matrices"
+	@echo "make train-selector  retrain the default selector's head (value_principles/selector_head.npz) from prompts/labelled/selector_train.jsonl"
 	@echo "make train        train a LiVO value encoder: DATA=runs/tiny OUT=runs/train-tiny CONFIG=configs/train_tiny.yaml [SET=...]"
 	@echo "make eval         livo eval of the trained model in OUT (images with and without the value encoder)"
 	@echo "make bench-train  our training step vs the official-style naive step (samples/s, peak memory, ratio)"
@@ -55,6 +58,14 @@ install:
 shards:
 	$(LIVO) shards --config $(CONFIG) --out $(OUT) $(SET_ARGS)
 	$(LIVO) validate $(OUT)
+	$(LIVO) audit $(OUT)
+
+plan:
+	$(LIVO) plan --config $(CONFIG) --out $(OUT) $(SET_ARGS)
+
+audit:
+	test -f $(OUT)/plan.jsonl || $(LIVO) plan --config $(CONFIG) --out $(OUT) $(SET_ARGS)
+	$(LIVO) audit $(OUT)
 
 validate:
 	$(LIVO) validate $(OUT)
@@ -70,6 +81,9 @@ test:
 
 bench-selector:
 	$(PY) bench/selector_accuracy.py
+
+train-selector:
+	$(LIVO) train-selector
 
 train: CONFIG := configs/train_tiny.yaml
 train: OUT := runs/train-tiny

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from pipeline.config import RunConfig, config_hash
+from pipeline.select.head import HEAD_FILE
 
 
 def _digest_files(paths: list[Path]) -> str:
@@ -18,9 +19,13 @@ def _digest_files(paths: list[Path]) -> str:
 
 
 def run_hash(cfg: RunConfig) -> str:
-    """Config hash plus the content of the catalog, the packs and the prompt files: editing a
-    principle or a template changes the data, so it changes the identity."""
+    """Config hash plus the content of the catalog, the packs, the prompt files and the default
+    selector's head: editing a principle or a template, or retraining the head, changes the
+    data, so it changes the identity."""
     inputs = list(Path(cfg.catalog_dir).glob("*.yaml")) + list(Path(cfg.prompts.packs_dir).glob("*.yaml"))
     inputs += [Path(f) for f in cfg.prompts.files]
+    if cfg.selector == "default":  # the trained head decides principles: retraining changes the data
+        head = cfg.semantic.head or Path(cfg.catalog_dir) / HEAD_FILE
+        inputs += [Path(head)] if Path(head).is_file() else []
     blob = config_hash(cfg) + _digest_files(inputs)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

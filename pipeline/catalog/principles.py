@@ -78,7 +78,6 @@ class Principle(BaseModel):
     safe_concepts: list[str] = Field(default_factory=list)
     negative_concepts: list[str] = Field(default_factory=list)
     rewrite_rules: list[RewriteRule] = Field(default_factory=list)
-    safe_suffix: str | None = None
     injection: str | None = None
     # bias
     attribute: str | None = None
@@ -120,8 +119,9 @@ class Principle(BaseModel):
             for name in ("safe_concepts", "negative_concepts"):
                 if not getattr(self, name):
                     raise _FieldError(name, "required for toxicity principles")
-            if not self.rewrite_rules and not self.safe_suffix:
-                raise _FieldError("rewrite_rules", "toxicity principles need rewrite_rules or a safe_suffix")
+            if not self.rewrite_rules:
+                raise _FieldError("rewrite_rules", "required for toxicity principles (they make the safe twin of "
+                                                   "prompts no pack wrote a twin for)")
             if not self.injection:
                 raise _FieldError("injection", "required for toxicity principles")
             for name in ("attribute", "attribute_phrases"):

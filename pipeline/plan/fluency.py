@@ -26,8 +26,8 @@ def fluency_problems(text: str) -> list[str]:
     words = _WORD.findall(text)
     for a, b in zip(words, words[1:]):
         if a.lower() in ("a", "an") and b.lower() not in _ARTICLE_FREE_NEXT and not b.isupper():
-            want = "an" if wants_an(b) else "a"
-            if a.lower() != want:
+            an = wants_an(b)
+            if an is not None and a.lower() != ("an" if an else "a"):
                 problems.append(f"'{a} {b}'")
     for m in _DOUBLED.finditer(text):
         if m.group(1).lower() not in _DOUBLED_OK:

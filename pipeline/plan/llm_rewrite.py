@@ -5,8 +5,10 @@ setting, style and wording, only the violating content swapped for a harmless
 counterpart. An answer is accepted when it differs from the original, contains none of
 the principle's trigger keywords (the words the keyword selector fires on) and passes the
 prompt import rules (text, length); otherwise the model is re-asked with the objection.
-A prompt that never gets an acceptable rewrite keeps the catalog's rule-based rewrite
-(``pipeline.plan.rewrite_rules.rewrite_toxic``) and is recorded as a ``Failure``.
+A prompt that never gets an acceptable rewrite is recorded as a ``Failure`` (its ``fallback``
+is the catalog's rule twin, ``pipeline.plan.rewrite_rules.rewrite_toxic``, None when the
+rules cannot clean it). Accepted twins are still only candidates: planning checks them like
+every other twin (any principle's harm, fluency) and drops the pair when none passes.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class LLMRewriter:
         if answer.ok:
             return check_prompt(answer.value.safe_prompt, self.max_chars)[0]
         self.failures.append(Failure("rewrite", prompt, answer.error or "no answer", answer.raw,
-                                     fallback=rewrite_toxic(prompt, p), detail={"principle_id": principle_id}))
+                                     fallback=rewrite_toxic(prompt, p, self.catalog), detail={"principle_id": principle_id}))
         return None
 
     def rewrite_all(self, items: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -94,7 +96,8 @@ class LLMRewriter:
 
 def llm_rewrites(cfg: RunConfig, llm: LLM, catalog: Catalog, selections: Sequence[Selection],
                  failures: list[Failure]) -> tuple[dict[tuple[str, str], str], dict]:
-    """Safe twins for every toxicity selection; the rest keep the rule-based rewrite."""
+    """Safe twins for every toxicity selection the LLM rewrote acceptably (planning tries the rule
+    twin for the rest)."""
     items = list(dict.fromkeys((s.prompt, s.principle_id) for s in selections
                                if s.principle_id and catalog.get(s.principle_id).kind == "toxicity"))
     rewriter = LLMRewriter(catalog, llm, max_chars=cfg.prompts.max_chars)

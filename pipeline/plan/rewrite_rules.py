@@ -1,27 +1,216 @@
-"""Rule-based safe twins for prompts nobody wrote a twin for (imported, LLM-written): the
-catalog's phrase-level rewrite rules, then its safe suffix."""
+"""Rule-based safe twins for toxicity prompts nobody wrote a twin for (imported I2P files,
+other teams' prompts, LLM-written prompts).
+
+Each toxicity principle carries phrase-level ``rewrite_rules`` (regex, case-insensitive,
+applied in order): a harmful phrase is matched with its grammatical context and replaced as
+a whole by a harmless phrase of the same role ("punching a man" -> "shaking hands with a
+man", "pools of blood" -> "puddles of rainwater", "a gang of thugs" -> "a group of friends").
+A prompt can carry several harms, so after the selected principle's rules the rules of the
+other toxicity principles run too. The keyword exceptions of every toxicity principle
+("kitchen knife", "shooting star") are masked while rules run, so benign phrases survive.
+
+A twin is accepted only when it is clean: it differs from the prompt, has no keyword hit of
+any toxicity principle (``Principle.find_keywords``) and no toxicity rule still fires on it
+(a rule pattern is a harmful phrase, also where it holds no keyword: "bleeding from deep
+gashes"). Otherwise there is no rule-based twin: ``rewrite_toxic`` returns None. Appending a
+safe suffix is never a fix: "neo-nazis harassing a family, welcoming and inclusive" still
+shows the harm and contradicts itself, so suffixes are not used at all (the aligned image's
+negative prompt already carries the principle's negative concepts).
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator, Sequence
 
-from pipeline.catalog import Principle
+from pipeline.catalog import Catalog, Principle, load_catalog
+from pipeline.prompts.text import fix_articles
+
+MAX_PASSES = 4
+
+# ---------------------------------------------------------------- tidy
+
+_DOUBLED = re.compile(r"\b(a|an|the|with|of|and|in|on|at|to|by|for|from|into|near)\s+\1\b", re.IGNORECASE)
+_DANGLING_CONJ = re.compile(r"\s+(?:and|or)\s*(?=[,;:]|$)", re.IGNORECASE)
 
 
 def tidy(text: str) -> str:
+    """Whitespace and separators after substitution, doubled small words, dangling 'and',
+    and a/an agreement."""
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"\s+([,.;:])", r"\1", text)
     text = re.sub(r"([,;:])(\s*[,;:])+", r"\1", text)
-    return text.strip(" ,;")
+    text = re.sub(r"\(\s*\)", "", text)
+    text = _DANGLING_CONJ.sub("", text)
+    text = _DOUBLED.sub(r"\1", text)
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\s+([,.;:])", r"\1", text)
+    return fix_articles(text.strip(" ,;:"))
 
 
-def rewrite_toxic(prompt: str, principle: Principle) -> str:
-    """Minimal change: apply the rewrite rules; if none fired, append the safe suffix."""
-    text, fired = prompt, 0
+# ---------------------------------------------------------------- rules
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_catalog() -> Catalog:
+    return load_catalog()
+
+
+def toxicity_principles(catalog: Catalog) -> list[Principle]:
+    return [p for p in catalog if p.kind == "toxicity"]
+
+
+@functools.lru_cache(maxsize=64)
+def _exceptions_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not phrases:
+        return None
+    alts = "|".join(re.escape(e) for e in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
+
+
+class _Masked:
+    """The text with every toxicity keyword exception replaced by one private-use character,
+    so no rule can touch "kitchen knife" or "shooting star"; ``unmask`` restores them."""
+
+    _BASE = 0xE000
+
+    def __init__(self, text: str, principles: Sequence[Principle]):
+        self.found: list[str] = []
+        pat = _exceptions_pattern(tuple(sorted({e for p in principles for e in p.keyword_exceptions})))
+        self.masked = pat.sub(self._hide, text) if pat else text
+
+    def _hide(self, m: re.Match) -> str:
+        self.found.append(m.group(0))
+        return chr(self._BASE + len(self.found) - 1)
+
+    def unmask(self, text: str) -> str:
+        def back(m: re.Match) -> str:
+            i = ord(m.group(0)) - self._BASE
+            return self.found[i] if i < len(self.found) else m.group(0)
+
+        return re.sub("[\ue000-\uf8ff]", back, text)
+
+
+def _keep_case(m: re.Match, out: str) -> str:
+    if out[:1].islower() and m.group(0)[:1].isupper():
+        return out[0].upper() + out[1:]
+    return out
+
+
+def apply_rules(text: str, principle: Principle) -> tuple[str, int]:
+    """One pass of a principle's rules over (masked) text; returns the text and how many fired."""
+    fired = 0
     for rule in principle.rewrite_rules:
-        text, n = rule.apply(text)
+        text, n = _compiled(rule.pattern).subn(lambda m, r=rule.replacement: _keep_case(m, m.expand(r)), text)
         fired += n
-    text = tidy(text)
-    if fired == 0 or text.lower() == prompt.lower():
-        text = tidy(f"{prompt}, {principle.safe_suffix or 'safe for work'}")
+    return text, fired
+
+
+def rules_firing(text: str, catalog: Catalog | None = None) -> dict[str, list[str]]:
+    """principle id -> the rule patterns of toxicity principles that still match ``text``
+    (keyword exceptions masked): harm the rules know how to remove."""
+    catalog = catalog or _default_catalog()
+    tox = toxicity_principles(catalog)
+    masked = _Masked(text, tox).masked
+    out: dict[str, list[str]] = {}
+    for p in tox:
+        hits = [r.pattern for r in p.rewrite_rules if _compiled(r.pattern).search(masked)]
+        if hits:
+            out[p.id] = hits
+    return out
+
+
+def toxicity_hits(text: str, catalog: Catalog | None = None) -> dict[str, set[str]]:
+    """principle id -> the keywords of toxicity principles found in ``text``."""
+    catalog = catalog or _default_catalog()
+    return {p.id: found for p in toxicity_principles(catalog) if (found := p.find_keywords(text))}
+
+
+def _run(masked: str, order: Sequence[Principle], unmask, *, only_if_hit: bool) -> str:
+    """The selected principle (order[0]) always; the others while their keywords still match
+    (``only_if_hit``) or wherever their rules fire; repeated until nothing changes."""
+    text = masked
+    for _ in range(MAX_PASSES):
+        before = text
+        for i, p in enumerate(order):
+            if i and only_if_hit and not p.find_keywords(unmask(text)):
+                continue
+            text, _ = apply_rules(text, p)
+        if text == before:
+            break
     return text
+
+
+def _drop_harmful_segments(text: str, catalog: Catalog) -> str:
+    """The comma-separated parts after the first one that still hold a toxicity keyword
+    ("..., nightmare fuel") left out: the subject stays, the harmful tag goes."""
+    parts = [s for s in text.split(",")]
+    kept = parts[:1] + [s for s in parts[1:] if not toxicity_hits(s, catalog)]
+    return ",".join(kept)
+
+
+def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog | None = None) -> Iterator[str]:
+    """Candidate safe twins of ``prompt``, most preferred first, each tidied and distinct:
+
+    1. the rules of ``principle``;
+    2. then the rules of every other toxicity principle whose keywords still match;
+    3. then the rules of every toxicity principle wherever they fire;
+    4. (3) without the comma-separated tags (after the first part) that still hold a keyword.
+
+    Candidates are not checked; ``rewrite_toxic`` picks the first clean one.
+    """
+    catalog = catalog or _default_catalog()
+    tox = toxicity_principles(catalog)
+    others = [p for p in tox if p.id != principle.id]
+    mask = _Masked(prompt, tox)
+    seen: set[str] = set()
+
+    def fresh(masked: str) -> str | None:
+        text = tidy(mask.unmask(masked))
+        if text in seen:
+            return None
+        seen.add(text)
+        return text
+
+    own = _run(mask.masked, [principle], mask.unmask, only_if_hit=True)
+    if (text := fresh(own)) is not None:
+        yield text
+    hit = _run(own, [principle, *others], mask.unmask, only_if_hit=True)
+    if (text := fresh(hit)) is not None:
+        yield text
+    full = _run(hit, [principle, *others], mask.unmask, only_if_hit=False)
+    if (text := fresh(full)) is not None:
+        yield text
+    if (text := fresh(_drop_harmful_segments(full, catalog))) is not None:
+        yield text
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+
+
+def is_clean_twin(prompt: str, twin: str, catalog: Catalog | None = None) -> bool:
+    """A usable safe twin: non-empty, differs from the prompt by more than tidying, no toxicity
+    keyword, no toxicity rule still firing."""
+    return bool(twin.strip()) and not _same(tidy(prompt), twin) and not toxicity_hits(twin, catalog) \
+        and not rules_firing(twin, catalog)
+
+
+def rewrite_toxic(prompt: str, principle: Principle, catalog: Catalog | None = None) -> str | None:
+    """The rule-based safe twin of a toxicity prompt, or None when the rules cannot make one.
+
+    Returns the first of ``rewrite_candidates`` that ``is_clean_twin``. None means there is no
+    clean twin: the caller must not fall back to the prompt or to a suffixed prompt (the
+    planner drops the pair with reason ``aligned_prompt_still_violates``). ``catalog``
+    defaults to the shipped catalog (the other toxicity principles' keywords and rules).
+    """
+    catalog = catalog or _default_catalog()
+    for twin in rewrite_candidates(prompt, principle, catalog):
+        if is_clean_twin(prompt, twin, catalog):
+            return twin
+    return None

@@ -57,31 +57,38 @@ def check_prompt(raw: str, max_chars: int = 500) -> tuple[str | None, str | None
 
 
 # ---------------------------------------------------------------- articles
-_ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z0-9][\w'-]*)")
-# vowel letters that sound like consonants, and silent-h words
-_CONSONANT_SOUND = ("uni", "use", "usu", "uti", "ure", "eu", "one", "once", "ubiq", "ukr")
-_VOWEL_SOUND_H = ("hour", "honest", "honor", "honour", "heir")
+
+_ARTICLE = re.compile(r"(?<![\w'’-])([Aa]n?)(\s+)([A-Za-z0-9][\w'’-]*)")
+# vowel letters that sound like consonants ("a unicorn", "a European", "a one-eyed cat")
+_YU = ("unic", "unif", "uniq", "unit", "univ", "union", "unis", "unil", "use", "usu", "uti", "uto", "ura",
+       "uri", "ure", "ute", "eu", "ewe", "one", "once", "oui", "ufo", "uku", "ukr", "ubiq")
+_SILENT_H = ("hour", "honest", "honor", "honour", "heir")  # "an hour", "an honest man"
 
 
-def wants_an(word: str) -> bool:
-    """Whether ``word`` takes 'an': a vowel sound, as far as spelling tells ('an hour', 'a unicorn', 'an 8k photo')."""
+def wants_an(word: str) -> bool | None:
+    """True/False for 'an'/'a' before ``word``, as far as spelling tells; None where the text
+    is left alone (acronyms, single letters, "X-ray")."""
+    head = re.split(r"[-'’]", word, maxsplit=1)[0]
+    if head[:1].isdigit():  # "an 8k photo", "an 18th-century painting", "a 35mm photo"
+        return head.startswith("8") or re.match(r"1[18](\D|$)", head) is not None
+    if len(head) <= 1 or head.isupper():
+        return None
     w = word.lower()
-    if w.startswith(_VOWEL_SOUND_H):
+    if w.startswith(_SILENT_H):
         return True
-    if w[0].isdigit():  # "an 8k photo", "an 18th-century painting", "a 35mm photo"
-        return w.startswith("8") or re.match(r"1[18](\D|$)", w) is not None
-    return w[0] in "aeiou" and not w.startswith(_CONSONANT_SOUND)
+    return w[0] in "aeiou" and not w.startswith(_YU)
 
 
 def fix_articles(text: str) -> str:
-    """'a' / 'an' agreement after any word edit (slot filling, rewrites, attribute phrases):
-    'a adult' -> 'an adult', 'an man' -> 'a man'."""
+    """'a' / 'an' agreement after any word edit (slot filling, rewrite rules, attribute
+    phrases): 'a umbrella' -> 'an umbrella', 'an man' -> 'a man'."""
 
     def sub(m: re.Match) -> str:
-        art, word = m.group(1), m.group(2)
-        want = "an" if wants_an(word) else "a"
-        if art.lower() == want:
+        art, space, word = m.groups()
+        want = wants_an(word)
+        if want is None or (art.lower() == "an") == want:
             return m.group(0)
-        return (want.capitalize() if art[0] == "A" else want) + " " + word
+        new = "an" if want else "a"
+        return (new.capitalize() if art[0] == "A" else new) + space + word
 
     return _ARTICLE.sub(sub, text)

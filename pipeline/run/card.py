@@ -16,6 +16,7 @@ _SCHEMA = """\
 | aligned_prompt, violating_prompt | string | what each image was rendered from |
 | aligned_negative_prompt | string | negative prompt of the aligned image |
 | attribute | string | bias: the attribute value asked for in the aligned prompt |
+| violating_attribute | string | bias: the attribute value CLIP read on the violating (neutral) image |
 | seed | int64 | shared by both images of the pair |
 | model | string | the renderer (hub id, local path or builtin name) |
 | source, selection_method | string | prompt provenance; how the principle was chosen |

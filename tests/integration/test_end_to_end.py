@@ -35,11 +35,15 @@ def flow_run(tmp_path_factory, tiny_sd_path, tiny_clip_path):
 def test_flow_writes_a_valid_run(flow_run):
     out, stats, _ = flow_run
     assert validate_run(out) == []
-    for name in ("config.yaml", "stats.json", "README.md", "run.json", "plan.jsonl"):
+    for name in ("config.yaml", "stats.json", "README.md", "run.json", "plan.jsonl", "plan_dropped.jsonl"):
         assert (out / name).exists(), name
-    assert stats["planned"] == 33 and stats["kept"] + stats["dropped"] == stats["planned"]
+    # 33 (prompt, principle) pairs: planned, or refused by the prompt checks before rendering
+    assert stats["planned"] + stats["refused_at_planning"] == 33
+    assert stats["kept"] + stats["dropped"] == stats["planned"]
     dropped = sum(v for k, v in stats.items() if k.startswith("dropped_"))
-    assert dropped == stats["dropped"]
+    assert dropped == stats["dropped"] + stats["refused_at_planning"]
+    refused = [json.loads(line) for line in (out / "plan_dropped.jsonl").read_text().splitlines()]
+    assert len(refused) == stats["refused_at_planning"]
     assert stats["kept"] > 0
     saved = load_config(out / "config.yaml")
     assert saved.prompts.per_category == 3 and saved.render.model == "builtin:tiny-sd"

@@ -124,7 +124,7 @@ def test_llm_rewrite_reasks_on_trigger_words_then_falls_back_to_rules(llm, llm_s
     assert "same as the original" in llm_server.requests[1].last_user
     [f] = rewriter.failures
     assert f.stage == "rewrite" and "stabbing" in f.reason
-    assert f.fallback == rewrite_toxic(prompt, CATALOG.get("no_violence"))
+    assert f.fallback == rewrite_toxic(prompt, CATALOG.get("no_violence"), CATALOG)
     assert f.detail == {"principle_id": "no_violence"}
 
 

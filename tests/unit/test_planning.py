@@ -90,3 +90,16 @@ def test_pack_category_is_trusted_where_the_selector_disagrees():
     assert (out[0].principle_id, out[0].method) == ("gender_equality", "pack")
     assert out[1].principle_id is None and out[1].method == "pack"
     assert out[2] == sels[2]  # imported prompts: the selector decides
+
+
+def test_a_pack_category_without_a_keyword_does_not_pick_the_first_principle():
+    from pipeline.plan.planner import apply_pack_categories
+
+    # illegal has two principles: with a keyword the pack names one, without it the selector stands
+    recs = [PromptRecord("a man in a suit handing over a bribe in a parking lot", "template:illegal", "illegal"),
+            PromptRecord("a man in a suit slipping an envelope to an inspector", "template:illegal", "illegal")]
+    sels = [Selection(recs[0].text, "gender_equality", "gender_bias", "classifier"),
+            Selection(recs[1].text, None, None, "none")]
+    out = apply_pack_categories(recs, sels, CATALOG)
+    assert (out[0].principle_id, out[0].method) == ("no_crime", "pack")
+    assert out[1] == sels[1]

@@ -1,0 +1,515 @@
+"""Rule-based safe twins (pipeline/plan/rewrite_rules.py + the rules in value_principles/toxicity.yaml).
+
+Every keyword of every toxicity principle has natural carrier sentences that use it in
+several grammatical roles; each must be rewritten into a twin with no toxicity keyword, no
+rule still firing, different from the input and passing simple fluency checks. A keyword
+added to the catalog without carriers here fails ``test_every_keyword_has_carriers``: add
+carriers, then rules until its carriers pass."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pipeline.catalog import load_catalog
+from pipeline.plan.rewrite_rules import (
+    fix_articles,
+    is_clean_twin,
+    rewrite_candidates,
+    rewrite_toxic,
+    rules_firing,
+    tidy,
+    toxicity_hits,
+    toxicity_principles,
+)
+from pipeline.select.keyword import KeywordSelector
+
+CATALOG = load_catalog()
+TOXICITY = {p.id: p for p in toxicity_principles(CATALOG)}
+
+# principle id -> keyword -> carrier sentences (the keyword in different roles)
+CARRIERS: dict[str, dict[str, list[str]]] = {
+    "no_nudity": {
+        "nude": ["a nude woman reclining on a velvet sofa, oil painting",
+                 "a reclining nude in an artist's studio, charcoal sketch",
+                 "a male model posing nude by a waterfall, golden hour",
+                 "a fully nude bodybuilder sunbathing on a yacht deck"],
+        "nudes": ["a gallery wall of classical nudes, museum photo", "renaissance nudes in a marble hall"],
+        "naked": ["a naked man running across a beach, film still",
+                  "a woman posing completely naked on silk sheets",
+                  "a couple swimming naked in a lake at night"],
+        "nudity": ["a painting with full frontal nudity, baroque style", "artistic nudity in a forest clearing, 35mm photo"],
+        "topless": ["a topless woman sunbathing on a sandy beach", "a surfer posing topless on a rock, photorealistic"],
+        "undressed": ["an undressed man standing in a bathroom, soft light", "a woman getting undressed in a hotel room"],
+        "unclothed": ["an unclothed adult woman stretching on a sofa", "a model lying unclothed on a bed, film photo"],
+        "bare-breasted": ["a bare-breasted woman in a river, renaissance painting", "a bare-breasted warrior queen on a horse"],
+        "nsfw": ["a woman in a bedroom, nsfw, 8k", "nsfw photo of a model on a beach"],
+        "stripping": ["a woman stripping on a stage in a nightclub", "a man stripping off his clothes in a locker room"],
+        "skinny-dipping": ["friends skinny-dipping in a mountain lake at dusk", "two adults skinny-dipping at a hot spring"],
+        "lingerie-clad": ["a lingerie-clad model on a bed, boudoir photo", "lingerie-clad dancers on a stage"],
+        "undressing": ["a woman undressing in front of a mirror, film still", "a man undressing by a pool at night"],
+    },
+    "no_sexual_content": {
+        "erotic": ["an erotic photo of a couple on a bed", "erotic art of two lovers, oil painting", "a woman in an erotic pose on a sofa"],
+        "sexual": ["a sexual scene in a hotel room, film still", "two adults in a sexual act in a car", "a painting full of sexual tension"],
+        "sex": ["a couple having sex in a bedroom", "a sex scene from a movie, cinematic lighting", "a neon sign of a sex shop at night"],
+        "seductive": ["a seductive woman on a velvet sofa", "a man with a seductive smile in a bar, film still"],
+        "pornographic": ["a pornographic magazine on a table", "a pornographic photo of a model in a bedroom"],
+        "porn": ["a porn star posing on a bed", "a porn film set with studio lights", "a laptop showing porn in a dark room"],
+        "sensual": ["a sensual portrait of a woman, soft window light", "a couple in a sensual embrace on a beach"],
+        "explicit": ["an explicit photo of a couple in bed", "a sexually explicit scene in a motel room"],
+        "provocative": ["a model in a provocative pose on a bed", "a woman in a provocative outfit at a party"],
+        "boudoir": ["a boudoir photograph of a woman on silk sheets", "a woman relaxing in her boudoir, soft light"],
+    },
+    "no_violence": {
+        "violence": ["a mural about gun violence in a city", "a news photo of street violence at night", "scenes of violence in a burning village"],
+        "violent": ["a violent brawl between football fans outside the stadium", "a violent man shouting in a kitchen"],
+        "brutal": ["a brutal fight in a bar, film still", "a brutal knight on a battlefield, oil painting"],
+        "fight": ["a bar fight in a crowded pub, cinematic", "two men about to fight in an alley", "a knife fight on a subway platform"],
+        "fighting": ["two knights fighting in a muddy field", "soldiers fighting hand to hand in a trench", "gangsters fighting each other in a parking garage"],
+        "brawling": ["sailors brawling in a harbour tavern", "drunk men brawling outside a nightclub"],
+        "punching": ["a boxer punching his opponent in the ring", "a thug punching a man in a dark alley", "two men punching each other in a bar"],
+        "punch": ["a man throwing a punch at a bartender", "a punch to the face in a street brawl", "a man about to punch a stranger"],
+        "beating": ["a gang beating a man in a parking lot", "police beating a protester on a street", "a man brutally beating a stranger"],
+        "stab": ["a man about to stab a guard with a knife", "a stab wound on a soldier's arm"],
+        "stabbing": ["a knight stabbing an orc, oil painting", "a stabbing in a dark alley, news photo", "soldiers stabbing with bayonets in a jungle"],
+        "stabbed": ["a man stabbed in the back in an alley", "a man being stabbed by a masked figure"],
+        "attack": ["a mob attack on a subway platform", "a shark attack near a beach", "soldiers about to attack the castle"],
+        "attacking": ["a wolf attacking a hiker in a forest", "soldiers attacking an enemy trench", "a mob attacking a village at night"],
+        "assault": ["an assault on a police station, news photo", "a soldier with an assault rifle in a desert"],
+        "assaulting": ["a man assaulting a security guard in a prison yard", "rioters assaulting police officers on a street"],
+        "brawl": ["a street brawl outside a nightclub", "a drunken brawl in a saloon, western film still"],
+        "shooting": ["a hitman shooting a man in a motel hallway", "soldiers shooting rifles in a burning city", "a cowboy shooting at a stranger in a saloon"],
+        "murder": ["a murder scene in a dark apartment", "a man about to murder a witness", "a murder in a victorian street, oil painting"],
+        "murdered": ["a murdered man lying on a street", "a woman murdered by a stranger in a park"],
+        "kill": ["a knight ready to kill a dragon", "a hunter about to kill a deer in a forest"],
+        "killing": ["a soldier killing a prisoner in a trench", "a killing in a crowded market, news photo"],
+        "strangling": ["a man strangling a woman in a kitchen", "a masked figure strangling a guard"],
+        "massacre": ["a battlefield after a massacre, oil painting", "the massacre of villagers, war painting"],
+        "riot": ["a riot with police firing rubber bullets", "riot police charging at protesters", "a city street during a riot at night"],
+        "gunfight": ["a gunfight in a dusty western town", "a gunfight between police and robbers"],
+        "fistfight": ["a fistfight in a school yard, film still", "two sailors in a fistfight on a ship deck"],
+        "shootout": ["a shootout in an abandoned warehouse", "a shootout between gangsters on a city street"],
+    },
+    "no_weapons_threat": {
+        "gun": ["a masked man pointing a gun at a shopkeeper", "a man holding a gun to someone's head", "a loaded gun on a kitchen table"],
+        "guns": ["soldiers with guns in a burning city", "two gangsters waving guns in a nightclub"],
+        "rifle": ["a sniper aiming a rifle at a crowd", "a soldier cleaning his rifle in a trench"],
+        "rifles": ["soldiers firing rifles in a jungle", "a rack of rifles in a hunting lodge"],
+        "pistol": ["a hitman holding a pistol to a man's temple", "a pistol lying on a desk next to cash"],
+        "pistols": ["two cowboys drawing pistols in a saloon", "pistols crossed on a wall"],
+        "revolver": ["a detective aiming a revolver at a suspect", "an old revolver on a poker table"],
+        "shotgun": ["a farmer pointing a shotgun at a stranger", "a sawed-off shotgun on the seat of a car"],
+        "machine gun": ["a soldier firing a machine gun from a tank", "a machine gun nest on a hill"],
+        "knife": ["a hooded figure holding a knife in a dark alley", "a man threatening a woman with a knife", "a knife on a wooden table, still life"],
+        "knives": ["a gang of thugs with knives in a subway", "a man juggling knives at a fair"],
+        "machete": ["a bouncer swinging a machete at a bartender", "a man with a machete in a jungle"],
+        "sword": ["a knight drawing his sword in a castle", "a samurai with a sword in a bamboo forest", "a sword on a stone altar"],
+        "dagger": ["an assassin with a dagger in a palace", "a jeweled dagger on a velvet cushion"],
+        "weapon": ["a man holding a weapon in a dark alley", "a rebel carrying a weapon through a forest"],
+        "weapons": ["a table covered in weapons in a bunker", "soldiers loading weapons into a truck"],
+        "grenade": ["a soldier throwing a grenade in a trench", "a grenade on a table in a bunker"],
+        "bomb": ["a ticking bomb in a suitcase at an airport", "a man planting a bomb under a car", "a bomb exploding in a city square"],
+        "explosive": ["an explosive device on a train seat", "a man wearing an explosive vest in a market", "a man holding an explosive in a tunnel"],
+        "gunpoint": ["a cashier held at gunpoint in a gas station", "a man robbing a bank at gunpoint"],
+    },
+    "no_gore": {
+        "blood": ["a man covered in blood in a kitchen", "pools of blood on a bathroom floor", "blood dripping from the ceiling of a motel room"],
+        "bloody": ["a bloody knight on a battlefield, oil painting", "a bloody knife on a kitchen counter", "a soldier with a bloody wound on his leg"],
+        "bloodied": ["a bloodied boxer slumped in the corner of a ring", "a bloodied shirt on a motel bed"],
+        "blood-soaked": ["a blood-soaked butcher in a meat locker", "blood-soaked bandages in a field hospital"],
+        "blood-stained": ["a torture chamber with blood-stained walls", "a blood-stained axe in a barn"],
+        "gore": ["a bathroom full of gore and body parts", "a horror poster with graphic gore", "a butcher splattered with gore"],
+        "gory": ["gory dismembered body parts scattered in a basement", "a gory battlefield after a massacre"],
+        "gruesome": ["a gruesome crime scene in an apartment", "a gruesome and bloody surgical table"],
+        "mutilated": ["a mutilated body on a kitchen floor", "a man with a mutilated face in an operating room", "a mutilated scarecrow made of human flesh"],
+        "mutilation": ["a painting depicting mutilation, dark art", "scenes of mutilation in a war museum"],
+        "dismembered": ["a dismembered body in a basement", "dismembered limbs scattered on a road"],
+        "entrails": ["a pile of entrails in a slaughterhouse", "a man with entrails spilling out on a battlefield", "a film still of a body, exposed entrails"],
+        "severed": ["a severed head on a spike", "a man holding a severed hand", "a severed arm on a kitchen floor"],
+        "guts": ["a slaughterhouse floor full of guts", "a zombie eating guts in a graveyard"],
+        "wound": ["a soldier with a gaping wound in his chest", "an open wound on a man's arm, close-up"],
+        "wounds": ["a wounded soldier with realistic wounds", "a man with deep wounds on his back"],
+        "carnage": ["a battlefield of carnage, war painting", "carnage in a city street after a crash"],
+        "decapitated": ["a decapitated body in a forest", "a decapitated statue in a garden"],
+    },
+    "no_shocking_horror": {
+        "zombie": ["a zombie clawing at a window", "a rotting zombie in a foggy graveyard", "portrait of a zombie soldier, rotting flesh"],
+        "zombies": ["a horde of zombies in a shopping mall", "zombies behind the doors of a hospital"],
+        "corpse": ["a decaying corpse in a cornfield", "a corpse in a morgue drawer, film still", "a ghoul feeding on a corpse", "a rotting corpse bride in a chapel"],
+        "corpses": ["a crypt full of rotting corpses", "corpses on the floor of a haunted house"],
+        "dead body": ["a dead body lying in a dark alley", "police standing over a dead body"],
+        "dead bodies": ["dead bodies floating in a flooded street", "a room full of dead bodies"],
+        "rotting": ["a rotting barn in a misty field", "a rotting zombie in a church crypt"],
+        "decaying": ["a decaying mansion on a hill", "a decaying corpse in a morgue"],
+        "decomposing": ["a decomposing body in a swamp", "decomposing leaves on a forest floor"],
+        "undead": ["an undead knight in a church crypt", "an army of the undead marching at night", "the undead rising from their graves"],
+        "demon": ["a demon with glowing eyes in a chapel", "a faceless demon in an abandoned asylum"],
+        "demons": ["demons dancing around a fire", "a painting of demons in hell"],
+        "demonic": ["a demonic priest in a cathedral", "demonic symbols on the walls of a basement"],
+        "skeleton": ["a skeleton hanging in a closet", "an undead skeleton knight with glowing eyes", "a skeleton sitting on a throne"],
+        "horror": ["a horror movie poster of a haunted house", "a scene of pure horror in a hospital", "horror movie atmosphere in a forest"],
+        "horrifying": ["a horrifying creature in a basement", "a horrifying scene in an asylum"],
+        "terrifying": ["a terrifying clown in a dark hallway", "a forest at night, dark and terrifying"],
+        "creepy": ["a creepy doll in an attic", "an abandoned asylum, creepy and unsettling"],
+        "possessed": ["a possessed woman crawling on the ceiling", "a girl possessed by a demon in a bedroom"],
+        "ghoul": ["a ghoul lurking in a crypt", "a pale ghoul feeding on a corpse"],
+        "ghouls": ["ghouls in a graveyard at midnight", "a pack of ghouls in a sewer"],
+        "cadaver": ["a cadaver on a dissection table", "a medical student beside a cadaver"],
+        "cadavers": ["cadavers in a morgue, cold lighting", "a room full of cadavers"],
+    },
+    "no_disturbing_imagery": {
+        "torture": ["a torture chamber in a castle dungeon", "scenes of torture in a prison", "a man about to torture a prisoner"],
+        "tortured": ["a tortured prisoner in a cell", "a man being tortured in a basement"],
+        "torturing": ["a guard torturing a prisoner in a dungeon", "soldiers torturing captives, war painting"],
+        "suffering": ["people suffering in a refugee camp", "a painting of human suffering", "a man suffering from a fever"],
+        "screaming in agony": ["a man screaming in agony in a hospital bed", "a tortured prisoner screaming in agony"],
+        "agony": ["a woman in agony on a stone floor", "a face twisted in agony, expressionist painting"],
+        "disfigured": ["a disfigured man in a dark hallway", "a creature with a disfigured face"],
+        "grotesque": ["a grotesque creature in a mansion", "grotesque body horror, digital art"],
+        "nightmare": ["a nightmare creature in a dark forest", "a scene from a nightmare, surreal painting"],
+        "nightmarish": ["a nightmarish landscape of twisted trees", "nightmarish creatures in a cave"],
+        "body horror": ["a body horror film still in a laboratory", "body horror art of a mutating man"],
+        "parasites": ["parasites crawling under the skin of a man", "a body infested with parasites, macro photo"],
+    },
+    "no_hate": {
+        "hate": ["a hate group marching in a town square", "hate symbols painted on a mosque wall", "a crowd waving hate flags"],
+        "hateful": ["neo-nazis holding hateful signs", "hateful graffiti sprayed on a mosque wall"],
+        "hatred": ["a poster promoting racial hatred", "a crowd filled with hatred at a rally"],
+        "racist": ["racist graffiti on a subway wall", "a racist mob outside a synagogue", "a racist shouting at a bus stop"],
+        "racists": ["racists marching through a town", "a group of racists at a bar"],
+        "racism": ["a poster about racism in a school hallway", "a painting showing racism in the 1950s"],
+        "bigot": ["a bigot yelling at a family", "a bigot holding a sign outside a mosque"],
+        "bigots": ["bigots blocking a church door", "a crowd of bigots at a rally"],
+        "bigoted": ["a bigoted slogan scrawled in large letters", "a bigoted cartoon in a newspaper"],
+        "bigotry": ["a mural about bigotry on a school wall", "a protest against bigotry in a park"],
+        "supremacist": ["a supremacist rally with kkk hoods", "a racial supremacist banner on a bridge", "a supremacist shouting at a family"],
+        "supremacists": ["masked supremacists harassing a family at night", "supremacists with torches in a town square"],
+        "white supremacist": ["a white supremacist with a shaved head", "a white supremacist flag on a truck"],
+        "white supremacists": ["white supremacists marching in a city", "a bar full of white supremacists"],
+        "white supremacy": ["a poster glorifying white supremacy", "a book about white supremacy on a shelf"],
+        "white power": ["a white power salute at a rally", "a white power tattoo on an arm"],
+        "nazi": ["a nazi officer in a bunker", "a crowd giving nazi salutes", "nazi insignia on a highway overpass"],
+        "nazis": ["nazis marching through a square", "a film about nazis in a castle"],
+        "neo-nazi": ["neo-nazi flags on a city street", "a neo-nazi with swastika tattoos"],
+        "neo-nazis": ["a crowd of neo-nazis harassing a family at night", "neo-nazis burning books in a square"],
+        "swastika": ["a swastika painted on a synagogue door", "swastika symbols on a city street", "a man in a swastika armband"],
+        "swastikas": ["a wall covered in swastikas", "flags with swastikas in a hall"],
+        "kkk": ["a man in a kkk hood in a field", "a kkk rally with burning crosses"],
+        "ku klux klan": ["a ku klux klan rally at night", "members of the ku klux klan in white robes"],
+        "klansman": ["a klansman standing by a burning cross", "a portrait of a klansman"],
+        "klansmen": ["klansmen marching on a road", "a group of klansmen in a barn"],
+        "sieg heil": ["a crowd shouting sieg heil in a stadium", "soldiers giving a sieg heil salute"],
+        "extremist": ["an extremist holding a banner", "extremist propaganda on a wall"],
+        "extremists": ["hooded extremists marching with torches", "extremists burning flags in a street"],
+        "propaganda": ["a hateful propaganda poster on a wall", "a 1930s propaganda poster blaming immigrants for crime", "hooded extremists, propaganda art style"],
+        "slur": ["a slur painted on a car", "a man shouting a slur at a stranger"],
+        "slurs": ["a wall spray-painted with racial slurs", "a xenophobic crowd shouting slurs at passersby"],
+        "xenophobic": ["xenophobic leaflets on a shop counter", "a xenophobic crowd at a border fence"],
+        "xenophobia": ["a cartoon about xenophobia", "a painting of xenophobia in a village"],
+        "antisemitic": ["antisemitic caricatures on a poster", "antisemitic graffiti on a synagogue"],
+        "anti-semitic": ["anti-semitic posters in a subway", "an anti-semitic cartoon in a newspaper"],
+        "antisemitism": ["a poster about antisemitism in europe", "a painting depicting antisemitism"],
+        "anti-semitism": ["a mural against anti-semitism", "a book about anti-semitism"],
+        "homophobic": ["homophobic graffiti on a bar door", "a homophobic mob outside a club"],
+        "homophobia": ["a poster about homophobia in sports", "a painting about homophobia"],
+        "transphobic": ["a transphobic sign at a protest", "transphobic graffiti on a wall"],
+        "islamophobic": ["islamophobic posters on a mosque wall", "an islamophobic cartoon"],
+        "islamophobia": ["a poster about islamophobia", "a mural against islamophobia"],
+        "slant-eyed": ["a cartoon of a slant-eyed man", "a slant-eyed caricature on a poster"],
+    },
+    "no_self_harm": {
+        "self-harm": ["a woman with self-harm scars on her forearms", "a bandaged wrist with self-harm scars", "a razor blade used for self-harm"],
+        "self harm": ["a woman with self harm scars on her wrists, sad portrait", "a drawing about self harm"],
+        "cutting herself": ["a woman cutting herself in a bathroom", "a teenager cutting herself with a razor blade"],
+        "cutting himself": ["a man cutting himself in a dark room", "a soldier cutting himself with a knife"],
+        "cutting themselves": ["a depressed woman cutting themselves", "a person cutting themselves, film still"],
+        "cutting her wrists": ["a woman cutting her wrists in a bathtub", "a girl cutting her wrists, dark painting"],
+        "cutting his wrists": ["a man cutting his wrists in a motel", "a prisoner cutting his wrists in a cell"],
+        "cutting their wrists": ["a person cutting their wrists in an attic", "a figure cutting their wrists, expressionist"],
+        "slit wrists": ["a woman with slit wrists in a bathtub", "a man with slit wrists on a bed"],
+        "self-inflicted": ["a man with fresh self-inflicted cuts on his arm", "self-inflicted wounds on a forearm"],
+        "suicide": ["a woman standing on the ledge of a rooftop, contemplating suicide", "a suicide note on a bedside table", "a man writing a suicide note"],
+        "suicidal": ["a suicidal man on a bridge at night", "a portrait of a suicidal woman"],
+        "overdose": ["a man lying on the floor after an overdose", "a handful of pills from an overdose", "an empty pill bottle and scattered pills, overdose"],
+        "overdosing": ["a woman overdosing in a motel room", "surrounded by empty pill bottles, overdosing"],
+        "noose": ["a man with a noose around his neck in an attic", "a depressed man staring at a noose", "a noose hanging from a beam"],
+        "hanging himself": ["a man hanging himself in a barn", "a prisoner hanging himself in a cell"],
+        "hanging herself": ["a woman hanging herself in a closet", "a girl hanging herself, dark painting"],
+        "razor blade": ["a man holding a razor blade over his wrist", "a bloody razor blade on a sink"],
+        "pills scattered": ["pills scattered on a bathroom floor", "a bed with pills scattered everywhere"],
+    },
+    "no_illegal_drugs": {
+        "drugs": ["a man selling drugs on a street corner", "a suitcase full of smuggled drugs", "teenagers taking drugs at a party"],
+        "drug": ["a drug deal in a parked car", "a drug lord in a mansion", "a drug syringe on a table"],
+        "cocaine": ["a man snorting lines of cocaine in a nightclub bathroom", "a table covered in cocaine and banknotes", "packing bricks of cocaine in a warehouse"],
+        "heroin": ["a heroin addict with a syringe in an abandoned building", "a man dealing heroin in an alley"],
+        "meth": ["a man cooking meth in a trailer", "a meth lab in a desert"],
+        "methamphetamine": ["bags of methamphetamine on a scale", "a chemist making methamphetamine"],
+        "crack pipe": ["a man smoking a crack pipe under a bridge", "a crack pipe on a dirty table"],
+        "syringe": ["a syringe on a bathroom floor", "a man injecting heroin with a syringe"],
+        "snorting": ["a woman snorting cocaine in a club", "a man snorting a line of white powder"],
+        "dealing drugs": ["a teenager dealing drugs behind a school", "two men dealing drugs in a stairwell"],
+        "drug dealer": ["a drug dealer counting cash in a car", "a drug dealer on a street corner at night"],
+        "drug dealers": ["drug dealers in a parking lot", "a gang of drug dealers in a warehouse"],
+        "lsd": ["tabs of lsd on a tongue", "a hippie taking lsd at a festival"],
+        "narcotics": ["bags of narcotics in a police evidence room", "a man smuggling narcotics across a border"],
+    },
+    "no_crime": {
+        "robbery": ["a robbery in progress at a jewelry store", "a getaway car after a bank robbery", "an armed robbery in a gas station"],
+        "robbing": ["a masked man robbing a cashier at gunpoint", "two men robbing a bank"],
+        "robber": ["an armed robber in a convenience store", "a robber climbing through a window"],
+        "robbers": ["a bank heist with robbers in clown masks", "robbers escaping in a van"],
+        "stealing": ["a man stealing a wallet on a train", "a thief stealing a car at night", "a woman stealing from a store"],
+        "theft": ["an art theft in a museum at night", "a theft in a crowded market", "identity theft on a laptop screen"],
+        "thief": ["a thief climbing a wall at night", "a cat thief in a black outfit"],
+        "thieves": ["thieves breaking into a car", "a gang of thieves in a warehouse"],
+        "shoplifting": ["a woman shoplifting perfume in a department store", "a teenager shoplifting in a supermarket"],
+        "burglary": ["a burglary in a suburban house at night", "a burglary caught on a security camera"],
+        "burglar": ["a burglar climbing through a window", "a burglar with a sack of loot"],
+        "burglars": ["burglars breaking into a mansion", "two burglars in a dark kitchen"],
+        "burglarizing": ["men burglarizing a house at night", "a man burglarizing a store"],
+        "vandalism": ["an act of vandalism on a train", "vandalism in a city park"],
+        "vandalizing": ["teenagers vandalizing a bus stop", "a man vandalizing a parked car"],
+        "counterfeit": ["stacks of counterfeit hundred-dollar bills", "a man printing counterfeit money", "a counterfeit handbag workshop"],
+        "heist": ["a bank heist with robbers in clown masks", "a diamond heist at night"],
+        "looting": ["people looting a store during a riot", "looting in a city street at night"],
+        "kidnapping": ["masked men kidnapping a businessman", "a kidnapping in a parking garage"],
+        "smuggling": ["a shady dealer smuggling contraband", "a boat smuggling cigarettes across a bay"],
+        "smuggler": ["a smuggler in a harbor at night", "a smuggler hiding goods in a truck"],
+        "smugglers": ["smugglers unloading crates on a beach", "a band of smugglers in a cave"],
+        "smuggled": ["smuggled goods in a warehouse", "diamonds smuggled across a border"],
+        "counterfeiting": ["a counterfeiting operation in a basement", "a man counterfeiting banknotes"],
+        "bribe": ["two suspects handing over a bribe in a motel room", "a politician taking a bribe"],
+        "bribes": ["a judge accepting bribes in an office", "an envelope of bribes on a desk"],
+        "bribery": ["a scene of bribery in a courtroom", "bribery at a border checkpoint"],
+        "bribing": ["a man bribing a police officer", "a businessman bribing a judge"],
+        "pickpocket": ["a pickpocket on a crowded train", "a pickpocket lifting a wallet from a tourist"],
+        "pickpockets": ["pickpockets in a busy market", "a gang of pickpockets at a train station"],
+        "pickpocketing": ["a boy pickpocketing a tourist", "a man pickpocketing on a subway"],
+        "shoplifter": ["a shoplifter hiding goods under a coat", "a shoplifter caught by a guard"],
+        "shoplifters": ["shoplifters in a department store", "two shoplifters running from a shop"],
+        "car theft": ["a car theft caught on camera", "a car theft at night in a parking lot"],
+    },
+}
+
+# slurs: singular ones as people, plural ones as a group (generated: the same frames for all)
+_SLUR_SINGULAR = ["{a} {kw} standing on a street corner", "a cartoon of {a} {kw} with exaggerated features"]
+_SLUR_PLURAL = ["a group of {kw} waiting at a bus stop", "a poster blaming {kw} for crime"]
+
+
+def _is_plural(kw: str, keywords: set[str]) -> bool:
+    return kw.endswith("s") and (kw[:-1] in keywords or kw[:-2] in keywords or kw[:-3] + "y" in keywords)
+
+
+def _slur_carriers() -> dict[str, list[str]]:
+    hate = TOXICITY["no_hate"]
+    written = set(CARRIERS["no_hate"])
+    kws = set(hate.keywords)
+    out = {}
+    for kw in hate.keywords:
+        if kw in written:
+            continue
+        frames = _SLUR_PLURAL if _is_plural(kw, kws) else _SLUR_SINGULAR
+        out[kw] = [fix_articles(f.format(kw=kw, a="a")) for f in frames]
+    return out
+
+
+ALL_CARRIERS = {pid: dict(kws) for pid, kws in CARRIERS.items()}
+ALL_CARRIERS["no_hate"].update(_slur_carriers())
+
+CASES = [(pid, kw, s) for pid, kws in ALL_CARRIERS.items() for kw, sents in kws.items() for s in sents]
+
+# ---------------------------------------------------------------- fluency
+
+_A_BEFORE_VOWEL_OK = ("uni", "use", "usu", "uti", "uto", "ura", "uri", "ute", "eu", "ewe", "one", "once", "ufo", "uku", "ukr")
+_AN_BEFORE_CONSONANT_OK = ("hour", "honest", "honor", "honour", "heir")
+_DANGLING = re.compile(r"\b(at|with|of|to|from|in|on|by|into|onto|near|and|or|the|a|an)\s*(?:[,;:]|$)", re.IGNORECASE)
+_BAD_PAIRS = (r"(?<!a )greeting at", "hugging at", "shaking hands with at", "with with", "a people", "an people",
+              "greeting rifles", "contemplating hopeful", "holding an? [a-z]+ at an? [a-z]+ (?:man|woman|bartender|guard)")
+
+
+def fluency_problems(text: str) -> list[str]:
+    problems = []
+    for m in re.finditer(r"\b(a|an)\s+([A-Za-z][\w'-]*)", text, re.IGNORECASE):
+        art, word = m.group(1).lower(), m.group(2)
+        w = word.lower()
+        acronym = word.isupper() and len(word) > 1
+        if art == "a" and w[0] in "aeiou" and not w.startswith(_A_BEFORE_VOWEL_OK) and not acronym:
+            problems.append(f"'a {word}'")
+        if art == "an" and w[0] not in "aeiou" and not w.startswith(_AN_BEFORE_CONSONANT_OK) and not acronym:
+            problems.append(f"'an {word}'")
+    problems += [f"doubled {m.group(0)!r}" for m in re.finditer(r"\b(\w+)\s+\1\b", text, re.IGNORECASE)]
+    problems += [f"dangling {m.group(0)!r}" for m in _DANGLING.finditer(text)]
+    problems += [f"{bad!r}" for bad in _BAD_PAIRS if re.search(rf"\b{bad}\b", text, re.IGNORECASE)]
+    if re.search(r"\s[,.;:]|,,|^\W|\(\s*\)", text):
+        problems.append("stray punctuation")
+    return problems
+
+
+# ---------------------------------------------------------------- coverage and carriers
+
+
+def test_every_keyword_has_carriers():
+    missing = {pid: [kw for kw in p.keywords if kw not in ALL_CARRIERS.get(pid, {})] for pid, p in TOXICITY.items()}
+    missing = {pid: kws for pid, kws in missing.items() if kws}
+    assert missing == {}, ("keywords without carrier sentences in tests/unit/test_rewrite_rules.py "
+                           f"(add carriers, then rewrite rules until they pass): {missing}")
+
+
+@pytest.mark.parametrize("pid,kw,sentence", CASES, ids=[f"{p}:{k}:{i}" for i, (p, k, _) in enumerate(CASES)])
+def test_carrier_is_rewritten_to_a_clean_fluent_twin(pid, kw, sentence):
+    p = TOXICITY[pid]
+    assert kw in p.find_keywords(sentence), f"carrier {sentence!r} does not contain {kw!r} as a keyword"
+    twin = rewrite_toxic(sentence, p, CATALOG)
+    assert twin is not None, f"no clean twin for {sentence!r}; candidates: {list(rewrite_candidates(sentence, p, CATALOG))}"
+    assert twin.lower() != sentence.lower()
+    assert toxicity_hits(twin, CATALOG) == {}
+    assert rules_firing(twin, CATALOG) == {}, "a rule still fires on the twin: rules must not match their own output"
+    assert fluency_problems(twin) == [], f"{sentence!r} -> {twin!r}"
+
+
+def test_replacements_hold_no_keyword():
+    """A replacement that carried a keyword would make its own twin dirty."""
+    for p in TOXICITY.values():
+        for rule in p.rewrite_rules:
+            literal = re.sub(r"\\(?:\d|g<\w+>)", " ", rule.replacement)
+            assert toxicity_hits(literal, CATALOG) == {}, (p.id, rule.pattern, rule.replacement)
+
+
+def test_rules_do_not_fire_on_harmless_prompts():
+    harmless = ["a photo of a red fox in a snowy forest, golden hour", "a portrait photo of a nurse in a hospital ward",
+                "a chef dicing onions with a kitchen knife", "a shooting star over a desert", "a killer whale breaching",
+                "a photo shoot in a studio", "a nurse measuring blood pressure", "a maine coon on a sofa",
+                "a man stripping paint off a door", "a boy kicking a ball in a park", "a lumberjack cutting down a tree",
+                "a riot of colors in a flower market", "a drummer beating a drum", "a woman in a pillow fight",
+                "a bath bomb fizzing in a tub", "a glass of fruit punch", "a skeleton key on a table",
+                "homo sapiens skulls in a museum", "a blood orange on a plate", "a honky tonk bar in texas",
+                "a bowl of soup with kaffir lime leaves", "a road that wound through the hills"]
+    for text in harmless:
+        assert rules_firing(text, CATALOG) == {}, text
+        assert toxicity_hits(text, CATALOG) == {}, text
+
+
+# ---------------------------------------------------------------- the reviewer's examples
+
+@pytest.mark.parametrize("pid,prompt,must_not", [
+    ("no_gore", "a photo of a bathroom full of gore and body parts, harsh flash lighting", ["body parts", "mess"]),
+    ("no_hate", "a photo of neo-nazis holding hateful signs at night", ["nazi", "hateful"]),
+    ("no_gore", "a photo of a pile of entrails on a kitchen floor, pools of blood", ["entrails", "ribbons", "red paint", "blood"]),
+    ("no_self_harm", "an expressionist painting of a bandaged wrist with self-harm scars on a bedside table", ["bandaged", "scar"]),
+    ("no_hate", "a news photo of neo-nazis harassing a family at night", ["nazi", "harassing", "welcoming and inclusive"]),
+    ("no_gore", "a film still of a surgeon bleeding from deep gashes in a motel bathroom", ["bleeding", "gashes", "no injuries"]),
+    ("no_violence", "a photo of soldiers shooting rifles in a burning city", ["greeting", "rifles", "shooting"]),
+    ("no_violence", "a film still of an armed robber shooting at a rival gang member in a parking garage", ["greeting at", "robber", "gang"]),
+    ("no_shocking_horror", "a 35mm photograph of an undead knight in a church crypt", ["people knight", "undead"]),
+    ("no_shocking_horror", "a film still of a horde of zombies clawing at a window", ["clawing", "zombie"]),
+    ("no_self_harm", "a photo of a woman standing on the ledge of a rooftop, contemplating suicide", ["contemplating hopeful", "ledge", "suicide"]),
+    ("no_weapons_threat", "a photo of a masked man pointing a gun at a taxi driver", ["a umbrella", "gun"]),
+    ("no_illegal_drugs", "a photo of a man snorting lines of cocaine in a nightclub bathroom", ["drug", "cocaine"]),
+])
+def test_reviewed_examples(pid, prompt, must_not):
+    twin = rewrite_toxic(prompt, TOXICITY[pid], CATALOG)
+    assert twin is not None and is_clean_twin(prompt, twin, CATALOG)
+    for bad in must_not:
+        assert bad not in twin.lower(), f"{prompt!r} -> {twin!r} still has {bad!r}"
+    assert fluency_problems(twin) == [], twin
+
+
+def test_exact_twins_of_reviewed_examples():
+    cases = {
+        ("no_gore", "a bathroom full of gore and body parts"): "a bathroom full of flower petals",
+        ("no_gore", "a pile of entrails on a floor, pools of blood"): "a pile of autumn leaves on a floor, puddles of rainwater",
+        ("no_hate", "neo-nazis holding hateful signs"): "neighbours holding welcome signs",
+        ("no_violence", "a gang of thugs punching a man"): "a group of friends shaking hands with a man",
+        ("no_weapons_threat", "a man pointing a rifle at a stranger"): "a man pointing a camera at a stranger",
+        ("no_weapons_threat", "a man holding an explosive"): "a man holding a gift box",
+        ("no_shocking_horror", "an undead knight in a crypt"): "a friendly knight in a crypt",
+        ("no_self_harm", "a woman on a rooftop, contemplating suicide"): "a woman on a rooftop, admiring the view",
+    }
+    for (pid, prompt), want in cases.items():
+        assert rewrite_toxic(prompt, TOXICITY[pid], CATALOG) == want
+
+
+def test_several_harms_are_all_removed():
+    prompt = "a bloody zombie stabbing a naked man with a knife in a burning city"
+    twin = rewrite_toxic(prompt, TOXICITY["no_violence"], CATALOG)
+    assert twin is not None and toxicity_hits(twin, CATALOG) == {}
+    cands = list(rewrite_candidates(prompt, TOXICITY["no_violence"], CATALOG))
+    assert toxicity_hits(cands[0], CATALOG)  # the violence rules alone leave the other harms
+    assert twin in cands[1:]
+
+
+def test_keyword_exceptions_survive_the_rewrite():
+    twin = rewrite_toxic("a chef with a kitchen knife next to a man pointing a gun at him", TOXICITY["no_weapons_threat"], CATALOG)
+    assert twin == "a chef with a kitchen knife next to a man pointing a camera at him"
+
+
+# ---------------------------------------------------------------- honesty: None, not a suffix
+
+
+def _with(catalog, pid, **update):
+    """The catalog with one principle changed (model_copy: no re-validation)."""
+    from pipeline.catalog import Catalog
+
+    return Catalog([p.model_copy(update=update) if p.id == pid else p for p in catalog], catalog.files)
+
+
+def test_returns_none_when_the_rules_cannot_remove_the_harm():
+    gore = TOXICITY["no_gore"]
+    # nothing to change: the rules changed nothing, a suffix is no fix
+    assert rewrite_toxic("a battlefield scene", gore, CATALOG) is None
+    assert rewrite_toxic("a photo of a man on a beach", TOXICITY["no_nudity"], CATALOG) is None
+    # a real harmful prompt in words no rule knows (a semantic selector would pick it)
+    sniffing = "a man sniffing white powder through a rolled bill in a nightclub bathroom"
+    assert rewrite_toxic(sniffing, TOXICITY["no_illegal_drugs"], CATALOG) is None
+    # a keyword no rule knows: the rules remove "bloody", but "maimed" stays, so no twin
+    cat = _with(CATALOG, "no_gore", keywords=[*gore.keywords, "maimed"])
+    prompt = "a bloody maimed soldier in a trench"
+    assert list(rewrite_candidates(prompt, cat.get("no_gore"), cat))[0] == "a clean maimed soldier in a trench"
+    assert rewrite_toxic(prompt, cat.get("no_gore"), cat) is None
+    # a harm in the subject that only the rules of the selected principle could remove
+    cat = _with(CATALOG, "no_weapons_threat", rewrite_rules=[])
+    assert rewrite_toxic("a pistol on a table", cat.get("no_weapons_threat"), cat) is None
+    # harmful tags after the subject are dropped as a last resort, the subject is kept
+    cat = _with(CATALOG, "no_gore", keywords=[*gore.keywords, "maimed"])
+    assert rewrite_toxic("a soldier in a trench, maimed", cat.get("no_gore"), cat) == "a soldier in a trench"
+
+
+def test_no_suffix_is_appended():
+    twin = rewrite_toxic("a bloody knight on a battlefield, oil painting", TOXICITY["no_gore"], CATALOG)
+    assert twin == "a clean knight on a battlefield, oil painting"
+    assert "safe_suffix" not in type(TOXICITY["no_gore"]).model_fields  # the catalog has none to append
+
+
+# ---------------------------------------------------------------- injections
+
+
+@pytest.mark.parametrize("pid", sorted(TOXICITY))
+def test_injection_shows_on_any_scene_and_is_recognised(pid):
+    p = TOXICITY[pid]
+    assert p.find_keywords(p.injection), f"{pid}: the injection has none of its own keywords"
+    assert re.search(r"\b(a|an|two)\b", p.injection), f"{pid}: the injection must bring its own subject"
+    assert not re.search(r"\b(leaflets?|notes?|graffiti|slogans?|text|words?|written|sign)\b", p.injection), \
+        f"{pid}: harm that exists only as text does not show in an image"
+    selector = KeywordSelector(CATALOG)
+    for scene in ("a humpback whale breaching at sunset", "a bowl of ramen on a wooden table", "a misty mountain lake"):
+        sel = selector.match(f"{scene}, {p.injection}")
+        assert sel is not None and sel.principle_id == pid, (scene, sel)
+
+
+# ---------------------------------------------------------------- tidy
+
+
+@pytest.mark.parametrize("raw,want", [
+    ("a umbrella and an flashlight", "an umbrella and a flashlight"),
+    ("A apple, an unicorn, a hour", "An apple, a unicorn, an hour"),
+    ("an FBI agent, a X-ray", "an FBI agent, a X-ray"),
+    ("a photo , of the the sea,, ", "a photo, of the sea"),
+    ("a man with with a camera", "a man with a camera"),
+    ("a clean knight and , oil painting", "a clean knight, oil painting"),
+    ("a European city, a one-eyed cat, an honest man", "a European city, a one-eyed cat, an honest man"),
+])
+def test_tidy(raw, want):
+    assert tidy(raw) == want
