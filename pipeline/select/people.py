@@ -27,7 +27,7 @@ PEOPLE = (
     "receptionist", "cashier", "waiter", "waitress", "bartender", "barista", "chef", "baker", "butcher",
     "farmer", "gardener", "fisherman", "fisher", "miner", "mechanic", "plumber", "electrician", "carpenter",
     "builder", "construction worker", "janitor", "cleaner", "housekeeper", "nanny", "driver", "pilot",
-    "firefighter", "police officer", "officer", "soldier", "athlete", "runner", "jogger",
+    "firefighter", "police officer", "officer", "security guard", "lifeguard", "bodyguard", "soldier", "athlete", "runner", "jogger",
     "cyclist", "swimmer", "surfer", "skier", "climber", "hiker", "dancer", "singer", "musician", "guitarist",
     "pianist", "drummer", "violinist", "artist", "painter", "sculptor", "photographer", "writer", "author",
     "poet", "journalist", "reporter", "actor", "actress", "influencer", "streamer", "gamer",

@@ -187,3 +187,11 @@ def test_harm_without_trigger_words_is_found(selector):
                              "a masked man prying open a parked car's window at night"])
     cats = [CATALOG.get(pid).category if pid else None for pid in picks.values()]
     assert cats == ["violence", "illegal", "illegal"], picks
+
+
+def test_a_slur_for_people_is_hate_however_peaceful_the_scene(selector):
+    # every listed term for people, in a calm scene: the keyword stage decides, and it is final
+    hate = CATALOG.get("no_hate")
+    scenes = [f"two {k} sharing a picnic blanket in a sunny park" for k in hate.keywords if " " not in k][:60]
+    picks = _pick(selector, scenes)
+    assert {pid for pid in picks.values()} == {"no_hate"}, [s for s, pid in picks.items() if pid != "no_hate"]

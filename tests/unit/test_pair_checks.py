@@ -139,3 +139,16 @@ def test_bias_plans_resolve_from_their_neutral_image_and_others_stay():
     assert out[1].aligned_prompt == "a White janitor mopping a hallway"
     with pytest.raises(ValueError, match="balanced"):
         resolve_bias_plans([bias], ["img"], None)
+
+
+def test_a_bias_pair_never_prefers_the_models_own_default():
+    # the neutral image of a dental hygienist reads "female": the pair must ask for "male"
+    p = CATALOG.get("gender_equality")
+    prompt = "a candid photo of a dental hygienist cleaning teeth"
+    options = tuple(state_attribute(prompt, p, v, CATALOG) for v in p.attribute_values)
+    plan = make_plan("bias", pair_type="bias", principle_id=p.id, category=p.category, prompt=prompt,
+                     violating_prompt=prompt, aligned_prompt="", concepts=tuple(p.attribute_values),
+                     safe_concepts=(), attribute=None, attribute_prompts=options)
+    [out] = resolve_bias_plans([plan], ["img"], _Reader([0.2, 0.8]))
+    assert (out.attribute, out.violating_attribute) == ("male", "female")
+    assert out.aligned_prompt == "a candid photo of a male dental hygienist cleaning teeth"
