@@ -127,10 +127,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from pipeline.catalog import load_catalog
     from pipeline.plan.audit import audit_plan, format_report
-    from pipeline.plan.checks import PromptCheck
+    from pipeline.plan.checks import check_for
     from pipeline.run.layout import RunPaths
     from pipeline.run.plan_io import load_plan, read_dropped
-    from pipeline.select.factory import make_selector
 
     paths = RunPaths(Path(args.run_dir))
     if not paths.plan.exists():
@@ -138,9 +137,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                                 f"--out {args.run_dir}")
     cfg = load_config(paths.config)
     catalog = load_catalog(cfg.catalog_dir)
-    # the LLM selector would send every aligned prompt to the endpoint: audit with keywords there
-    selector = None if cfg.selector == "llm" else make_selector(cfg, catalog)
-    report = audit_plan(load_plan(paths), read_dropped(paths), catalog, PromptCheck(catalog, selector))
+    report = audit_plan(load_plan(paths), read_dropped(paths), catalog, check_for(cfg, catalog))
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     if args.min_pass is not None and report.share_passing() < args.min_pass:
         print(f"livo audit: {report.share_passing():.1%} of pairs pass every check, below --min-pass "

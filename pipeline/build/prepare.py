@@ -21,7 +21,7 @@ log = logging.getLogger("pipeline.build")
 
 def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused."""
-    from pipeline.plan.checks import PromptCheck
+    from pipeline.plan.checks import check_for
     from pipeline.plan.planner import apply_pack_categories, plan_pairs
     from pipeline.prompts.collect import collect_prompts
     from pipeline.select.factory import make_selector
@@ -76,7 +76,7 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
         llm.close()
     planning = cfg.planning
     planned = plan_pairs(prompts, selections, catalog, seed=planning.seed, benign_pairs=planning.benign_pairs,
-                         max_pairs=planning.max_pairs, rewrites=rewrites, check=PromptCheck(catalog, selector),
+                         max_pairs=planning.max_pairs, rewrites=rewrites, check=check_for(cfg, catalog, selector),
                          bias_attribute=planning.bias_attribute)
     plans = planned.plans
     stats.planning_dropped = planned.dropped_counts()

@@ -70,3 +70,13 @@ class PromptCheck:
 
     def injection_recognised(self, violating: str, principle_id: str) -> bool:
         return principle_id in self.keyword.hits(violating)
+
+
+def check_for(cfg, catalog: Catalog, selector: Selector | None = None) -> PromptCheck:
+    """The prompt checks of a run: its own selector, except the LLM one, whose place the offline
+    default takes (checks must be cheap enough to run before a GPU build, and spend no requests)."""
+    if cfg.selector == "llm" or selector is None:
+        from pipeline.select.factory import make_selector
+
+        selector = make_selector("default" if cfg.selector == "llm" else cfg, catalog)
+    return PromptCheck(catalog, selector)

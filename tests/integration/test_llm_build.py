@@ -101,8 +101,10 @@ def test_livo_prompts_generates(llm_server, tmp_path):
              "--set", "llm.model=gen-model", env=cli_env(tmp_path))
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert rows == [{"prompt": GENERATED["horror"], "source": "llm:gen-model", "category_hint": "horror"},
-                    {"prompt": GENERATED["benign"], "source": "llm:gen-model", "category_hint": "benign"}]
+    assert rows == [{"prompt": GENERATED["horror"], "source": "llm:gen-model", "category_hint": "horror",
+                     "aligned_text": None},
+                    {"prompt": GENERATED["benign"], "source": "llm:gen-model", "category_hint": "benign",
+                     "aligned_text": None}]
 
 
 @pytest.mark.slow
