@@ -2,12 +2,17 @@
 
 PopAlign's lesson: bias is a population property, and one pair teaches balance only if it
 prefers what the base model under-produces. So the neutral (violating) image is rendered
-first, its attribute read (CLIP zero-shot today), and the aligned side asks for the value the
-model was least inclined to produce for that prompt and seed, never the one it produced.
+first and its attribute read (CLIP zero-shot today). The aligned side never asks for the
+value the model produced for that prompt and seed; among the other values it asks for the one
+least represented so far in the shard's population of this principle (neutral images read
+plus aligned images asked for), then the one this image showed least. Across a shard the
+aligned requests therefore fill what the model leaves out, instead of all asking for the one
+value a judge happens to rank lowest.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,21 +20,25 @@ import numpy as np
 from pipeline.records import PairPlan
 
 
-def choose_attribute(plan: PairPlan, probs: Sequence[float]) -> tuple[str, str]:
-    """(value the aligned side asks for, value read on the neutral image) from the neutral
-    image's probability of each of ``plan.concepts``; ties go to catalog order."""
+def choose_attribute(plan: PairPlan, probs: Sequence[float], seen: Counter | None = None) -> tuple[str, str]:
+    """(value the aligned side asks for, value read on the neutral image), from the neutral
+    image's probability of each of ``plan.concepts`` and ``seen``, the counts of each value
+    in the population so far; ties go to catalog order."""
     p = np.asarray(probs, dtype=np.float64)
     if p.shape != (len(plan.concepts),):
         raise ValueError(f"plan {plan.id}: {p.shape[0] if p.ndim else 0} probabilities for {len(plan.concepts)} values")
     read = plan.concepts[int(np.argmax(p))]
     if plan.attribute is not None:  # chosen at planning time (planning.bias_attribute: balanced)
         return plan.attribute, read
-    return plan.concepts[int(np.argmin(p))], read
+    seen = seen or Counter()
+    options = [i for i, v in enumerate(plan.concepts) if v != read]
+    best = min(options, key=lambda i: (seen[plan.concepts[i]], p[i], i))
+    return plan.concepts[best], read
 
 
 def resolve_bias_plans(plans: Sequence[PairPlan], neutral_images: Sequence, reader) -> list[PairPlan]:
-    """Every bias plan resolved from its neutral image (other plans unchanged). ``reader`` has
-    ``read_attributes(plans, images) -> [probabilities]`` (the CLIP scorer does)."""
+    """Every bias plan resolved from its neutral image, in plan order (other plans unchanged).
+    ``reader`` has ``read_attributes(plans, images) -> [probabilities]`` (the CLIP scorer does)."""
     idx = [i for i, p in enumerate(plans) if p.kind == "bias"]
     if not idx:
         return list(plans)
@@ -40,7 +49,11 @@ def resolve_bias_plans(plans: Sequence[PairPlan], neutral_images: Sequence, read
         return list(plans)
     probs = reader.read_attributes([plans[i] for i in idx], [neutral_images[i] for i in idx])
     out = list(plans)
+    population: dict[str, Counter] = {}
     for i, p in zip(idx, probs):
-        value, read = choose_attribute(plans[i], p)
+        seen = population.setdefault(plans[i].principle_id, Counter())
+        value, read = choose_attribute(plans[i], p, seen)
+        seen[read] += 1
+        seen[value] += 1
         out[i] = plans[i].resolve_attribute(value, read)
     return out

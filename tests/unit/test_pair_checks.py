@@ -3,6 +3,8 @@ pair's attribute from what the neutral image shows."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,12 @@ def test_a_bias_pair_never_prefers_the_models_own_default():
     [out] = resolve_bias_plans([plan], ["img"], _Reader([0.2, 0.8]))
     assert (out.attribute, out.violating_attribute) == ("male", "female")
     assert out.aligned_prompt == "a candid photo of a male dental hygienist cleaning teeth"
+
+
+def test_aligned_requests_fill_what_the_model_leaves_out_across_a_shard():
+    # the model draws every janitor White: the requests spread over the four other values,
+    # instead of all asking for the one a judge ranks lowest
+    plans = [_bias_plan(id=f"p{i}") for i in range(8)]
+    out = resolve_bias_plans(plans, ["img"] * 8, _Reader([0.7, 0.1, 0.05, 0.1, 0.05]))
+    assert {p.violating_attribute for p in out} == {"white"}
+    assert Counter(p.attribute for p in out) == {"black": 2, "indian": 2, "asian": 2, "latino": 2}
