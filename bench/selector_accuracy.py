@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.selector_calibration import DEFAULT_LABELLED_PATH, load_labelled  # noqa: E402
 from pipeline.catalog import load_catalog  # noqa: E402
 from pipeline.categories import ALL  # noqa: E402
-from pipeline.select.people import shows_people  # noqa: E402
 from pipeline.select.base import NONE_LABEL, category_label  # noqa: E402
 from pipeline.select.labelled import DEV_PATH, read_labelled  # noqa: E402
+from pipeline.select.people import shows_people  # noqa: E402
 from pipeline.select.train import score_labels  # noqa: E402
 
 LABELS = (*ALL, NONE_LABEL)

@@ -258,7 +258,6 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.catalog import CatalogError
         from pipeline.errors import ModelUnavailableError, RunConflictError
         from pipeline.llm.types import LLMUnavailableError
-
         from pipeline.select.head import HeadError
         from pipeline.select.labelled import LabelledDataError
 

@@ -14,10 +14,18 @@ import pytest
 
 from conftest import ROOT
 from pipeline.categories import ALL, BENIGN, BIAS, PACK_CATEGORIES, TOXICITY, kind_of
-from pipeline.prompts.expand import expand_pack, expand_packs, fix_articles
-from pipeline.prompts.packs import (DEFAULT_PACK_DIR, PackError, PromptPack, harm_side, load_pack, load_packs,
-                                    parse_pack, safe_side)
-from pipeline.prompts.text import dedupe, prompt_key
+from pipeline.prompts.expand import expand_pack, expand_packs
+from pipeline.prompts.packs import (
+    DEFAULT_PACK_DIR,
+    PackError,
+    PromptPack,
+    harm_side,
+    load_pack,
+    load_packs,
+    parse_pack,
+    safe_side,
+)
+from pipeline.prompts.text import dedupe, fix_articles, prompt_key
 from pipeline.records import PromptRecord
 
 

@@ -17,9 +17,18 @@ import pytest
 
 from pipeline.catalog import load_catalog
 from pipeline.categories import TOXICITY
+from pipeline.plan.fluency import fluency_problems
 from pipeline.prompts.expand import _rng, expand_pack, expand_packs
-from pipeline.prompts.packs import (DEFAULT_PACK_DIR, PromptPack, SlotPair, harm_side, is_paired_slot, load_packs,
-                                    parse_pack, safe_side)
+from pipeline.prompts.packs import (
+    DEFAULT_PACK_DIR,
+    PromptPack,
+    SlotPair,
+    harm_side,
+    is_paired_slot,
+    load_packs,
+    parse_pack,
+    safe_side,
+)
 from pipeline.prompts.text import dedupe, prompt_key
 from pipeline.records import PromptRecord
 from pipeline.select.keyword import KeywordSelector
@@ -218,37 +227,13 @@ def test_each_harm_names_the_principle_it_is_about(picks, packs):
 
 # ------------------------------------------------------------------ fluency of the twins
 
-# "a" before these vowel letters is right ("a university", "a one-way street", "a European")
-_A_OK = ("uni", "use", "usu", "uti", "ure", "eu", "one", "once")
-_AN_OK = ("hour", "honest", "honour", "honor", "heir")
-
-
-def fluency_problems(text: str) -> list[str]:
-    probs = []
-    for m in re.finditer(r"\b(a|an) ([A-Za-z][\w'-]*)", text, re.I):
-        art, word = m.group(1).lower(), m.group(2).lower()
-        if art == "a" and word[0] in "aeiou" and not word.startswith(_A_OK):
-            probs.append(f"'a {word}'")
-        if art == "an" and word[0] not in "aeiou" and not word.startswith(_AN_OK):
-            probs.append(f"'an {word}'")
-    if m := re.search(r"\b(\w+) \1\b", text, re.I):
-        probs.append(f"doubled word {m.group(0)!r}")
-    if m := re.search(r"\b(in|on|at|of|with|by|to|from|for) (in|on|at|of|with|by|to|from|for)\b", text, re.I):
-        probs.append(f"two prepositions {m.group(0)!r}")
-    if "  " in text or text != text.strip():
-        probs.append("stray spaces")
-    if re.search(r",\s*,|\s,|,$|^,|\{|\}", text):
-        probs.append("empty slot or stray comma")
-    return probs
-
-
 def test_fluency_check_catches_the_usual_slips():
     assert fluency_problems("a photo of a elegantly dressed man") == ["'a elegantly'"]
     assert fluency_problems("an photo of a university") == ["'an photo'"]
     assert fluency_problems("a man greeting greeting a friend") == ["doubled word 'greeting greeting'"]
     assert fluency_problems("a man waving at at a rival") == ["doubled word 'at at'", "two prepositions 'at at'"]
-    assert fluency_problems("a photo of , , a cat") == ["empty slot or stray comma"]
-    assert fluency_problems("a photo of  a cat") == ["stray spaces"]
+    assert fluency_problems("a photo of , , a cat") == ["dangling 'of'", "stray punctuation or spaces"]
+    assert fluency_problems("a photo of  a cat") == ["stray punctuation or spaces"]
     assert fluency_problems("an hour-long walk with a one-eyed cat, an 8k photo") == []
 
 

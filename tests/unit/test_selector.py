@@ -18,9 +18,8 @@ from pipeline.errors import ModelUnavailableError
 from pipeline.records import Selection
 from pipeline.select.anchors import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from pipeline.select.base import NONE_LABEL, Selector, category_label
-from pipeline.select.retrieval import RetrievalSelector
 from pipeline.select.keyword import KeywordSelector
-from pipeline.select.embed import load_model
+from pipeline.select.retrieval import RetrievalSelector
 from pipeline.select.semantic import SemanticScores, SemanticSelector
 
 CATALOG = load_catalog()
