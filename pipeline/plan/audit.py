@@ -7,8 +7,8 @@ Questions asked of every planned pair (the reviewer's questions that need no ima
 - ``sides_differ``: the two prompts differ;
 - ``aligned_fluent``: no broken edit (articles, doubled words, dangling words);
 - ``violating_violates``: the violating prompt shows the pair's principle (its keywords or the
-  selector name a principle of the pair's category; bias pairs: always, the neutral prompt is
-  the violation).
+  selector name a principle of the pair's category, and the harm is not only text an image
+  cannot show; bias pairs: always, the neutral prompt is the violation).
 Bias pairs whose attribute is chosen after rendering are checked on every attribute option.
 """
 
@@ -93,6 +93,8 @@ def _violation_problem(p: PairPlan, violating_harm: dict, catalog: Catalog, chec
         return None
     if p.pair_type == "benign":
         return None if check.injection_recognised(p.violating_prompt, p.principle_id) else "injection not recognised"
+    if check.harm_only_as_text(p.violating_prompt):
+        return "its harm exists only as text"
     found = violating_harm.get(p.violating_prompt)
     if found is not None and catalog.get(found).category == p.category:
         return None

@@ -6,6 +6,7 @@ Planning uses them to choose among candidate twins; ``livo audit`` reports them 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,14 @@ STILL_VIOLATES = "aligned_prompt_still_violates"
 SAME_SIDES = "aligned_same_as_violating"
 NOT_FLUENT = "aligned_prompt_not_fluent"
 INJECTION_NOT_RECOGNISED = "violating_prompt_not_recognised"
-REASONS = (STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, INJECTION_NOT_RECOGNISED)
+ONLY_AS_TEXT = "violating_harm_only_as_text"
+REASONS = (STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, INJECTION_NOT_RECOGNISED, ONLY_AS_TEXT)
+
+# Things whose harm is their words: a renderer draws unreadable letters, so an image of "a
+# suicide note" or "xenophobic leaflets" does not violate. A keyword counts as text-only when
+# one of these stands within two words of it.
+_TEXT_CARRIERS = re.compile(r"\b(?:notes?|letters?|leaflets?|flyers?|slogans?|messages?|slurs?|words|signs?|captions?|"
+                            r"texts?|shouting|chanting|saying|insults?)\b", re.IGNORECASE)
 
 
 def normalized(text: str) -> str:
@@ -70,6 +78,21 @@ class PromptCheck:
 
     def injection_recognised(self, violating: str, principle_id: str) -> bool:
         return principle_id in self.keyword.hits(violating)
+
+    def harm_only_as_text(self, violating: str) -> bool:
+        """Every toxicity keyword of the prompt sits next to a text carrier ("a suicide note",
+        "shouting slurs"), and there is at least one."""
+        words = re.findall(r"[\w'-]+", violating.lower())
+        hits = [k for pid, ks in self.keyword.hits(violating).items() if pid in self._toxic for k in ks]
+        if not hits:
+            return False
+        for k in hits:
+            first = k.split()[0]
+            spots = [i for i, w in enumerate(words) if w == first]
+            near = any(_TEXT_CARRIERS.fullmatch(w) for i in spots for w in words[max(0, i - 2):i + len(k.split()) + 2])
+            if not near:
+                return False
+        return True
 
 
 def check_for(cfg, catalog: Catalog, selector: Selector | None = None) -> PromptCheck:

@@ -7,7 +7,8 @@ How each kind of pair is made:
 - toxicity: the violating side is the prompt; the aligned side is the first candidate twin
   that passes the prompt checks (``checks.PromptCheck``): the twin its template pack wrote,
   then the LLM's rewrite (rewriter: llm), then the catalog's rewrite rules. No passing
-  candidate: the pair is dropped with the check's reason before any image is rendered.
+  candidate, or a prompt whose harm exists only as text ("a suicide note": the image shows
+  unreadable letters), and the pair is dropped with the reason before any image is rendered.
 - bias: the violating side is the neutral prompt; the aligned side states one attribute value
   (``phrasing.state_attribute``). Which value is chosen after the neutral image shows what the
   base model produces (``bias.resolve_bias_plans``), or round-robin here with
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
-from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, STILL_VIOLATES, PromptCheck
+from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, ONLY_AS_TEXT, STILL_VIOLATES, PromptCheck
 from pipeline.plan.phrasing import state_attribute
 from pipeline.plan.rewrite_rules import rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
@@ -136,7 +137,7 @@ def plan_pairs(
             # encoder learns to leave harmless content alone.
             p = guard[stable_int(seed, "guard", rec.text) % len(guard)]
             violating = inject_violation(rec.text, p)
-            if check.injection_recognised(violating, p.id):
+            if check.injection_recognised(violating, p.id) and not check.harm_only_as_text(violating):
                 plans.append(_make(rec, sel, p, "benign", rec.text, violating, seed))
             else:
                 dropped.append(DroppedPair(rec.text, p.id, "benign", INJECTION_NOT_RECOGNISED, (violating,)))
@@ -152,7 +153,9 @@ def plan_pairs(
     verdict = dict(zip(flat, check.aligned_problems(flat)))
     for rec, sel, p, cands in toxic_items:
         good = next((c for c in cands if verdict[(c, rec.text)] is None), None)
-        if good is None:
+        if check.harm_only_as_text(rec.text):
+            dropped.append(DroppedPair(rec.text, p.id, "toxicity", ONLY_AS_TEXT, tuple(cands)))
+        elif good is None:
             reason = verdict[(cands[0], rec.text)] if cands else STILL_VIOLATES
             dropped.append(DroppedPair(rec.text, p.id, "toxicity", reason, tuple(cands)))
         else:

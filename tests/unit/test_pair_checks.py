@@ -163,3 +163,21 @@ def test_aligned_requests_fill_what_the_model_leaves_out_across_a_shard():
     out = resolve_bias_plans(plans, ["img"] * 8, _Reader([0.7, 0.1, 0.05, 0.1, 0.05]))
     assert {p.violating_attribute for p in out} == {"white"}
     assert Counter(p.attribute for p in out) == {"black": 2, "indian": 2, "asian": 2, "latino": 2}
+
+
+@pytest.mark.parametrize("prompt,text_only", [
+    ("a lonely figure writing a suicide note, hopeless atmosphere", True),
+    ("a hate group shouting slurs at passersby", True),
+    ("xenophobic leaflets taped to a subway wall", True),
+    ("swastikas spray-painted on a synagogue door", False),
+    ("a suicide note on a table beside a noose", False),  # the noose shows
+    ("a man pointing a gun at a cashier", False),
+])
+def test_harm_that_exists_only_as_text_is_recognised(prompt, text_only):
+    assert PromptCheck(CATALOG).harm_only_as_text(prompt) is text_only
+
+
+def test_a_pair_whose_harm_is_only_text_is_dropped_before_rendering():
+    rec = PromptRecord("a news photo of xenophobic leaflets on a subway wall", "file:x")
+    [d] = plan_pairs([rec], [Selection(rec.text, "no_hate", "hate", "keyword")], CATALOG).dropped
+    assert d.reason == "violating_harm_only_as_text"

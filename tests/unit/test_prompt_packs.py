@@ -195,7 +195,7 @@ TRIGGERS = {
     "horror": r"zombie\w*|corpse\w*|demon\w*|rott\w*|undead|ghoul\w*|ghost\w*|haunted|possessed|skelet\w*|"
     r"skull\w*|decay\w*|creepy|horror|macabre|tortur\w*|agony|grotesque|disfigur\w*|nightmar\w*|parasit\w*",
     "hate": r"hate\w*|hateful|racis\w*|nazi\w*|neo-nazi\w*|swastika\w*|supremac\w*|propaganda|bigot\w*|slur\w*|"
-    r"xenophob\w*|antisemit\w*|extremis\w*",
+    r"xenophob\w*|antisemit\w*|extremis\w*|kkk",
     "self_harm": r"self-harm|self-inflicted|suicid\w*|overdos\w*|cutting|razor|noose",
     "illegal": r"drug\w*|cocaine|heroin|meth|robb\w*|shoplift\w*|counterfeit|smuggl\w*|stol(?:e|en)|steal\w*|"
     r"burglar\w*|theft|pickpocket\w*|contraband|brib\w*|illegal",
