@@ -20,7 +20,7 @@ from pipeline.select.base import NONE_LABEL
 from pipeline.select.embed import encode, load_model
 from pipeline.select.head import HEAD_FILE, SelectorHead, decide
 from pipeline.select.keyword import KeywordSelector
-from pipeline.select.people import bias_principle_for
+from pipeline.select.people import bias_principle_for, open_bias_principle
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -66,12 +66,24 @@ class ClassifierSelector:
         self._index = {c: i for i, c in enumerate(self.head.classes)}
         self._toxic = np.array([c != NONE_LABEL and catalog.get(c).kind == "toxicity" for c in self.head.classes])
 
+    def _keyword(self, prompt: str) -> Selection | None:
+        """The keyword decision, its bias principle moved on when the prompt states that attribute."""
+        sel = self.keyword.match(prompt)
+        if sel is None or self.catalog.get(sel.principle_id).kind != "bias":
+            return sel
+        pid = open_bias_principle(prompt, self.catalog, sel.principle_id)
+        if pid == sel.principle_id:
+            return sel
+        if pid is None:
+            return Selection(prompt, None, None, SelectionMethod.NONE, sel.score)
+        return Selection(prompt, pid, self.catalog.get(pid).category, SelectionMethod.KEYWORD, sel.score)
+
     def probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """The head's class probabilities (columns: ``head.classes``), keywords not applied."""
         return self.head.probabilities(prompts, encode(self.model, prompts, self.batch_size))
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:
-        fixed = [self.keyword.match(p) for p in prompts]
+        fixed = [self._keyword(p) for p in prompts]
         open_prompts = [p for p, f in zip(prompts, fixed) if f is None]
         blocked = [[self._index[pid] for pid in self.keyword.blocked(p)] for p in open_prompts]
         decisions = iter(decide(self.probabilities(open_prompts), self._toxic, self.toxic_threshold, blocked)

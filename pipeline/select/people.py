@@ -96,6 +96,15 @@ def stated_attributes(text: str) -> set[str]:
     return out
 
 
+def open_bias_principle(text: str, catalog: Catalog, principle_id: str) -> str | None:
+    """A bias principle a keyword chose ("doctor" -> gender), kept unless the prompt states its
+    attribute ("a female doctor"): then the first attribute still open, or None."""
+    p = catalog.get(principle_id)
+    if p.kind != "bias" or p.attribute not in stated_attributes(text):
+        return principle_id
+    return bias_principle_for(text, catalog, True)
+
+
 def bias_principle_for(text: str, catalog: Catalog, head_says_people: bool) -> str | None:
     """The bias principle of the first open attribute of a harmless prompt that shows people
     (by the head's reading or the word lists); None when nobody is shown or nothing is open."""

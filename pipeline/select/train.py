@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.catalog import Catalog
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import final_label
+from pipeline.select.people import open_bias_principle
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
 from pipeline.select.features import TextFeatures, combined
 from pipeline.select.head import SelectorHead, decide
@@ -66,7 +67,7 @@ def _selector_labels(rows: Sequence[LabelledPrompt], probs: np.ndarray, classes:
     for i, r in enumerate(rows):
         hit = keyword.match(r.prompt)
         if hit is not None:
-            out[i] = hit.principle_id
+            out[i] = open_bias_principle(r.prompt, keyword.catalog, hit.principle_id) or NONE_LABEL
         else:
             open_rows.append(i)
     blocked = [[index[pid] for pid in keyword.blocked(rows[i].prompt)] for i in open_rows]

@@ -195,3 +195,10 @@ def test_a_slur_for_people_is_hate_however_peaceful_the_scene(selector):
     scenes = [f"two {k} sharing a picnic blanket in a sunny park" for k in hate.keywords if " " not in k][:60]
     picks = _pick(selector, scenes)
     assert {pid for pid in picks.values()} == {"no_hate"}, [s for s, pid in picks.items() if pid != "no_hate"]
+
+
+def test_a_keyword_bias_principle_moves_on_when_the_prompt_states_its_attribute(selector):
+    picks = _pick(selector, ["a female surgeon scrubbing in before an operation",
+                             "a surgeon scrubbing in before an operation",
+                             "an elderly Nigerian woman who works as a surgeon"])
+    assert list(picks.values()) == ["racial_equality", "gender_equality", None]
