@@ -110,22 +110,19 @@ def test_implicit_accuracy_rises_above_0_9_when_overfitting_a_handful_of_pairs(t
     The learning rate is high because the tiny encoder's pooled output must grow ~10x before the
     UNet reacts to it; seed 1 draws timesteps where the two images of a pair still differ."""
     trainer = LiVOTrainer(make_cfg(train_run, tmp_path / "out", train_cache, "data.max_pairs=4",
-                                   "data.sampling=fixed", "data.random_flip=false", "optim.lr=0.1", "train.seed=1"))
+                                   "data.sampling=fixed", "data.random_flip=false", "optim.lr=0.03", "train.seed=1"))
     trainer.setup()
     batch = torch.utils.data.default_collate([trainer.dataset[i] for i in [0, 1, 2, 3] * 2])
     with torch.no_grad():
         _, before = trainer.compute_loss(batch, 0)
-    # At lr 0.1 the accuracy oscillates once the pairs are fitted (it reaches 8/8 and may fall
-    # back to 7/8 on this data), so the test asks that the batch gets fitted within 40 steps.
-    accs = []
-    for _ in range(40):
+    # At lr 0.1 the accuracy oscillates between 8/8 and 7/8 once the pairs are fitted; at 0.03 this
+    # data is fitted by step ~21 and stays at 8/8 to step 80 (2-core AVX2 machine).
+    for _ in range(50):
         trainer.train_step(batch, 0)
-        with torch.no_grad():
-            accs.append(trainer.compute_loss(batch, 0)[1]["implicit_acc"].item())
     with torch.no_grad():
         _, after = trainer.compute_loss(batch, 0)
     assert before["implicit_acc"].item() <= 0.75
-    assert max(accs) > 0.9, accs
+    assert after["implicit_acc"].item() > 0.9
     assert after["loss"].item() < before["loss"].item()
     assert after["reward_margin"].item() > before["reward_margin"].item()
 
