@@ -38,6 +38,20 @@ def final_label(prompt: str, head_label: str, catalog: Catalog) -> str:
     return bias_principle_for(prompt, catalog, head_says_people) or NONE_LABEL
 
 
+def keyword_selection(keyword: KeywordSelector, prompt: str) -> Selection | None:
+    """The keyword decision, its bias principle moved on when the prompt states that attribute
+    ("a female surgeon": gender is given, so race)."""
+    sel = keyword.match(prompt)
+    if sel is None or keyword.catalog.get(sel.principle_id).kind != "bias":
+        return sel
+    pid = open_bias_principle(prompt, keyword.catalog, sel.principle_id)
+    if pid == sel.principle_id:
+        return sel
+    if pid is None:
+        return Selection(prompt, None, None, SelectionMethod.NONE, sel.score)
+    return Selection(prompt, pid, keyword.catalog.get(pid).category, SelectionMethod.KEYWORD, sel.score)
+
+
 class ClassifierSelector:
     """Keyword rules, then the trained head (``selector: default``)."""
 
@@ -66,24 +80,12 @@ class ClassifierSelector:
         self._index = {c: i for i, c in enumerate(self.head.classes)}
         self._toxic = np.array([c != NONE_LABEL and catalog.get(c).kind == "toxicity" for c in self.head.classes])
 
-    def _keyword(self, prompt: str) -> Selection | None:
-        """The keyword decision, its bias principle moved on when the prompt states that attribute."""
-        sel = self.keyword.match(prompt)
-        if sel is None or self.catalog.get(sel.principle_id).kind != "bias":
-            return sel
-        pid = open_bias_principle(prompt, self.catalog, sel.principle_id)
-        if pid == sel.principle_id:
-            return sel
-        if pid is None:
-            return Selection(prompt, None, None, SelectionMethod.NONE, sel.score)
-        return Selection(prompt, pid, self.catalog.get(pid).category, SelectionMethod.KEYWORD, sel.score)
-
     def probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """The head's class probabilities (columns: ``head.classes``), keywords not applied."""
         return self.head.probabilities(prompts, encode(self.model, prompts, self.batch_size))
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:
-        fixed = [self._keyword(p) for p in prompts]
+        fixed = [keyword_selection(self.keyword, p) for p in prompts]
         open_prompts = [p for p, f in zip(prompts, fixed) if f is None]
         blocked = [[self._index[pid] for pid in self.keyword.blocked(p)] for p in open_prompts]
         decisions = iter(decide(self.probabilities(open_prompts), self._toxic, self.toxic_threshold, blocked)

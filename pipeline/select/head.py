@@ -42,10 +42,7 @@ class SelectorHead:
 
     def probabilities(self, texts: Sequence[str], emb: np.ndarray) -> np.ndarray:
         """(len(texts), classes) probabilities; ``emb`` are the texts' unit-length embeddings."""
-        logits = np.asarray(combined(self.words.transform(texts), emb) @ self.weights) + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return linear_softmax(combined(self.words.transform(texts), emb), self.weights, self.bias)
 
     def check_catalog(self, catalog: Catalog, path: Path | str = "the head") -> None:
         expected = (*(p.id for p in catalog), NONE_LABEL)
@@ -88,6 +85,14 @@ class SelectorHead:
             raise HeadError(f"{path}: weights have {weights.shape[0]} rows for {len(words.vocab)} word features "
                             f"and an embedding; retrain it with `make train-selector`")
         return cls(classes, weights, bias, threshold, embedding, words, meta)
+
+
+def linear_softmax(x, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``x @ weights + bias`` (``x`` dense or sparse)."""
+    logits = np.asarray(x @ weights) + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def decide(probs: np.ndarray, toxic: np.ndarray, threshold: float,

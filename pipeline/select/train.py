@@ -15,11 +15,10 @@ import numpy as np
 
 from pipeline.catalog import Catalog
 from pipeline.select.base import NONE_LABEL
-from pipeline.select.classifier import final_label
-from pipeline.select.people import open_bias_principle
+from pipeline.select.classifier import final_label, keyword_selection
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
 from pipeline.select.features import TextFeatures, combined
-from pipeline.select.head import SelectorHead, decide
+from pipeline.select.head import SelectorHead, decide, linear_softmax
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.labelled import LabelledPrompt
 
@@ -51,13 +50,6 @@ def _fit(x, y: np.ndarray, n_classes: int, c: float, seed: int) -> tuple[np.ndar
     return w, b
 
 
-def _probs(x, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    logits = np.asarray(x @ w) + b
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _selector_labels(rows: Sequence[LabelledPrompt], probs: np.ndarray, classes: tuple[str, ...],
                      toxic: np.ndarray, threshold: float, keyword: KeywordSelector) -> list[str]:
     """What the whole selector (keywords, then the head) would answer, given head probabilities."""
@@ -65,9 +57,9 @@ def _selector_labels(rows: Sequence[LabelledPrompt], probs: np.ndarray, classes:
     out: list[str | None] = [None] * len(rows)
     open_rows: list[int] = []
     for i, r in enumerate(rows):
-        hit = keyword.match(r.prompt)
+        hit = keyword_selection(keyword, r.prompt)
         if hit is not None:
-            out[i] = open_bias_principle(r.prompt, keyword.catalog, hit.principle_id) or NONE_LABEL
+            out[i] = hit.principle_id or NONE_LABEL
         else:
             open_rows.append(i)
     blocked = [[index[pid] for pid in keyword.blocked(rows[i].prompt)] for i in open_rows]
@@ -108,7 +100,7 @@ def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: "Sentenc
         words = TextFeatures.fit([texts[i] for i in train_idx], min_df)
         w, b = _fit(combined(words.transform([texts[i] for i in train_idx]), emb[train_idx]), y[train_idx],
                     len(classes), c, seed)
-        oof[test_idx] = _probs(combined(words.transform([texts[i] for i in test_idx]), emb[test_idx]), w, b)
+        oof[test_idx] = linear_softmax(combined(words.transform([texts[i] for i in test_idx]), emb[test_idx]), w, b)
     keyword = KeywordSelector(catalog)
     scored = [(t, *score_labels(rows, _selector_labels(rows, oof, classes, toxic, t, keyword), catalog))
               for t in THRESHOLDS]
