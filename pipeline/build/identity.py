@@ -20,12 +20,14 @@ def _digest_files(paths: list[Path]) -> str:
 
 def run_hash(cfg: RunConfig) -> str:
     """Config hash plus the content of the catalog, the packs, the prompt files and the default
-    selector's head: editing a principle or a template, or retraining the head, changes the
+    selector's head and the Q16 prompts: editing a principle or a template, or retraining the head, changes the
     data, so it changes the identity."""
     inputs = list(Path(cfg.catalog_dir).glob("*.yaml")) + list(Path(cfg.prompts.packs_dir).glob("*.yaml"))
     inputs += [Path(f) for f in cfg.prompts.files]
     if cfg.selector == "default":  # the trained head decides principles: retraining changes the data
         head = cfg.semantic.head or Path(cfg.catalog_dir) / HEAD_FILE
         inputs += [Path(head)] if Path(head).is_file() else []
+    if cfg.score.q16_prompts is not None and Path(cfg.score.q16_prompts).is_file():  # Q16's judgement is the file
+        inputs.append(Path(cfg.score.q16_prompts))
     blob = config_hash(cfg) + _digest_files(inputs)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

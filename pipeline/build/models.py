@@ -19,14 +19,28 @@ def _renderer(model: str, device: str, dtype: str, steps: int, guidance: float, 
 
 
 @lru_cache(maxsize=2)
-def _scorers(clip_model: str, nudenet: bool, device: str, batch_size: int) -> tuple:
+def _scorers(clip_model: str, nudenet: bool, nsfw: bool, faces: bool, q16_prompts: str | None, device: str,
+             batch_size: int) -> tuple:
     from pipeline.score.clip import ClipScorer
 
-    scorers: list = [ClipScorer(clip_model, device=device, batch_size=batch_size)]
+    clip = ClipScorer(clip_model, device=device, batch_size=batch_size)
+    scorers: list = [clip]
     if nudenet:
         from pipeline.score.nudenet import NudeNetScorer
 
         scorers.append(NudeNetScorer())
+    if nsfw:
+        from pipeline.score.opennsfw import OpenNsfwScorer
+
+        scorers.append(OpenNsfwScorer(device=device, batch_size=batch_size))
+    if faces:
+        from pipeline.score.faces import FaceScorer
+
+        scorers.append(FaceScorer())
+    if q16_prompts is not None:
+        from pipeline.score.q16 import Q16Scorer
+
+        scorers.append(Q16Scorer(q16_prompts, clip))  # reuses the CLIP scorer's model and image embeddings
     return tuple(scorers)
 
 
@@ -38,5 +52,7 @@ def load_models(cfg: RunConfig, out: Path | str):
     r, s = cfg.render, cfg.score
     renderer = _renderer(resolve_model(r.model, models_dir), r.device, r.dtype, r.steps, r.guidance_scale,
                          r.width, r.height, r.batch_size, r.scheduler)
-    scorers = _scorers(resolve_model(s.clip_model, models_dir), s.nudenet, s.device, s.batch_size)
+    q16 = str(s.q16_prompts) if s.q16_prompts is not None else None
+    scorers = _scorers(resolve_model(s.clip_model, models_dir), s.nudenet, s.nsfw, s.faces, q16, s.device,
+                       s.batch_size)
     return renderer, scorers

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.config import RunConfig
-from pipeline.filters import judge
+from pipeline.filters import attribute_judge, judge
 from pipeline.plan.bias import resolve_bias_plans
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import read_manifest
@@ -48,7 +50,7 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     from pipeline.build.models import load_models
     from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_row
     from pipeline.run.tables import write_table_atomic
-    from pipeline.score.base import combine_scores
+    from pipeline.score.base import attribute_reader, combine_scores
 
     paths = RunPaths(Path(out))
     done = read_marker(paths, index)
@@ -65,9 +67,13 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     seeds = [p.seed for p in plans]
     # The neutral side first: a bias pair's aligned prompt depends on what it shows.
     violating = renderer.render([p.violating_prompt for p in plans], seeds, None)
-    plans = resolve_bias_plans(plans, violating, next((s for s in scorers if hasattr(s, "read_attributes")), None))
-    aligned = renderer.render([p.aligned_prompt for p in plans], seeds, [p.aligned_negative_prompt for p in plans])
     seconds["render"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plans = resolve_bias_plans(plans, violating, attribute_reader(scorers))  # face classifier, else CLIP
+    seconds["read_attributes"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    aligned = renderer.render([p.aligned_prompt for p in plans], seeds, [p.aligned_negative_prompt for p in plans])
+    seconds["render"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
     columns = combine_scores(scorers, plans, aligned, violating)
@@ -78,12 +84,14 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     ext = "jpg" if sh.image_format == "jpeg" else "png"
     kept_rows, rejected_rows, dropped = [], [], Counter()
     for i, plan in enumerate(plans):
-        scores = {name: float(values[i]) for name, values in columns.items()}
+        # NaN is a judge's "not read" (no face, a toxicity pair's faces): stored as null.
+        scores = {name: None if np.isnan(values[i]) else float(values[i]) for name, values in columns.items()}
         reason = judge(plan, scores, cfg.filters)
         keep_images = reason is None or sh.rejected_images
         a = encode_image(aligned[i], sh.image_format, sh.jpeg_quality) if keep_images else None
         v = encode_image(violating[i], sh.image_format, sh.jpeg_quality) if keep_images else None
-        meta = dict(model=cfg.render.model, config_hash=rhash, image_ext=ext)
+        meta = dict(model=cfg.render.model, config_hash=rhash, image_ext=ext,
+                    attribute_judge=attribute_judge(plan, scores))
         if reason is None:
             kept_rows.append(pair_row(plan, a, v, scores, **meta))
         else:

@@ -2,7 +2,8 @@
 
 PopAlign's lesson: bias is a population property, and one pair teaches balance only if it
 prefers what the base model under-produces. So the neutral (violating) image is rendered
-first and its attribute read (CLIP zero-shot today). The aligned side never asks for the
+first and its attribute read (the face classifier where it finds a face and reads the
+attribute, CLIP zero-shot otherwise). The aligned side never asks for the
 value the model produced for that prompt and seed; among the other values it asks for the one
 least represented so far in the shard's population of this principle (neutral images read
 plus aligned images asked for), then the one this image showed least. Across a shard the
@@ -38,7 +39,7 @@ def choose_attribute(plan: PairPlan, probs: Sequence[float], seen: Counter | Non
 
 def resolve_bias_plans(plans: Sequence[PairPlan], neutral_images: Sequence, reader) -> list[PairPlan]:
     """Every bias plan resolved from its neutral image, in plan order (other plans unchanged).
-    ``reader`` has ``read_attributes(plans, images) -> [probabilities]`` (the CLIP scorer does)."""
+    ``reader`` has ``read_attributes(plans, images) -> [probabilities]`` (`score.base.AttributeReaders`)."""
     idx = [i for i, p in enumerate(plans) if p.kind == "bias"]
     if not idx:
         return list(plans)

@@ -12,6 +12,7 @@ Hugging Face features (key ``huggingface``) exactly as `datasets` writes and rea
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
 
 import datasets
@@ -28,6 +29,16 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "violating_concept",
     "aligned_nudity",
     "violating_nudity",
+    "aligned_nsfw",
+    "violating_nsfw",
+    "aligned_q16",
+    "violating_q16",
+    "aligned_faces",
+    "violating_faces",
+    "aligned_face_female",
+    "violating_face_female",
+    "aligned_face_age",
+    "violating_face_age",
 )
 KINDS = frozenset({"toxicity", "bias"})
 PAIR_TYPES = frozenset({"toxicity", "bias", "benign"})
@@ -55,6 +66,7 @@ _SHARD_FEATURES: dict[str, object] = {
     "aligned_negative_prompt": _S,
     "attribute": _S,
     "violating_attribute": _S,
+    "attribute_judge": _S,
     "seed": datasets.Value("int64"),
     "model": _S,
     "source": _S,
@@ -71,11 +83,12 @@ _SHARD_FEATURES: dict[str, object] = {
 SHARD_SCHEMA: pa.Schema = datasets.Features(_SHARD_FEATURES).arrow_schema
 REJECTED_SCHEMA: pa.Schema = datasets.Features({**_SHARD_FEATURES, "reason": _S}).arrow_schema
 
-# Columns that may be null. attribute, violating_attribute (what the neutral image showed): only
-# bias pairs have them. Scores: null means "not computed"
-# (a scorer that does not apply, or a pair rejected before scoring). Rejected rows keep images only
+# Columns that may be null. attribute, violating_attribute (what the neutral image showed) and
+# attribute_judge ("face" or "clip": which judge confirmed the attribute): only bias pairs have them.
+# Scores: null means "not computed" (a judge that is off or does not apply, e.g. faces on toxicity
+# pairs and face attributes on an image without a face, or a pair rejected before scoring). Rejected rows keep images only
 # when the config asks for them.
-_SHARD_NULLABLE = frozenset({"attribute", "violating_attribute", *SCORE_COLUMNS})
+_SHARD_NULLABLE = frozenset({"attribute", "violating_attribute", "attribute_judge", *SCORE_COLUMNS})
 SHARD_REQUIRED: frozenset[str] = frozenset(SHARD_SCHEMA.names) - _SHARD_NULLABLE
 REJECTED_REQUIRED: frozenset[str] = frozenset(REJECTED_SCHEMA.names) - _SHARD_NULLABLE - set(IMAGE_COLUMNS)
 
@@ -115,6 +128,10 @@ def _image_cell(data: bytes | None, pair_id: str, side: str, ext: str) -> dict |
     return {"bytes": data, "path": f"{pair_id}-{side}.{ext}"}
 
 
+def _score_cell(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
 def pair_row(
     plan: PairPlan,
     aligned: bytes | None,
@@ -124,11 +141,13 @@ def pair_row(
     model: str,
     config_hash: str,
     image_ext: str,
+    attribute_judge: str | None = None,
 ) -> dict:
     """One SHARD_SCHEMA row from a plan, the encoded images and the scores.
 
-    `scores` keys must be in SCORE_COLUMNS (an unknown key is a typo and raises); a missing score is
-    stored as null. Images may be None only for rejected rows (see `rejected_row`).
+    `scores` keys must be in SCORE_COLUMNS (an unknown key is a typo and raises); a missing score
+    (absent, None or NaN) is stored as null. Images may be None only for rejected rows (see
+    `rejected_row`).
     """
     unknown = set(scores) - set(SCORE_COLUMNS)
     if unknown:
@@ -153,11 +172,12 @@ def pair_row(
         "aligned_negative_prompt": plan.aligned_negative_prompt,
         "attribute": plan.attribute,
         "violating_attribute": plan.violating_attribute,
+        "attribute_judge": attribute_judge,
         "seed": int(plan.seed),
         "model": model,
         "source": plan.source,
         "selection_method": plan.selection_method,
-        **{c: (None if scores.get(c) is None else float(scores[c])) for c in SCORE_COLUMNS},
+        **{c: _score_cell(scores.get(c)) for c in SCORE_COLUMNS},
         "config_hash": config_hash,
     }
     assert list(row) == SHARD_SCHEMA.names  # keeps this function and the schema in step
@@ -174,9 +194,11 @@ def rejected_row(
     model: str,
     config_hash: str,
     image_ext: str,
+    attribute_judge: str | None = None,
 ) -> dict:
     """One REJECTED_SCHEMA row: `pair_row` plus the reason (e.g. ``fidelity_too_low``)."""
-    row = pair_row(plan, aligned, violating, scores, model=model, config_hash=config_hash, image_ext=image_ext)
+    row = pair_row(plan, aligned, violating, scores, model=model, config_hash=config_hash, image_ext=image_ext,
+                   attribute_judge=attribute_judge)
     row["reason"] = reason
     return row
 

@@ -6,8 +6,9 @@ pairs so models see batches, never one pair at a time.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -66,3 +67,65 @@ def combine_scores(
                 raise ValueError(f"{col}: {len(values)} values for {len(plans)} plans")
         merged.update(result)
     return merged
+
+
+class ImageMemo:
+    """Per-image results kept while the image is alive: a shard reads its neutral images before
+    the aligned side is rendered, then scores them, and no model should see the same image twice.
+
+    Keyed by object identity (PIL images compare by content and are unhashable); a weak
+    reference proves the key still names the same object, so a recycled id never hits.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._items: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def get(self, image: Image.Image) -> Any | None:
+        item = self._items.get(id(image))
+        if item is None or item[0]() is not image:
+            return None
+        return item[1]
+
+    def put(self, image: Image.Image, value: Any) -> None:
+        if len(self._items) >= self.capacity:
+            self._items = {k: v for k, v in self._items.items() if v[0]() is not None}
+            if len(self._items) >= self.capacity:
+                self._items.clear()
+        self._items[id(image)] = (weakref.ref(image), value)
+
+
+def rgb(image: Image.Image) -> Image.Image:
+    """The image as 8-bit RGB (grayscale, RGBA and palette images are what users and renderers hand over)."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+# Who reads a bias attribute first: the face classifier where it can, CLIP for the rest.
+READING_ORDER: tuple[str, ...] = ("face", "clip")
+
+
+class AttributeReaders:
+    """``read_attributes`` over several judges: each plan is read by the first judge that answers
+    (a judge answers None for a plan it cannot read, e.g. no face found)."""
+
+    def __init__(self, readers: Sequence) -> None:
+        self.readers = sorted(readers, key=lambda r: READING_ORDER.index(getattr(r, "judge_name", "clip")))
+
+    def read_attributes(self, plans: Sequence[PairPlan], images: Sequence[Image.Image]) -> list:
+        out: list = [None] * len(plans)
+        for reader in self.readers:
+            todo = [i for i, o in enumerate(out) if o is None]
+            if not todo:
+                break
+            for i, probs in zip(todo, reader.read_attributes([plans[i] for i in todo], [images[i] for i in todo])):
+                out[i] = probs
+        missing = [plans[i].id for i, o in enumerate(out) if o is None]
+        if missing:
+            raise ValueError(f"no judge could read the attribute of plans {missing[:3]}")
+        return out
+
+
+def attribute_reader(scorers: Sequence) -> AttributeReaders | None:
+    """The bias-attribute reader of a set of scorers; None when none of them reads attributes."""
+    readers = [s for s in scorers if hasattr(s, "read_attributes")]
+    return AttributeReaders(readers) if readers else None

@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import PairPlan
-from pipeline.score.base import check_lengths
+from pipeline.score.base import ImageMemo, check_lengths
 
 
 def toxicity_class_texts(concepts: Sequence[str], safe_concepts: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -78,6 +78,7 @@ def _load_clip(checkpoint: str, device: str) -> tuple[Any, Any]:
 class ClipScorer:
     """CLIPScore of each image against its own prompt, and zero-shot concept probability."""
 
+    judge_name = "clip"
     columns: tuple[str, ...] = (
         "aligned_clip",
         "violating_clip",
@@ -95,6 +96,8 @@ class ClipScorer:
         self.model.eval()
         # Plans repeat the same concept texts (and often prompts) across a run: encode once.
         self._text_cache: dict[str, torch.Tensor] = {}
+        # A shard reads its neutral images (bias) before scoring them, and Q16 reuses the embeddings.
+        self._image_memo = ImageMemo()
 
     @property
     def logit_scale(self) -> float:
@@ -102,15 +105,22 @@ class ClipScorer:
 
     @torch.inference_mode()
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        feats = []
-        for start in range(0, len(images), self.batch_size):
-            batch = torch.stack([self.preprocess(im) for im in images[start : start + self.batch_size]])
+        """Unit-norm image embeddings, (N, D); an image already encoded while alive is not encoded again."""
+        missing, queued = [], set()
+        for im in images:
+            if id(im) not in queued and self._image_memo.get(im) is None:
+                queued.add(id(im))
+                missing.append(im)
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start : start + self.batch_size]
+            batch = torch.stack([self.preprocess(im) for im in chunk])
             # On CUDA clip.load keeps fp16 weights; cast up before normalising.
-            feats.append(self.model.encode_image(batch.to(self.device)).float())
-        if not feats:
+            feats = self.model.encode_image(batch.to(self.device)).float()
+            for im, f in zip(chunk, feats / feats.norm(dim=-1, keepdim=True)):
+                self._image_memo.put(im, f)
+        if not images:
             return torch.empty(0, self.model.text_projection.shape[1], device=self.device)
-        out = torch.cat(feats)
-        return out / out.norm(dim=-1, keepdim=True)
+        return torch.stack([self._image_memo.get(im) for im in images])
 
     @torch.inference_mode()
     def text_embeddings(self, texts: Sequence[str]) -> torch.Tensor:

@@ -1,0 +1,5 @@
+"""Filter rules (`rules`) over what the judges measured on each image (`evidence`)."""
+
+from pipeline.filters.rules import REASONS, RULES, THRESHOLD_RULES, attribute_judge, judge
+
+__all__ = ["REASONS", "RULES", "THRESHOLD_RULES", "attribute_judge", "judge"]

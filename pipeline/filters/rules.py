@@ -1,0 +1,111 @@
+"""Filter rules: each returns None (keep) or the name of the reason to drop.
+
+The first rule that objects decides the reason; counts go to stats as dropped_<reason>. Most
+rules compare one statistic of a pair with one threshold of `FilterConfig` (per category where
+``filters.by_category`` says so); `livo calibrate` sweeps exactly these statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipeline.config import FilterConfig, Thresholds
+from pipeline.filters.evidence import Pair, Scores, attribute_evidence, score, violation
+
+Statistic = Callable[[Pair, Scores], float | None]
+Contrast = Callable[[Pair, Scores], tuple[float, float] | None]
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Drop a pair when its statistic is below (``drop_below``) or above the threshold ``field``.
+
+    ``contrast`` gives, for calibration, the statistic on the image that should pass and on the
+    one that should not (e.g. the aligned and the violating image's violation), or None when
+    the rule has no such pair of images (then a target keep rate proposes the threshold)."""
+
+    reason: str
+    field: str
+    drop_below: bool
+    applies: Callable[[Pair], bool]
+    statistic: Statistic
+    contrast: Contrast | None = None
+
+    def check(self, pair: Pair, s: Scores, t: Thresholds) -> str | None:
+        if not self.applies(pair):
+            return None
+        value = self.statistic(pair, s)
+        if value is None:  # its judge is off
+            return None
+        limit = getattr(t, self.field)
+        return self.reason if (value < limit if self.drop_below else value > limit) else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule without a threshold."""
+
+    reason: str
+    objects: Callable[[Pair, Scores], bool]
+
+    def check(self, pair: Pair, s: Scores, t: Thresholds) -> str | None:
+        return self.reason if self.objects(pair, s) else None
+
+
+def _toxicity(pair: Pair) -> bool:
+    return pair.kind == "toxicity"
+
+
+def _bias(pair: Pair) -> bool:
+    return pair.kind == "bias"
+
+
+def _sides(pair: Pair, s: Scores) -> tuple[float, float]:
+    return violation(pair, s, "aligned"), violation(pair, s, "violating")
+
+
+def _nsfw_sides(pair: Pair, s: Scores) -> tuple[float, float] | None:
+    # Only nudity pairs' violating images are meant to be NSFW.
+    a, v = score(s, "aligned_nsfw"), score(s, "violating_nsfw")
+    return (a, v) if pair.category == "nudity" and a is not None and v is not None else None
+
+
+def _attribute_sides(pair: Pair, s: Scores) -> tuple[float, float]:
+    # The neutral image was chosen not to show the requested value: it is the contrast.
+    return attribute_evidence(pair, s, "violating")[0], attribute_evidence(pair, s, "aligned")[0]
+
+
+RULES: tuple[ThresholdRule | Rule, ...] = (
+    ThresholdRule("fidelity_too_low", "min_clip_score", True, lambda p: True,
+                  lambda p, s: min(s["aligned_clip"], s["violating_clip"])),
+    ThresholdRule("aligned_still_violates", "max_aligned_violation", False, _toxicity,
+                  lambda p, s: violation(p, s, "aligned"), _sides),
+    ThresholdRule("aligned_is_nsfw", "max_aligned_nsfw", False, lambda p: True,
+                  lambda p, s: score(s, "aligned_nsfw"), _nsfw_sides),
+    ThresholdRule("violating_does_not_violate", "min_violating_violation", True, _toxicity,
+                  lambda p, s: violation(p, s, "violating"), _sides),
+    ThresholdRule("margin_too_small", "min_margin", True, _toxicity,
+                  lambda p, s: violation(p, s, "violating") - violation(p, s, "aligned")),
+    # A pair whose neutral image already shows the requested value prefers nothing.
+    Rule("bias_sides_same_attribute",
+         lambda p, s: _bias(p) and p.violating_attribute is not None and p.violating_attribute == p.attribute),
+    ThresholdRule("bias_attribute_not_confirmed", "min_attribute_prob", True, _bias,
+                  lambda p, s: attribute_evidence(p, s, "aligned")[0], _attribute_sides),
+)
+REASONS: tuple[str, ...] = tuple(r.reason for r in RULES)
+THRESHOLD_RULES: tuple[ThresholdRule, ...] = tuple(r for r in RULES if isinstance(r, ThresholdRule))
+
+
+def judge(pair: Pair, scores: Scores, cfg: FilterConfig, rules: tuple = RULES) -> str | None:
+    thresholds = cfg.for_category(pair.category)
+    for rule in rules:
+        reason = rule.check(pair, scores, thresholds)
+        if reason is not None:
+            return reason
+    return None
+
+
+def attribute_judge(pair: Pair, scores: Scores) -> str | None:
+    """Which judge decided a bias pair's attribute confirmation ("face" or "clip"); None otherwise."""
+    return attribute_evidence(pair, scores, "aligned")[1] if _bias(pair) else None
