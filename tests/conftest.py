@@ -83,6 +83,20 @@ def nudenet_scorer():
     return NudeNetScorer()
 
 
+@pytest.fixture(scope="session")
+def nsfw_scorer():
+    from pipeline.score.opennsfw import OpenNsfwScorer
+
+    return OpenNsfwScorer(batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def face_scorer():
+    from pipeline.score.faces import FaceScorer
+
+    return FaceScorer()
+
+
 # ---------------------------------------------------------------- end tiny models
 
 
