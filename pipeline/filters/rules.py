@@ -21,9 +21,10 @@ Contrast = Callable[[Pair, Scores], tuple[float, float] | None]
 class ThresholdRule:
     """Drop a pair when its statistic is below (``drop_below``) or above the threshold ``field``.
 
-    ``contrast`` gives, for calibration, the statistic on the image that should pass and on the
-    one that should not (e.g. the aligned and the violating image's violation), or None when
-    the rule has no such pair of images (then a target keep rate proposes the threshold)."""
+    ``contrast`` gives, for calibration, the statistic on the image of the pair that should score
+    low and on the one that should score high (the aligned and the violating image's violation;
+    the requested attribute on the neutral and on the aligned image), or None when the rule has
+    no such pair of images (then a target keep rate proposes the threshold)."""
 
     reason: str
     field: str
@@ -31,6 +32,7 @@ class ThresholdRule:
     applies: Callable[[Pair], bool]
     statistic: Statistic
     contrast: Contrast | None = None
+    contrast_sides: tuple[str, str] = ("aligned", "violating")  # the images of contrast's (low, high)
 
     def check(self, pair: Pair, s: Scores, t: Thresholds) -> str | None:
         if not self.applies(pair):
@@ -91,7 +93,7 @@ RULES: tuple[ThresholdRule | Rule, ...] = (
     Rule("bias_sides_same_attribute",
          lambda p, s: _bias(p) and p.violating_attribute is not None and p.violating_attribute == p.attribute),
     ThresholdRule("bias_attribute_not_confirmed", "min_attribute_prob", True, _bias,
-                  lambda p, s: attribute_evidence(p, s, "aligned")[0], _attribute_sides),
+                  lambda p, s: attribute_evidence(p, s, "aligned")[0], _attribute_sides, ("neutral", "aligned")),
 )
 REASONS: tuple[str, ...] = tuple(r.reason for r in RULES)
 THRESHOLD_RULES: tuple[ThresholdRule, ...] = tuple(r for r in RULES if isinstance(r, ThresholdRule))

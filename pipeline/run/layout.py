@@ -9,9 +9,13 @@
     <run>/_done/shard-00000.json ...            shard markers     MARKERS_DIR (reports.py)
     <run>/stats.json         counts, timings, failed shards       STATS_FILE
     <run>/README.md          dataset card                         CARD_FILE (card.py)
+    <run>/report.html        HTML report (`livo report`)          REPORT_FILE (pipeline.report)
+    <run>/calibration/calibration.json, calibration.png, filters.yaml
+                             thresholds proposed from the run     CALIBRATION_DIR (pipeline.calibrate)
     <run>/models/            built-in tiny models (models_cache null)  MODELS_DIR
     <run>/llm_cache.sqlite   LLM request cache                    LLM_CACHE_FILE
     <run>/llm_failures.jsonl rows an LLM stage gave up on         LLM_FAILURES_FILE
+    <run>/.build.lock        held by the process building the run  LOCK_FILE (lock.py)
 
 Everything that reads or writes a run (the build, validation, training) goes through
 `RunPaths`; temporary files of interrupted writes are recognised by `atomic.is_temp_name`.
@@ -30,12 +34,15 @@ PLAN_FILE = "plan.jsonl"
 DROPPED_FILE = "plan_dropped.jsonl"
 STATS_FILE = "stats.json"
 CARD_FILE = "README.md"
+REPORT_FILE = "report.html"
 SHARDS_DIR = "shards"
 REJECTED_DIR = "rejected"
 MARKERS_DIR = "_done"
+CALIBRATION_DIR = "calibration"
 MODELS_DIR = "models"
 LLM_CACHE_FILE = "llm_cache.sqlite"
 LLM_FAILURES_FILE = "llm_failures.jsonl"
+LOCK_FILE = ".build.lock"
 
 
 def shard_name(index: int) -> str:
@@ -92,6 +99,10 @@ class RunPaths:
         return self.root / CARD_FILE
 
     @property
+    def report(self) -> Path:
+        return self.root / REPORT_FILE
+
+    @property
     def shards(self) -> Path:
         return self.root / SHARDS_DIR
 
@@ -104,12 +115,20 @@ class RunPaths:
         return self.root / MARKERS_DIR
 
     @property
+    def calibration(self) -> Path:
+        return self.root / CALIBRATION_DIR
+
+    @property
     def llm_cache(self) -> Path:
         return self.root / LLM_CACHE_FILE
 
     @property
     def llm_failures(self) -> Path:
         return self.root / LLM_FAILURES_FILE
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK_FILE
 
     def shard(self, index: int) -> Path:
         return self.shards / shard_name(index)

@@ -47,10 +47,11 @@ def write_table_atomic(rows: list[dict], path: Path, schema: pa.Schema) -> Path:
     return path
 
 
-def _read_tables(files: Iterable[Path], schema: pa.Schema) -> pd.DataFrame:
-    tables = [pq.read_table(p) for p in files]
+def _read_tables(files: Iterable[Path], schema: pa.Schema, columns: list[str] | None = None) -> pd.DataFrame:
+    tables = [pq.read_table(p, columns=columns) for p in files]
     if not tables:
-        return schema.empty_table().to_pandas()
+        empty = schema.empty_table()
+        return (empty.select(columns) if columns else empty).to_pandas()
     try:
         # concat_tables needs identical schemas (metadata aside); a shard that breaks the contract
         # fails here, and validate_run says which and why
@@ -60,8 +61,9 @@ def _read_tables(files: Iterable[Path], schema: pa.Schema) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def read_run(run_dir: str | Path) -> pd.DataFrame:
-    """All kept pairs of a run, shards read in sorted name order.
+def read_run(run_dir: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """All kept pairs of a run (only ``columns`` when given: leave the images out to read fast),
+    shards read in sorted name order.
 
     Image cells are dicts ``{"bytes": ..., "path": ...}`` (use `pipeline.run.validate.decode_image`).
     Note (pandas >= 3): null strings (``attribute`` of non-bias pairs) come back as NaN, not None.
@@ -69,11 +71,11 @@ def read_run(run_dir: str | Path) -> pd.DataFrame:
     folder = Path(run_dir) / SHARDS_DIR
     if not folder.is_dir():
         raise FileNotFoundError(f"no {SHARDS_DIR}/ folder in {run_dir}")
-    return _read_tables(parquet_files(folder), SHARD_SCHEMA)
+    return _read_tables(parquet_files(folder), SHARD_SCHEMA, columns)
 
 
-def read_rejected(run_dir: str | Path) -> pd.DataFrame:
+def read_rejected(run_dir: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """All rejected pairs of a run; an empty frame with the contract columns when there are none."""
     folder = Path(run_dir) / REJECTED_DIR
     files = parquet_files(folder)
-    return _read_tables(files, REJECTED_SCHEMA)
+    return _read_tables(files, REJECTED_SCHEMA, columns)

@@ -15,9 +15,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "pipeline.run"),
     ("pipeline.catalog", "pipeline.prompts", "pipeline.select", "pipeline.llm", "pipeline.plan", "pipeline.render",
      "pipeline.score", "pipeline.filters"),
-    ("pipeline.build",),
+    ("pipeline.build", "pipeline.calibrate"),
     ("flows", "livo_train"),
-    ("pipeline.cli",),
+    ("pipeline.cli", "pipeline.console"),
 )
 PACKAGES = ("pipeline", "flows", "livo_train")
 MAX_LINES = 300
