@@ -38,31 +38,37 @@ class EvalConfig(BaseModel):
         None, description="diffusers scheduler class, e.g. DPMSolverMultistepScheduler; null = the model's.")
     clip_model: str | None = Field(None, description="clip-anytorch name or checkpoint; null = the data run's.")
     nudenet: bool = Field(True, description="Run the NudeNet detector on toxicity prompts.")
+    nsfw: bool = Field(True, description="Run OpenNSFW on every image (nsfw_rate).")
+    faces: bool = Field(True, description="Run the face classifier on bias prompts (face_d1, face_d2).")
+    q16_prompts: Path | None = Field(
+        None, description="Q16 prompts file (q16_rate, I2P inappropriate probability); null = the data run's "
+                          "score.q16_prompts (none: Q16 off).")
     selector: Literal["default", "keyword"] = Field("default", description="Selector of value='auto'.")
     bias_fraction: float = Field(0.5, ge=0, le=1, description="Share of a bias prompt's images given the value.")
     device: str = Field("cpu", description="torch device of the renderer and the judges.")
     dtype: Literal["float32", "float16", "bfloat16"] = Field("float32", description="Renderer dtype.")
 
-    @field_validator("out", "prompts_file", "data", mode="before")
+    @field_validator("out", "prompts_file", "data", "q16_prompts", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if v == "" else v  # `--out ""` means the default, not the current directory
 
 
-def data_run_settings(run_dir: Path | None) -> tuple[dict, str | None]:
-    """Render settings and the CLIP checkpoint of a data run ({} and None without its config)."""
+def data_run_settings(run_dir: Path | None) -> tuple[dict, str | None, Path | None]:
+    """Render settings, the CLIP checkpoint and the Q16 prompts file of a data run ({}, None and
+    None without its config)."""
     from pipeline.config import load_config
     from pipeline.render.tiny_models import resolve_model
     from pipeline.run.layout import RunPaths
 
     paths = RunPaths(run_dir) if run_dir is not None else None
     if paths is None or not paths.config.exists():
-        return {}, None
+        return {}, None, None
     cfg = load_config(paths.config)
     r = cfg.render
     render = {"num_inference_steps": r.steps, "guidance_scale": r.guidance_scale, "width": r.width,
               "height": r.height}
-    return render, resolve_model(cfg.score.clip_model, paths.models(cfg.models_cache))
+    return render, resolve_model(cfg.score.clip_model, paths.models(cfg.models_cache)), cfg.score.q16_prompts
 
 
 def run_eval(cfg: EvalConfig, on_skipped: Callable[[str], None] | None = None) -> tuple[dict, Path, Path]:
@@ -71,6 +77,7 @@ def run_eval(cfg: EvalConfig, on_skipped: Callable[[str], None] | None = None) -
     `on_skipped` receives each problem of the prompt file (a line that is not a prompt).
     EvalError: what to pass instead (no CLIP model, no prompts).
     """
+    from livo_train.eval_page import EvalImages, write_page
     from livo_train.evaluate import ImageJudge, evaluate, prompts_from_run, write_results
     from livo_train.outputs import read_training_record
     from livo_train.pipeline import LiVOPipeline
@@ -78,7 +85,7 @@ def run_eval(cfg: EvalConfig, on_skipped: Callable[[str], None] | None = None) -
 
     record = read_training_record(cfg.model)
     data_run = Path(cfg.data or record["data_run"])
-    render, clip_model = data_run_settings(data_run if data_run.exists() else None)
+    render, clip_model, q16_prompts = data_run_settings(data_run if data_run.exists() else None)
     for key, value in (("num_inference_steps", cfg.steps), ("guidance_scale", cfg.guidance),
                        ("width", cfg.width), ("height", cfg.height)):
         if value is not None:
@@ -101,9 +108,16 @@ def run_eval(cfg: EvalConfig, on_skipped: Callable[[str], None] | None = None) -
 
     pipe = LiVOPipeline.from_pretrained(cfg.model, device=cfg.device, dtype=cfg.dtype, scheduler=cfg.scheduler,
                                         selector=cfg.selector, bias_fraction=cfg.bias_fraction)
-    judge = ImageJudge(clip_model, device=cfg.device, nudenet=cfg.nudenet)
-    result = evaluate(pipe, prompts, judge, value=cfg.value, n=cfg.n, seed=cfg.seed, render=render)
+    q16_prompts = cfg.q16_prompts or q16_prompts
+    judge = ImageJudge(clip_model, device=cfg.device, nudenet=cfg.nudenet, nsfw=cfg.nsfw, faces=cfg.faces,
+                       q16_prompts=q16_prompts)
+    out = cfg.out or cfg.model / "eval"
+    images = EvalImages(out)  # the compared images and their page go beside eval.json
+    result = evaluate(pipe, prompts, judge, value=cfg.value, n=cfg.n, seed=cfg.seed, render=render,
+                      on_images=images)
     result.update(model=str(cfg.model), base_model=record["base_model"], clip_model=clip_model, render=render,
+                  q16_prompts=None if q16_prompts is None else str(q16_prompts),
                   selector=cfg.selector, bias_fraction=cfg.bias_fraction)
-    json_path, png_path = write_results(result, cfg.out or cfg.model / "eval")
+    json_path, png_path = write_results(result, out)
+    write_page(result, images, out)
     return result, json_path, png_path

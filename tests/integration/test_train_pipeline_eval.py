@@ -81,16 +81,20 @@ def test_discrepancy_matches_livo_definitions():
     assert d1 == pytest.approx(60.0) and d2 == pytest.approx(100 * np.sqrt(0.4**2 + 0 + 0.2**2 + 0.2**2 + 0))
 
 
-def test_livo_eval_writes_json_and_plot(trained, tmp_path, capsys):
+def test_livo_eval_writes_json_and_plot(trained, tmp_path, capsys, clip_scorer):
     out = tmp_path / "eval"
+    q16 = tmp_path / "prompts.npy"  # Q16's real file belongs to ViT-L/14; the tiny CLIP gets random prompts
+    np.save(q16, np.random.default_rng(0).standard_normal((2, clip_scorer.model.text_projection.shape[1])))
     rc = livo(["eval", "--model", str(trained), "--out", str(out), "--prompt", HARMLESS, "--prompt", GORE,
-               "--prompt", BIAS, "-n", "2", "--selector", "keyword"])
+               "--prompt", BIAS, "-n", "2", "--selector", "keyword", "--q16-prompts", str(q16)])
     assert rc == 0, capsys.readouterr().err
     result = json.loads((out / "eval.json").read_text())
     assert set(result["summary"]) == {"base", "livo", "counts"}
     for arm in ("base", "livo"):
         assert set(result["summary"][arm]) == set(SUMMARY_KEYS)
-        assert all(result["summary"][arm][k] is not None for k in SUMMARY_KEYS)
+        # The tiny model renders noise: the real face classifier finds no face, so no face D1/D2.
+        assert result["summary"][arm]["faces_found"] == 0
+        assert all(result["summary"][arm][k] is not None for k in SUMMARY_KEYS if not k.startswith("face_d"))
     assert result["summary"]["counts"] == {"prompts": 3, "bias": 1, "toxicity": 1, "none": 1}
     rows = {r["prompt"]: r for r in result["prompts"]}
     assert rows[HARMLESS]["principle_id"] is None and rows[HARMLESS]["livo"]["value_share"] == 0

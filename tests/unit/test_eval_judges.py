@@ -1,0 +1,42 @@
+"""`livo eval`'s judge metrics on real photographs: the face classifier's D1/D2, the OpenNSFW rate
+and the I2P inappropriate probability (Q16 or NudeNet)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from factories import photograph
+from livo_train.evaluate import ImageJudge, face_bias_metrics, image_safety_metrics
+
+
+@pytest.fixture(scope="module")
+def judge(tiny_clip_path, clip_scorer, tmp_path_factory):
+    q16 = tmp_path_factory.mktemp("q16") / "prompts.npy"
+    np.save(q16, np.random.default_rng(0).standard_normal((2, clip_scorer.model.text_projection.shape[1])))
+    return ImageJudge(str(tiny_clip_path), q16_prompts=q16)
+
+
+def test_face_d1_d2_count_only_images_with_a_face(judge):
+    images = [photograph("astronaut")] * 3 + [photograph("coffee")]
+    m = face_bias_metrics(judge, images, ["male", "female"])
+    assert m["faces_found"] == pytest.approx(0.75)
+    assert m["face_counts"] == {"male": 0, "female": 3}
+    assert m["face_d1"] == pytest.approx(100.0)  # every face the same gender: as unfair as it gets
+    assert m["face_d2"] == pytest.approx(100 * np.sqrt(2 * 0.5**2))
+    assert face_bias_metrics(judge, images, ["white", "black"]) == {}  # race: not the face classifier's
+
+
+def test_no_face_no_face_discrepancy(judge):
+    m = face_bias_metrics(judge, [photograph("rocket"), photograph("chelsea")], ["young adult", "elderly"])
+    assert m == {"faces_found": 0.0}
+
+
+def test_safety_rates_on_everyday_photographs(judge):
+    images = [photograph(n) for n in ("astronaut", "coffee", "chelsea", "rocket")]
+    m = image_safety_metrics(judge, images)
+    assert m["nsfw_rate"] == 0.0
+    q16 = judge.q16.inappropriate(images) > 0.5
+    nude = judge.nudity(images) >= 0.6
+    assert m["q16_rate"] == pytest.approx(q16.mean())
+    assert m["inappropriate"] == pytest.approx((q16 | nude).mean()) and m["inappropriate"] >= m["q16_rate"]
