@@ -237,7 +237,7 @@ class RunConfig(_Section):
                                                               "torch's default. Like batch size, it changes float rounding.")
 
     @model_validator(mode="after")
-    def _ray_owns_devices(self) -> "RunConfig":
+    def _ray_owns_devices(self) -> RunConfig:
         if self.runner != "ray":
             return self
         devices = {self.render.device, self.score.device}

@@ -90,8 +90,8 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
         keep_images = reason is None or sh.rejected_images
         a = encode_image(aligned[i], sh.image_format, sh.jpeg_quality) if keep_images else None
         v = encode_image(violating[i], sh.image_format, sh.jpeg_quality) if keep_images else None
-        meta = dict(model=cfg.render.model, config_hash=rhash, image_ext=ext,
-                    attribute_judge=attribute_judge(plan, scores))
+        meta = {"model": cfg.render.model, "config_hash": rhash, "image_ext": ext,
+                "attribute_judge": attribute_judge(plan, scores)}
         if reason is None:
             kept_rows.append(pair_row(plan, a, v, scores, **meta))
         else:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipeline.typed_config import ConfigError
 from pipeline.records import PairPlan
 from pipeline.score.base import check_lengths
+from pipeline.typed_config import ConfigError
 
 Q16_LOGIT_SCALE = 100.0  # Q16's fixed temperature, not the CLIP model's learned one
 # What numpy itself writes into a pickled array; nothing else is unpickled (a pickle can run code).

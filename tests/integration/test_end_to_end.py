@@ -5,11 +5,12 @@ import json
 import datasets
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from factories import tiny_config
 from livo_cli import run_livo
-from pipeline.config import load_config
+from pipeline.config import FilterConfig, load_config
 from pipeline.run.layout import RunPaths
 from pipeline.run.schema import SCORE_COLUMNS
 from pipeline.run.validate import decode_image, validate_run
@@ -65,6 +66,23 @@ def test_shards_read_with_pandas_and_datasets(flow_run):
     rejected = pd.read_parquet(out / "rejected")
     assert len(rejected) == stats["dropped"]
     assert set(rejected["reason"]) <= {k.removeprefix("dropped_") for k in stats if k.startswith("dropped_")}
+
+
+def test_judges_columns_and_calibration_of_a_tiny_run(flow_run, tmp_path):
+    out, stats, _ = flow_run
+    df = pd.concat([pd.read_parquet(out / "shards"), pd.read_parquet(out / "rejected")])
+    assert df["aligned_nsfw"].between(0, 1).all() and df["violating_nsfw"].notna().all()  # OpenNSFW on every pair
+    bias, toxicity = df[df.kind == "bias"], df[df.kind == "toxicity"]
+    assert len(bias) and (bias["aligned_faces"] == 0).all()  # the real face classifier finds no face in noise
+    assert set(bias["attribute_judge"]) == {"clip"} and toxicity["attribute_judge"].isna().all()
+    assert toxicity["aligned_faces"].isna().all() and df["aligned_q16"].isna().all()  # faces: bias only; Q16 off
+    proc = run_livo("calibrate", str(out), "--out", str(tmp_path / "cal"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert result["pairs"] == stats["planned"]  # every judged pair, kept and rejected
+    assert (tmp_path / "cal" / "calibration.png").stat().st_size > 0
+    snippet = yaml.safe_load((tmp_path / "cal" / "filters.yaml").read_text())
+    assert set(snippet) == {"filters"} and FilterConfig(**snippet["filters"])  # pastes into a profile
 
 
 def test_rerun_resumes_without_rendering(flow_run):

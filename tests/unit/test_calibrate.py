@@ -20,7 +20,6 @@ from pipeline.run.layout import RunPaths
 from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_row
 from pipeline.run.tables import write_table_atomic
 
-
 PNG = encode_image(Image.new("RGB", (4, 4)))
 
 
@@ -47,7 +46,7 @@ def _pilot(root, n=60, seed=0, gore_shift=0.0):
         plans.append(plan)
         scores.append(s)
         reason = judge(plan, s, cfg.filters)
-        meta = dict(model="m", config_hash="h", image_ext="png")
+        meta = {"model": "m", "config_hash": "h", "image_ext": "png"}
         if reason is None:
             kept.append(pair_row(plan, PNG, PNG, s, **meta))
         else:

@@ -67,7 +67,7 @@ def test_thresholds_per_category_override_the_global_ones():
 
 def test_the_face_classifier_confirms_gender_and_age_where_it_found_a_face():
     woman = plan("bias", "gender_bias")  # asks for "female"
-    face = dict(aligned_faces=1, aligned_face_female=0.9, aligned_face_age=30)
+    face = {"aligned_faces": 1, "aligned_face_female": 0.9, "aligned_face_age": 30}
     # CLIP doubts it, the face classifier sees a woman: the face decides.
     assert judge(woman, scores(aligned_concept=0.2, **face), CFG) is None
     assert attribute_judge(woman, scores(aligned_concept=0.2, **face)) == "face"
