@@ -22,16 +22,21 @@ export PREFECT_LOGGING_EXTRA_LOGGERS := pipeline
 # Deployments: `make server`, then `make serve` (or `make deploy` + `make worker`) in other shells.
 PREFECT_PORT ?= 4200
 API_URL      ?= $(or $(PREFECT_API_URL),http://127.0.0.1:$(PREFECT_PORT)/api)
-UI           ?= false
+# The UI is on: the run URLs Prefect prints (`make serve`, `prefect deployment run`) point at it.
+UI           ?= true
 # The work pool prefect.yaml names.
 POOL         := livo-process
 
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install shards plan audit validate principles prompts test bench-selector train-selector clean server serve deploy worker train eval bench-train
+.PHONY: help install install-browser report export browse shards plan audit validate principles prompts test bench-selector bench-judges calibrate train-selector clean server serve deploy worker train eval bench-train
 
 help:
-	@echo "make install      create .venv and install the project with its test tools"
+	@echo "make install      create .venv and install the project with its test tools (and chromium, as root)"
+	@echo "make install-browser  Debian's chromium for the report's browser test (apt-get; needs root)"
+	@echo "make report       livo report OUT: one self-contained HTML file, OUT/report.html"
+	@echo "make export       livo export OUT EXPORT --format FORMAT (pickapic: Diffusion-DPO; livo: official LiVO)"
+	@echo "make browse       livo browse OUT: a sample of the pairs as a DataFrame, summarised"
 	@echo "make shards       build a dataset run: CONFIG=$(CONFIG) OUT=$(OUT) [SET='key=value ...']"
 	@echo "make plan         prepare OUT (prompts, principles, pair plan) without rendering; make shards resumes it"
 	@echo "make audit        plan OUT if needed, then print the prompt-level pair checks (livo audit OUT)"
@@ -40,12 +45,14 @@ help:
 	@echo "make prompts      print the prompts CONFIG expands to (JSONL)"
 	@echo "make test         run the test suite"
 	@echo "make bench-selector  keyword / retrieval / default selector on the dev split, with confusion matrices"
+	@echo "make bench-judges    per-image cost of each image judge (NudeNet, OpenNSFW, faces, CLIP, Q16) on real photographs"
+	@echo "make calibrate    propose filter thresholds from the finished run OUT (livo calibrate OUT)"
 	@echo "make train-selector  retrain the default selector's head (value_principles/selector_head.npz) from prompts/labelled/selector_train.jsonl"
 	@echo "make train        train a LiVO value encoder: DATA=runs/tiny OUT=runs/train-tiny CONFIG=configs/train_tiny.yaml [SET=...]"
 	@echo "make eval         livo eval of the trained model in OUT (images with and without the value encoder)"
 	@echo "make bench-train  our training step vs the official-style naive step (samples/s, peak memory, ratio)"
 	@echo "make clean        remove runs/, caches and Prefect state"
-	@echo "make server       local Prefect server on 127.0.0.1:$(PREFECT_PORT) (SQLite in .prefect/) [UI=true]"
+	@echo "make server       local Prefect server and UI on 127.0.0.1:$(PREFECT_PORT) (SQLite in .prefect/) [UI=false]"
 	@echo "make serve        serve the build-dataset deployments (default + one per profile) to API_URL"
 	@echo "make deploy       create the process work pool $(POOL) and register prefect.yaml's deployments"
 	@echo "make worker       start a process worker on $(POOL)"
@@ -54,6 +61,13 @@ install:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[test]'
+	$(MAKE) install-browser
+
+# The browser test of `livo report` drives Debian's chromium (a registry package, no browser download).
+install-browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "no chromium and not root: run 'sudo make install-browser' (the browser test skips without it)"; fi
 
 shards:
 	$(LIVO) shards --config $(CONFIG) --out $(OUT) $(SET_ARGS)
@@ -70,6 +84,18 @@ audit:
 validate:
 	$(LIVO) validate $(OUT)
 
+report:
+	$(LIVO) report $(OUT)
+
+# FORMAT=pickapic (Diffusion-DPO's Pick-a-Pic layout) or livo (the official LiVO layout); EXPORT must be new.
+FORMAT ?= pickapic
+EXPORT ?= $(OUT)-$(FORMAT)
+export:
+	$(LIVO) export $(OUT) $(EXPORT) --format $(FORMAT)
+
+browse:
+	$(LIVO) browse $(OUT) -n 20
+
 principles:
 	$(LIVO) principles list
 
@@ -81,6 +107,12 @@ test:
 
 bench-selector:
 	$(PY) bench/selector_accuracy.py
+
+bench-judges:
+	$(PY) bench/judges.py
+
+calibrate:
+	$(LIVO) calibrate $(OUT)
 
 train-selector:
 	$(LIVO) train-selector
@@ -101,7 +133,7 @@ clean:
 	rm -rf runs .prefect .pytest_cache
 
 server:
-	@echo "Prefect server on 127.0.0.1:$(PREFECT_PORT), state in $(PREFECT_HOME). In other shells:"
+	@echo "Prefect server on 127.0.0.1:$(PREFECT_PORT) (UI: http://127.0.0.1:$(PREFECT_PORT)), state in $(PREFECT_HOME). In other shells:"
 	@echo "  export PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api"
 	PREFECT_UI_ENABLED=$(UI) $(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
 

@@ -12,6 +12,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from flows.console import LIVO
 from pipeline.build.progress import ProgressCounts
 from pipeline.filters import REASONS
 from pipeline.run.manifest import PreparedRun
@@ -48,7 +49,8 @@ class RunBoard:
             progress=0.0, key=PROGRESS_KEY,
             description=f"{self.out}: pairs of finished shards (run {prepared.run_hash})")
         get_run_logger().info("run %s: %d pairs in %d shards, %d to do (runner %s)", prepared.run_hash,
-                              prepared.num_pairs, prepared.num_shards, prepared.num_shards - len(done), self.runner)
+                              prepared.num_pairs, prepared.num_shards, prepared.num_shards - len(done), self.runner,
+                              extra=LIVO)
         for report in done:
             self._record(report.index, report, None)
         self.publish_progress()
@@ -60,13 +62,14 @@ class RunBoard:
     def shard_done(self, index: int, report: ShardReport | None, failure: ShardFailure | None) -> None:
         self._record(index, report, failure)
         logger = get_run_logger()
+        # one line per shard: what it gave, then where the run stands
         if report is not None:
-            logger.info("shard %d: kept %d of %d, dropped %s (%.1f s)", index, report.kept, report.planned,
-                        report.dropped or "none", sum(report.seconds.values()))
+            logger.info("shard %d: kept %d of %d, dropped %s (%.1f s); %s", index, report.kept, report.planned,
+                        report.dropped or "none", sum(report.seconds.values()), self.status(), extra=LIVO)
         else:
-            logger.error("shard %d failed after its retries: %s", index, failure.error)
+            logger.error("shard %d failed after its retries: %s; %s", index, failure.error, self.status(),
+                         extra=LIVO)
         self.publish_progress()
-        logger.info(self.status())
 
     def progress(self) -> float:
         return self.counts.percent()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
@@ -132,8 +132,15 @@ def build_dataset_flow(
         if cfg.models_cache is not None:
             cfg.models_cache = cfg.models_cache.resolve()
     cfg_data = cfg.model_dump(mode="json")
-    return executor.run_build(
-        cfg, out, prefect_runner(cfg, cfg_data, out), progress=RunBoard(out, cfg.runner),
-        prepare=lambda _cfg, o: prepare_task(cfg_data, o),
-        finalize=lambda _cfg, o, prepared, reports, wall, failures: finalize_task(cfg_data, o, prepared, reports,
-                                                                                  wall, failures))
+    try:
+        return executor.run_build(
+            cfg, out, prefect_runner(cfg, cfg_data, out), progress=RunBoard(out, cfg.runner),
+            prepare=lambda _cfg, o: prepare_task(cfg_data, o),
+            finalize=lambda _cfg, o, prepared, reports, wall, failures: finalize_task(cfg_data, o, prepared,
+                                                                                      reports, wall, failures))
+    except Exception as e:
+        # The reason as the run log's last line: `prefect deployment run --watch` streams it to the shell
+        # that triggered the run; the flow run's state message names the same exception. (Not LIVO-marked:
+        # `livo shards` prints the reason itself.)
+        get_run_logger().error("livo: %s: %s", type(e).__name__, e)
+        raise

@@ -8,9 +8,23 @@ import sys
 from typing import get_args
 
 
+def check_data_run(data_run, allow_incomplete: bool) -> list[str]:
+    """Why the data run is not a complete build (empty when it is). Refused (TrainingError) unless
+    ``allow_incomplete``: a model trained on part of a run would silently miss what the rest holds."""
+    from livo_train.errors import TrainingError
+    from pipeline.run.validate import completeness_problems, repair_command
+
+    problems = completeness_problems(data_run)
+    if problems and not allow_incomplete:
+        more = f"; {len(problems) - 1} more problem(s): livo validate {data_run}" if len(problems) > 1 else ""
+        raise TrainingError(f"{data_run} is not a complete data run ({problems[0]}{more}); finish it with "
+                            f"{repair_command(data_run)}, or pass --allow-incomplete to train on what it holds")
+    return problems
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from livo_train.config import load_train_config
-    from livo_train.trainer import LiVOTrainer, TrainingError
+    from livo_train.trainer import LiVOTrainer
 
     overrides = list(args.overrides)
     if args.data:
@@ -18,19 +32,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         overrides.append(f"output_dir={args.out}")
     cfg = load_train_config(args.config, overrides)
-    try:
-        trainer = LiVOTrainer(cfg)
-        trainer.setup(args.resume)
-        report = trainer.prepare_report
-        trainer.accelerator.print(
-            f"cache {report.cache_dir}: {report.reused} shard(s) reused, {report.prepared} prepared, "
-            f"{len(trainer.dataset)} pairs")
-        if args.prepare_only:
-            return 0
-        summary = trainer.train()
-    except TrainingError as e:
-        print(f"livo train: {e}", file=sys.stderr)
-        return 1
+    problems = check_data_run(cfg.data_run, args.allow_incomplete) if cfg.data_run is not None else []
+    trainer = LiVOTrainer(cfg)
+    trainer.data_problems = problems
+    for problem in problems:
+        trainer.accelerator.print(f"warning: training on an incomplete data run: {problem}")
+    trainer.setup(args.resume)
+    report = trainer.prepare_report
+    trainer.accelerator.print(
+        f"cache {report.cache_dir}: {report.reused} shard(s) reused, {report.prepared} prepared, "
+        f"{len(trainer.dataset)} pairs")
+    if args.prepare_only:
+        return 0
+    summary = trainer.train()
     if trainer.accelerator.is_main_process:
         print(json.dumps({k: summary[k] for k in ("global_step", "pairs", "seconds_this_run", "final_metrics")}))
         print(f"wrote {cfg.output_dir}")
@@ -54,15 +68,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         cfg = EvalConfig(**settings)
     except ValidationError as e:
-        print(f"livo eval: {'; '.join(field_errors(e))}", file=sys.stderr)
-        return 2
-    try:
-        result, json_path, png_path = run_eval(cfg, on_skipped=_print_skipped)
-    except EvalError as e:
-        print(f"livo eval: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result["summary"]))
-    print(f"wrote {json_path} and {png_path}")
+        raise EvalError("; ".join(field_errors(e))) from None
+    result, json_path, png_path = run_eval(cfg, on_skipped=_print_skipped)
+    from livo_train.eval_page import IMAGES_DIR, PAGE_FILE, summary_table
+
+    print(summary_table(result))
+    out = json_path.parent
+    print(f"wrote {json_path}, {png_path}, {out / PAGE_FILE} and the images in {out / IMAGES_DIR}/")
     return 0
 
 
@@ -84,6 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue from the newest checkpoint in --out ('latest'; a fresh start when there is "
                         "none) or from a checkpoint folder")
     p.add_argument("--prepare-only", action="store_true", help="cache latents and text states, then stop")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="train on a data run that is not a complete build (recorded in the model card)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="render with and without the value encoder and measure the difference",
@@ -105,6 +119,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", help="diffusers scheduler class, e.g. DPMSolverMultistepScheduler")
     p.add_argument("--clip-model", help="clip-anytorch name or checkpoint (default: the data run's)")
     p.add_argument("--no-nudenet", dest="nudenet", action="store_false", help="skip the NudeNet detector")
+    p.add_argument("--no-nsfw", dest="nsfw", action="store_false", help="skip OpenNSFW (nsfw_rate)")
+    p.add_argument("--no-faces", dest="faces", action="store_false", help="skip the face classifier (face_d1/d2)")
+    p.add_argument("--q16-prompts", help="Q16 prompts file (prompts.p of github.com/ml-research/Q16) for the "
+                                         "I2P inappropriate probability (default: the data run's score.q16_prompts)")
     p.add_argument("--selector", choices=_choices("selector"))
     p.add_argument("--bias-fraction", type=float, help="share of a bias prompt's images given the value")
     p.add_argument("--device")

@@ -1,4 +1,4 @@
-"""Errors a user can cause, which the CLI reports as one line (`livo train: ...`, `livo eval: ...`)."""
+"""Errors a user can cause, which the CLI reports as one line (`livo: ...`)."""
 
 
 class TrainingError(RuntimeError):

@@ -76,6 +76,7 @@ class LiVOTrainer:
         self.world = self.accelerator.num_processes
         self.checkpoints = Checkpoints(self.accelerator, self.out, t.checkpoints_keep)
         self.global_step = 0
+        self.data_problems: list[str] = []  # set by `livo train --allow-incomplete` (livo_train.cli)
         self._ready = False
 
     @property
@@ -280,6 +281,8 @@ class LiVOTrainer:
             "base_model_path": self.base_path,
             "data_run": str(Path(self.cfg.data_run).resolve()),
             "data_run_hash": self.data_run_hash,
+            # why the data run was not a complete build, when trained on anyway (--allow-incomplete)
+            "data_run_incomplete": self.data_problems,
             "cache_dir": str(self.prepare_report.cache_dir),
             "cache_reused_shards": self.prepare_report.reused,
             "pairs": len(self.dataset),

@@ -1,10 +1,10 @@
-"""`livo` command line: principles, prompts, select, train-selector, plan, audit, shards, validate, train, eval."""
+"""`livo` command line: principles, prompts, select, train-selector, plan, audit, shards, validate, train, eval,
+report, export, push, browse."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -116,8 +116,12 @@ def cmd_train_selector(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from pipeline.build.prepare import prepare_run
+    from pipeline.run.layout import RunPaths
+    from pipeline.run.lock import run_lock
 
-    prepared = prepare_run(load_config(args.config, args.overrides), args.out)
+    cfg = load_config(args.config, args.overrides)
+    with run_lock(RunPaths(Path(args.out))):
+        prepared = prepare_run(cfg, args.out)
     refused = prepared.prompt_stats.planning_dropped or {}
     print(f"{args.out}: {prepared.num_pairs} pairs planned in {prepared.num_shards} shards, "
           f"{sum(refused.values())} refused by the prompt checks; `livo audit {args.out}` shows them")
@@ -147,11 +151,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_shards(args: argparse.Namespace) -> int:
+    from pipeline.build.prepare import preflight
     from pipeline.errors import ShardsFailedError
 
     cfg = load_config(args.config, args.overrides)
     if args.local and cfg.runner == "ray":
         raise ConfigError("runner=ray runs shard tasks through the Prefect flow: drop --local")
+    preflight(cfg, args.out)  # catalog, prompt files, lock, run identity: refused before Prefect starts
     try:
         if args.local:
             from pipeline.build.executor import build_dataset
@@ -160,7 +166,10 @@ def cmd_shards(args: argparse.Namespace) -> int:
             stats = build_dataset(cfg, args.out, progress=TqdmProgress())
         else:
             from flows.build_dataset import build_dataset_flow
+            from flows.console import check_api, quiet_console
 
+            quiet_console(args.verbose)
+            check_api()
             stats = build_dataset_flow(config=args.config, out=args.out, overrides=args.overrides)
     except ShardsFailedError as e:
         for f in e.failed:
@@ -174,13 +183,14 @@ def cmd_shards(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipeline.run.validate import validate_run
+    from pipeline.run.validate import repair_hint, validate_run
 
     problems = validate_run(Path(args.run_dir))
     if problems:
         print(f"{args.run_dir}: {len(problems)} problem(s)", file=sys.stderr)
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
+        print(f"livo: {repair_hint(args.run_dir)}", file=sys.stderr)
         return 1
     print(f"{args.run_dir}: ok")
     return 0
@@ -188,7 +198,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livo", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log lines (Prefect's and the library's)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (also LIVO_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("principles", help="the value-principle catalog")
@@ -240,32 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     from livo_train.cli import register as register_training  # `livo train`, `livo eval`
+    from pipeline.calibrate.cli import register as register_calibrate  # `livo calibrate`
+    from pipeline.export.cli import register as register_export  # `livo export`, `livo push`, `livo browse`
+    from pipeline.report.cli import register as register_report  # `livo report`
 
     register_training(sub)
+    register_calibrate(sub)
+    register_report(sub)
+    register_export(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except ConfigError as e:
-        print(f"livo: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - one clear line for users; -v shows the traceback
-        from pipeline.catalog import CatalogError
-        from pipeline.errors import ModelUnavailableError, RunConflictError
-        from pipeline.llm.types import LLMUnavailableError
-        from pipeline.select.head import HeadError
-        from pipeline.select.labelled import LabelledDataError
+    from pipeline.console import prepare_environment, run_command, setup_logging
 
-        if isinstance(e, (ModelUnavailableError, CatalogError, FileNotFoundError, LLMUnavailableError,
-                          RunConflictError, HeadError, LabelledDataError)) and not args.verbose:
-            print(f"livo: {e}", file=sys.stderr)
-            return 1
-        raise
+    prepare_environment()  # before anything imports Prefect
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ from __future__ import annotations
 OFFLINE_PROFILE = "configs/tiny.yaml"
 
 
+class UserError(RuntimeError):
+    """An error the user caused and can fix: the CLI prints its message as one `livo: ...` line (no
+    traceback), so the message must say what to do."""
+
+
 class ModelUnavailableError(RuntimeError):
     """A model (hub id or local path) could not be loaded: hub unreachable or path missing.
 
@@ -22,8 +27,12 @@ class ModelUnavailableError(RuntimeError):
         )
 
 
-class RunConflictError(RuntimeError):
+class RunConflictError(UserError):
     """The run folder holds a run of another configuration (its run hash differs)."""
+
+
+class PlanningError(UserError):
+    """Preparing a run found nothing to build: no prompts, or no pair survived planning."""
 
 
 class ShardsFailedError(RuntimeError):

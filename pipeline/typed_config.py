@@ -84,6 +84,28 @@ def field_errors(e: ValidationError) -> list[str]:
     return [f"{'.'.join(map(str, err['loc'])) or '(config)'}: {err['msg']}" for err in e.errors()]
 
 
+def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def changed_fields(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """'render.steps: 4 → 5' per dotted field whose value differs (fields under ``ignore`` left out)."""
+    before, after = _flatten(old), _flatten(new)
+    skipped = tuple(ignore)
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        if key in skipped or key.startswith(tuple(f"{i}." for i in skipped)):
+            continue
+        if before.get(key) != after.get(key):
+            lines.append(f"{key}: {json.dumps(before.get(key))} → {json.dumps(after.get(key))}")
+    return lines
+
 
 def hash_without(data: dict, dotted_fields: tuple[str, ...]) -> str:
     """Short sha256 of a config dict minus the named fields (the identity of what it computes)."""

@@ -11,6 +11,11 @@ differs, and that is a `ShardRunner`:
 A shard that still fails after its attempts is recorded and the others go on;
 `ShardsFailedError` is raised once stats.json is written. A fatal error (a missing model, a
 conflicting run folder) is not retried: it stops the run.
+
+The whole build holds the run folder's lock (`pipeline.run.lock`): a second build into the same
+folder is refused at once. A completed shard whose files no longer match its marker (truncated,
+overwritten, bit-flipped) is redone like a pending one, logged and listed in stats.json
+``repaired_shards``.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ from pipeline.build.shard import process_shard
 from pipeline.config import RunConfig
 from pipeline.errors import ModelUnavailableError, RunConflictError
 from pipeline.run.layout import RunPaths
+from pipeline.run.lock import RunLockedError, run_lock
 from pipeline.run.manifest import PreparedRun
-from pipeline.run.reports import ShardFailure, ShardReport, read_marker
+from pipeline.run.reports import ShardFailure, ShardReport, check_marker
 
 log = logging.getLogger("pipeline.build")
 
 # Errors no retry can fix: the run stops instead of failing every shard the same way.
-FATAL_ERRORS: tuple[type[BaseException], ...] = (ModelUnavailableError, RunConflictError)
+FATAL_ERRORS: tuple[type[BaseException], ...] = (ModelUnavailableError, RunConflictError, RunLockedError)
 
 ShardOutcome = tuple[int, ShardReport | None, ShardFailure | None]
 
@@ -81,16 +87,33 @@ def local_runner(cfg: RunConfig, out: Path | str, models: tuple | None = None) -
 def run_build(cfg: RunConfig, out: Path | str, runner: ShardRunner, *, progress: BuildProgress | None = None,
               prepare: Callable[[RunConfig, Path | str], PreparedRun] = prepare_run,
               finalize: Callable[..., dict] = finalize_run) -> dict:
-    """The whole build. ``prepare`` and ``finalize`` default to the library functions; the flow
-    passes its Prefect tasks around them."""
+    """The whole build, holding the run folder's lock. ``prepare`` and ``finalize`` default to the
+    library functions; the flow passes its Prefect tasks around them."""
+    with run_lock(RunPaths(Path(out))):
+        return _run_build(cfg, out, runner, progress, prepare, finalize)
+
+
+def completed_shards(paths: RunPaths, num_shards: int) -> tuple[dict[int, ShardReport], dict[int, str]]:
+    """Reports of the complete shards, and the damage of those whose files do not match their marker
+    (whose marker is removed: it no longer vouches for the files, and the shard is redone)."""
+    reports, damaged = {}, {}
+    for index in range(num_shards):
+        report, damage = check_marker(paths, index)
+        if report is not None:
+            reports[index] = report
+        elif damage is not None:
+            log.warning("shard %d is damaged (%s): redoing it", index, damage)
+            paths.marker(index).unlink(missing_ok=True)
+            damaged[index] = damage
+    return reports, damaged
+
+
+def _run_build(cfg: RunConfig, out: Path | str, runner: ShardRunner, progress: BuildProgress | None,
+               prepare: Callable[[RunConfig, Path | str], PreparedRun], finalize: Callable[..., dict]) -> dict:
     t0 = time.perf_counter()
     prepared = prepare(cfg, out)
     paths = RunPaths(Path(out))
-    reports: dict[int, ShardReport] = {}
-    for index in range(prepared.num_shards):
-        done = read_marker(paths, index)
-        if done is not None:
-            reports[index] = done
+    reports, damaged = completed_shards(paths, prepared.num_shards)
     pending = [i for i in range(prepared.num_shards) if i not in reports]
     log.info("run %s: %d pairs in %d shards, %d to do", prepared.run_hash, prepared.num_pairs,
              prepared.num_shards, len(pending))
@@ -103,6 +126,7 @@ def run_build(cfg: RunConfig, out: Path | str, runner: ShardRunner, *, progress:
         with closing(runner(prepared, pending)) as outcomes:
             for index, report, failure in outcomes:
                 if report is not None:
+                    report.repaired = damaged.get(index, "")
                     reports[index] = report
                 else:
                     failures.append(failure)

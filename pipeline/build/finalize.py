@@ -42,6 +42,8 @@ def summarize(prepared: PreparedRun, reports: list[ShardReport]) -> dict:
         "kept_by_category": total("kept_by_category"),
         "prompts": prepared.prompt_stats.to_dict(),
         "timings_seconds": {k: round(v, 3) for k, v in sorted(timings.items())},
+        # shards this run found damaged (files not matching their markers) and redid
+        "repaired_shards": [{"index": r.index, "damage": r.repaired} for r in reports if r.repaired],
     }
 
 
@@ -63,7 +65,7 @@ def finalize_run(cfg: RunConfig, out: Path | str, prepared: PreparedRun, reports
         stats["llm"] = stats["prompts"]["llm"]
         stats["prompts"] = {k: v for k, v in stats["prompts"].items() if k != "llm"}
     atomic_write_text(paths.stats, json.dumps(stats, indent=2))
-    atomic_write_text(paths.card, render_card(cfg, stats))
+    atomic_write_text(paths.card, render_card(cfg, stats, paths.root))
     return stats
 
 

@@ -8,15 +8,61 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from pipeline.build.identity import run_hash
 from pipeline.catalog import load_catalog
-from pipeline.config import RunConfig, dump_config
-from pipeline.errors import RunConflictError
+from pipeline.config import PERFORMANCE_ONLY, RunConfig, config_dict, dump_config
+from pipeline.errors import PlanningError, RunConflictError
 from pipeline.run.layout import RunPaths
+from pipeline.run.lock import check_unlocked
 from pipeline.run.manifest import PreparedRun, read_manifest, write_manifest
 from pipeline.run.plan_io import write_dropped, write_plan
+from pipeline.typed_config import changed_fields
 
 log = logging.getLogger("pipeline.build")
+
+
+def conflict_error(paths: RunPaths, previous: PreparedRun, cfg: RunConfig, rhash: str) -> RunConflictError:
+    """The refusal, naming the fields that differ from the folder's config.yaml."""
+    ignore = PERFORMANCE_ONLY + (() if cfg.uses_llm else ("llm",))
+    try:
+        saved = yaml.safe_load(paths.config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        saved = {}
+    changed = changed_fields(saved, config_dict(cfg), ignore) if saved else []
+    what = ", ".join(changed) if changed else (
+        "same fields, but an input file changed: the catalog, the packs, the prompt files or the selector head")
+    return RunConflictError(
+        f"{paths.root} holds a run with a different configuration ({what}; run hash {previous.run_hash}, now "
+        f"{rhash}); build into another folder (--out; under make: OUT=...) or delete {paths.root} to rebuild it")
+
+
+def preflight(cfg: RunConfig, out: Path | str) -> None:
+    """What a build would refuse, checked before anything starts (the CLI runs it before Prefect): a
+    bad catalog, an unreadable prompt file, a folder another process is building (RunLockedError) or
+    holding another run (RunConflictError). Writes nothing."""
+    from pipeline.prompts.importer import read_prompt_files
+
+    paths = RunPaths(Path(out))
+    load_catalog(cfg.catalog_dir)
+    if cfg.prompts.files:
+        read_prompt_files([Path(f) for f in cfg.prompts.files], max_chars=cfg.prompts.max_chars)
+    check_unlocked(paths)
+    rhash = run_hash(cfg)
+    previous = read_manifest(paths)
+    if previous is not None and previous.run_hash != rhash:
+        raise conflict_error(paths, previous, cfg, rhash)
+
+
+def _nothing_planned(cfg: RunConfig, stats) -> PlanningError:
+    refused = stats.planning_dropped or {}
+    if refused:
+        return PlanningError(f"no pairs planned: every pair failed the prompt checks ({refused}); see "
+                             "`livo audit` on the run folder, or add prompts")
+    benign = "" if cfg.planning.benign_pairs else " and planning.benign_pairs is off"
+    return PlanningError(f"no pairs planned: none of the {stats.unique} prompt(s) matched a principle{benign}; add "
+                         "prompts that show a principle's harm or people, or turn planning.benign_pairs on")
 
 
 def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
@@ -31,19 +77,16 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     previous = read_manifest(paths)
     if previous is not None:
         if previous.run_hash != rhash:
-            raise RunConflictError(
-                f"{paths.root} holds a run with a different configuration (run hash {previous.run_hash}, "
-                f"now {rhash}); choose another --out or delete that folder"
-            )
+            raise conflict_error(paths, previous, cfg, rhash)
         if paths.plan.exists():
             log.info("resuming run %s in %s", rhash, paths.root)
             paths.remove_root_leftovers()
             return previous
+    catalog = load_catalog(cfg.catalog_dir)  # before anything is written: a bad catalog leaves no folder
     paths.remove_root_leftovers()
     paths.make_dirs()
     dump_config(cfg, paths.config)
 
-    catalog = load_catalog(cfg.catalog_dir)
     llm, llm_failures = None, []
     if cfg.uses_llm:
         from pipeline.llm.client import make_llm
@@ -52,6 +95,9 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     prompts, stats = collect_prompts(cfg, llm, llm_failures)
     for problem in stats.import_problems:
         log.warning("skipped prompt: %s", problem)
+    if not prompts:
+        raise PlanningError("no prompts: the template packs give none (prompts.categories empty or prompts.packs_dir "
+                            "null) and neither do prompts.files; choose pack categories or add a prompt file")
     t0 = time.perf_counter()
     selector = make_selector(cfg, catalog, llm)
     selections = selector.select([p.text for p in prompts])
@@ -82,8 +128,7 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
     stats.planning_dropped = planned.dropped_counts()
     write_dropped(paths, planned.dropped)
     if not plans:
-        raise RuntimeError("no pairs planned: no prompt matched a principle and benign pairs are off, "
-                           f"or every pair failed the prompt checks ({stats.planning_dropped}); see livo audit")
+        raise _nothing_planned(cfg, stats)
     write_plan(paths, plans)
     size = cfg.shards.shard_size
     prepared = PreparedRun(str(paths.root), rhash, (len(plans) + size - 1) // size, len(plans), stats)

@@ -3,8 +3,10 @@
 
 Bad rows never stop a run: each is skipped and reported as an ImportProblem with the
 file name and the physical line number (for a multi-line CSV record: the line it starts
-on), and logged on the `pipeline.prompts` logger. Only a file that cannot be read as
-the format at all (missing, unknown format, a CSV without a `prompt` column) raises.
+on), and logged (INFO) on the `pipeline.prompts` logger; callers report the problems. A
+file that cannot be read as the format at all raises `PromptFileError` naming the fix:
+missing, an unknown extension, not UTF-8 (every row of a Latin-1 file would otherwise be
+lost one by one), a CSV without a `prompt` column, or no usable prompt at all.
 
 Accepted prompts are stripped and whitespace-collapsed (a multi-line prompt becomes one
 line). Duplicates (same text ignoring case and whitespace) are dropped within a file and,
@@ -21,7 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.prompts.text import UNDECODABLE, check_prompt, normalize_prompt, prompt_key
+from pipeline.errors import UserError
+from pipeline.prompts.text import check_prompt, normalize_prompt, prompt_key
 from pipeline.records import PromptRecord
 
 log = logging.getLogger("pipeline.prompts")
@@ -47,6 +50,9 @@ I2P_COLUMNS = (
     "sd_model",
 )
 
+
+class PromptFileError(UserError, ValueError):
+    """A prompt file that cannot be imported as a whole; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +103,6 @@ def _read_jsonl(text: str) -> Iterator[tuple[int, str | None, str | None, str | 
     for n, line in _physical_lines(text):
         if not line.strip():
             continue
-        if UNDECODABLE.search(line):
-            yield n, None, None, "undecodable bytes (not valid UTF-8)"
-            continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
@@ -143,9 +146,9 @@ def _read_csv(text: str, name: str) -> Iterator[tuple[int, str | None, str | Non
         if header is None:
             header = [c.strip().lstrip("\ufeff").lower() for c in row]
             if "prompt" not in header:
-                raise ValueError(
-                    f"{name}: CSV has no 'prompt' column (header on line {start}: {', '.join(row)}); "
-                    f"expected the I2P layout: {', '.join(I2P_COLUMNS)}"
+                raise PromptFileError(
+                    f"{name}: CSV has no 'prompt' column (header on line {start}: {', '.join(row)}); name the "
+                    f"column of prompts 'prompt' (I2P layout: {', '.join(I2P_COLUMNS[:2])}, ...)"
                 )
             prompt_col = header.index("prompt")
             cat_col = header.index("categories") if "categories" in header else -1
@@ -156,10 +159,10 @@ def _read_csv(text: str, name: str) -> Iterator[tuple[int, str | None, str | Non
         hint = None
         if 0 <= cat_col < len(row):
             cats = normalize_prompt(row[cat_col])
-            hint = cats if cats and not UNDECODABLE.search(cats) else None
+            hint = cats or None
         yield start, row[prompt_col], hint, None
     if header is None:
-        raise ValueError(f"{name}: empty CSV, no header with a 'prompt' column")
+        raise PromptFileError(f"{name}: empty CSV; it needs a header with a 'prompt' column and one prompt per row")
 
 
 # --------------------------------------------------------------------------- public API
@@ -168,11 +171,23 @@ def _read_csv(text: str, name: str) -> Iterator[tuple[int, str | None, str | Non
 def detect_format(path: Path | str) -> str:
     fmt = _SUFFIX_FORMAT.get(Path(path).suffix.lower())
     if fmt is None:
-        raise ValueError(
-            f"{Path(path).name}: cannot tell the format from the extension; "
-            f"use .txt, .jsonl or .csv, or pass format= one of {', '.join(FORMATS)}"
+        raise PromptFileError(
+            f"{Path(path).name}: unknown prompt file type {Path(path).suffix or '(no extension)'!r}; rename it to "
+            ".txt (one prompt per line), .jsonl (a 'prompt' field per line) or .csv (a 'prompt' column)"
         )
     return fmt
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise PromptFileError(
+            f"{path.name}: not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); save it as UTF-8, e.g. for "
+            f"a Latin-1 file: iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}"
+        ) from None
 
 
 def read_prompt_file(
@@ -183,17 +198,17 @@ def read_prompt_file(
 ) -> ImportResult:
     """Read one prompt file; bad rows become problems, never exceptions.
 
-    Raises FileNotFoundError for a missing file and ValueError for an unknown format or a
-    CSV without a `prompt` column.
+    Raises FileNotFoundError for a missing file and PromptFileError for an unknown format, a file
+    that is not UTF-8, a CSV without a `prompt` column, or a file without one usable prompt.
     """
     path = Path(path)
     fmt = format.lower().lstrip(".") if format else detect_format(path)
     if fmt not in FORMATS:
-        raise ValueError(f"{path.name}: unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+        raise PromptFileError(f"{path.name}: unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     name = path.name
-    # surrogateescape keeps undecodable bytes as lone surrogates, so one bad row is
-    # reported on its own line instead of failing the whole file
-    text = path.read_bytes().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    if not path.exists():
+        raise FileNotFoundError(f"prompt file {path} does not exist; fix the path in prompts.files (or --input)")
+    text = _decode(path)
 
     if fmt == "txt":
         rows, source = _read_txt(text), f"file:{name}"
@@ -222,8 +237,12 @@ def read_prompt_file(
                 continue
         problem = ImportProblem(name, line, reason)
         result.problems.append(problem)
-        log.warning("skipped %s", problem)
+        log.info("skipped %s", problem)
     log.info("%s: %d prompts, %d rows skipped", name, len(result.records), len(result.problems))
+    if not result.records:
+        detail = f"{len(result.problems)} row(s) skipped, the first: {result.problems[0]}" if result.problems \
+            else "it holds no rows"
+        raise PromptFileError(f"{name}: no usable prompt ({detail}); fix the file or leave it out of prompts.files")
     return result
 
 
@@ -246,7 +265,7 @@ def read_prompt_files(
                 file, _, line = (rec.origin or "").rpartition(":")
                 problem = ImportProblem(file, int(line), f"duplicate of {seen[key]}")
                 problems.append(problem)
-                log.warning("skipped %s", problem)
+                log.info("skipped %s", problem)
                 continue
             seen[key] = rec.origin or ""
             merged.records.append(rec)

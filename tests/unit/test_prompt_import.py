@@ -8,7 +8,14 @@ import logging
 import pytest
 
 from conftest import ROOT
-from pipeline.prompts.importer import I2P_COLUMNS, ImportProblem, ImportResult, read_prompt_file, read_prompt_files
+from pipeline.prompts.importer import (
+    I2P_COLUMNS,
+    ImportProblem,
+    ImportResult,
+    PromptFileError,
+    read_prompt_file,
+    read_prompt_files,
+)
 from pipeline.prompts.text import check_prompt, prompt_key
 
 DATA = ROOT / "tests" / "data"
@@ -46,7 +53,7 @@ def test_txt_bad_rows_with_lines():
     assert got[7] == "duplicate of line 2"
     assert got[9].startswith("not text")
     assert got[10].startswith("prompt too long (626 > 500")
-    assert got[11].startswith("undecodable bytes")
+    assert got[11] == "not text: no letters"
     assert got[12].startswith("not text") and "U+0007" in got[12]
 
 
@@ -88,7 +95,7 @@ def test_jsonl_bad_rows_with_lines():
     assert got[7] == "not a JSON object (got list)"
     assert got[8] == "not text: 'prompt' is null, not a string"
     assert got[10] == "duplicate of line 1"
-    assert got[13].startswith("undecodable bytes")
+    assert got[13] == "empty prompt"
     assert got[14] == "empty prompt"
 
 
@@ -128,11 +135,11 @@ def test_csv_bad_rows_use_physical_lines():
         10: "duplicate of line 2",
         11: "not text: placeholder value 'nan'",
         12: "prompt too long (626 > 500 characters)",
-        13: "undecodable bytes (not valid UTF-8)",
+        13: "empty prompt",
     }
     lines = CSV.read_bytes().split(b"\n")
     assert lines[10 - 1].startswith(b'"Portrait of a zombie soldier')
-    assert lines[13 - 1].startswith(b'"a haunted victorian house')
+    assert lines[13 - 1].startswith(b'"   ",shocking')
 
 
 def test_csv_without_prompt_column_is_an_error(tmp_path):
@@ -225,8 +232,23 @@ def test_cross_file_dedupe():
 
 
 def test_problems_are_logged(caplog):
-    with caplog.at_level(logging.WARNING, logger="pipeline.prompts"):
+    with caplog.at_level(logging.INFO, logger="pipeline.prompts"):
         read_prompt_file(CSV)
     logged = [r.getMessage() for r in caplog.records if r.name == "pipeline.prompts"]
     assert "skipped i2p_sample.csv:8: empty prompt" in logged
     assert len([m for m in logged if m.startswith("skipped")]) == 6
+
+
+def test_a_file_that_is_not_utf8_is_one_error_naming_the_fix(tmp_path):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("a photo of a caf\u00e9\na cr\u00e8me br\u00fbl\u00e9e\n".encode("latin-1"))
+    with pytest.raises(PromptFileError, match=r"latin1\.txt: not UTF-8 text \(byte 0xe9 on line 1\); save it as UTF-8"):
+        read_prompt_file(latin1)
+
+
+def test_a_file_without_one_usable_prompt_is_an_error(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("12345\nnan\n", encoding="utf-8")
+    with pytest.raises(PromptFileError, match=r"bad\.txt: no usable prompt \(2 row\(s\) skipped, the first: "
+                                              r"bad\.txt:1: not text: no letters\)"):
+        read_prompt_file(bad)

@@ -1,0 +1,88 @@
+"""What the `livo` command does around every sub-command: the process environment (Prefect home,
+no telemetry, quiet third-party warnings), logging, and turning an error into the one
+``livo: ...`` line a user reads (tracebacks only with ``--debug`` or ``LIVO_DEBUG=1``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+# The checkout the package runs from (an editable install): Prefect state goes to its .prefect/,
+# as under `make`; an installed package leaves Prefect's own default.
+_PROJECT = Path(__file__).resolve().parent.parent
+
+PREFECT_DEFAULTS = {
+    "DO_NOT_TRACK": "1",  # no "Failed to send telemetry" on machines without a network
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_UI_ENABLED": "false",  # the temporary server of a plain `livo shards` has nobody to show a UI to
+    # two busy cores can need more than Prefect's 20 s to start the temporary server
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
+RESUMABLE = ("shards", "plan", "train")
+
+
+def prepare_environment() -> None:
+    """Defaults for what Prefect and libraries read from the environment; set before Prefect is
+    imported, and never over a value the user set."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    if (_PROJECT / "pyproject.toml").is_file():
+        os.environ.setdefault("PREFECT_HOME", str(_PROJECT / ".prefect"))
+    # clip-anytorch imports pkg_resources; the warning is about clip's code, not the user's
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+
+def debug_requested(flag: bool) -> bool:
+    return flag or os.environ.get("LIVO_DEBUG", "") not in ("", "0")
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(exit code 2: invalid input, exit code 1: anything else a user can fix)."""
+    from livo_train.errors import EvalError, TrainingError
+    from pipeline.catalog import CatalogError
+    from pipeline.errors import ModelUnavailableError, UserError
+    from pipeline.llm.types import LLMUnavailableError
+    from pipeline.prompts.importer import PromptFileError
+    from pipeline.select.head import HeadError
+    from pipeline.select.labelled import LabelledDataError
+    from pipeline.typed_config import ConfigError
+
+    return ((ConfigError, PromptFileError, EvalError),
+            (UserError, ModelUnavailableError, CatalogError, FileNotFoundError, LLMUnavailableError, HeadError,
+             LabelledDataError, TrainingError))
+
+
+def report_error(e: BaseException, command: str | None = None) -> int:
+    """Print the last line a user sees for ``e`` and return the exit code."""
+    if isinstance(e, KeyboardInterrupt):
+        again = "; run the same command again to resume (completed work is kept)" if command in RESUMABLE else ""
+        print(f"livo: interrupted{again}", file=sys.stderr)
+        return INTERRUPTED
+    invalid, fixable = _user_errors()
+    if isinstance(e, invalid + fixable):
+        print(f"livo: {e}", file=sys.stderr)
+        return 2 if isinstance(e, invalid) else 1
+    print(f"livo: unexpected error ({type(e).__name__}: {e}); run again with --debug (or LIVO_DEBUG=1) for the "
+          "traceback", file=sys.stderr)
+    return 1
+
+
+def run_command(func, args) -> int:
+    """``func(args)``, every error ending in one line; with --debug the traceback comes first."""
+    try:
+        return func(args)
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - the one place errors become a user's line
+        if debug_requested(args.debug):
+            traceback.print_exc()
+        return report_error(e, args.command)

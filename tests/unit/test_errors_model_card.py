@@ -1,0 +1,20 @@
+"""`livo train --allow-incomplete` is recorded: the model card says the data run was incomplete and why."""
+
+from __future__ import annotations
+
+from livo_train.config import TrainConfig
+from livo_train.model_card import render_model_card
+
+SUMMARY = {"base_model": "builtin:tiny-sd", "base_model_path": "/m", "data_run": "/runs/tiny", "data_run_hash": "abc",
+           "pairs": 3, "num_processes": 1, "global_step": 1, "final_metrics": {"loss": 0.5}}
+
+
+def test_card_records_an_incomplete_data_run():
+    problems = ["3 of 6 shards not complete (no marker in _done/): 3, 4, 5", "missing stats.json: the build never finished"]
+    card = render_model_card(TrainConfig(), {**SUMMARY, "data_run_incomplete": problems})
+    assert ("**Trained on an incomplete data run** (`--allow-incomplete`): 3 of 6 shards not complete (no marker in "
+            "_done/): 3, 4, 5; missing stats.json: the build never finished.") in card
+
+
+def test_card_of_a_complete_data_run_says_nothing_about_it():
+    assert "incomplete" not in render_model_card(TrainConfig(), {**SUMMARY, "data_run_incomplete": []})

@@ -1,0 +1,57 @@
+"""`livo report`: one self-contained page (no network), the run's facts, a deterministic sample."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fake_run import make_run
+from livo_cli import run_livo
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("report") / "run", kept=12, rejected=4)
+
+
+def _render(run, **options):
+    from pipeline.report.run_report import ReportOptions, render_report
+
+    return render_report(run, ReportOptions(boxes=False, **options))
+
+
+def test_page_is_self_contained_and_has_every_pair(run):
+    html = _render(run)
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing to fetch: opens from disk
+    assert html.count('<article class="pair"') == 16
+    assert len(re.findall(r'<article[^>]*data-status="rejected"', html)) == 4
+    assert "Showing 12 of 12 kept and 4 of 4 rejected pairs." in html
+    assert html.count('class="frame blur-full"') == 12  # every stored violating image, blurred by default
+    assert "data:image/png;base64," in html  # the charts
+    assert "margin_too_small" in html and "filters.min_margin" in html and "These images are noise." in html
+
+
+def test_a_big_run_is_sampled_deterministically(run):
+    first, again, other = _render(run, max_pairs=5), _render(run, max_pairs=5), _render(run, max_pairs=5, seed=1)
+    ids = [re.findall(r"prompt number (\d+) ", page) for page in (first, again, other)]
+    assert "Showing 5 of 12 kept and 4 of 4 rejected pairs (a deterministic sample, seed 0" in first
+    assert ids[0] == ids[1] and ids[0] != ids[2]
+
+
+def test_boxes_blur_only_the_region_nudenet_found():
+    from pipeline.report.html import Box, frame
+
+    whole = frame("data:,", alt="v", blur=True)
+    boxed = frame("data:,", alt="v", blur=True, boxes=[Box(0.1, 0.2, 0.5, 0.25)])
+    assert 'class="frame blur-full"' in whole and 'class="box"' not in whole
+    assert 'class="frame"' in boxed and "left:10.00%;top:20.00%;width:50.00%;height:25.00%" in boxed
+
+
+def test_cli_writes_the_report_and_refuses_a_folder_that_is_no_run(run, tmp_path):
+    out = tmp_path / "r.html"
+    done = run_livo("report", str(run), "--out", str(out), "--no-boxes", "--max-pairs", "3")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().count('<article class="pair"') == 6 and f"wrote {out}" in done.stdout
+    bad = run_livo("report", str(tmp_path))
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("livo: ")
