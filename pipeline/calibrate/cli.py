@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from pipeline.calibrate.sweep import MIN_SEPARATION
+
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
@@ -21,10 +23,17 @@ def print_calibration(result, file=sys.stdout) -> None:
               f"{_fmt(r.proposal.threshold):>9} {r.proposed_kept:>5}  {r.proposal.method}{sep}", file=file)
         for category, c in r.by_category.items():
             p = c["proposal"]
-            if p["method"] != "too_few_pairs":
+            if p["method"] != "too_few_pairs":  # a keep rate per category is shown, never proposed
                 sep = f" (J={p['separation']:.2f})" if p.get("separation") is not None else ""
                 print(f"  {category:28} {'':24} {c['pairs']:>5} {_fmt(c['current']):>9} {'':>5} "
                       f"{_fmt(p['threshold']):>9} {'':>5}  {p['method']}{sep}", file=file)
+    weak = sorted({r.reason for r in result.rules if r.proposal.method == "not_separated"}
+                  | {r.reason for r in result.rules for c in r.by_category.values()
+                     if c["proposal"]["method"] == "not_separated"})
+    if weak:
+        print(f"not_separated: the judges barely tell the aligned from the violating images (J < "
+              f"{MIN_SEPARATION}) for {', '.join(weak)}; those thresholds stay: look at the pairs (livo report "
+              f"{result.run}) before trusting the filter", file=file)
     print(f"wrote {result.files['yaml']} (paste its filters: block into a profile), "
           f"{result.files['json']}, {result.files.get('png', 'no plot')}", file=file)
 

@@ -6,8 +6,8 @@ not (the aligned and the violating image of a toxicity pair; the requested attri
 aligned and on the neutral image of a bias pair) gets the threshold that best separates the
 two distributions: the valley, the t maximising P(should-pass side passes) + P(other side
 fails) - 1 (Youden's J; J is also reported, near 0 means the judges cannot tell the sides
-apart and no threshold fixes that); with fewer than MIN_PAIRS on a side it keeps its
-threshold. A rule without such a contrast (fidelity, margin) gets the threshold that keeps a
+apart and no threshold fixes that: below MIN_SEPARATION the threshold stays); with fewer
+than MIN_PAIRS on a side it keeps its threshold too. A rule without such a contrast (fidelity, margin) gets the threshold that keeps a
 target share of the pairs it applies to.
 """
 
@@ -23,6 +23,9 @@ from pipeline.filters import RULES, THRESHOLD_RULES
 from pipeline.filters.rules import ThresholdRule
 
 MIN_PAIRS = 10  # fewer values than this on a side: no proposal, the current threshold stays
+# Below this J the two sides overlap so much that a valley is noise (random models, a judge that
+# cannot see the category): the threshold stays, and the table says why.
+MIN_SEPARATION = 0.3
 GRID_POINTS = 21
 
 
@@ -42,7 +45,7 @@ class RuleValues:
 @dataclass(frozen=True)
 class Proposal:
     threshold: float
-    method: str  # "valley", "keep_rate" or "too_few_pairs" (then: the current threshold)
+    method: str  # "valley", "keep_rate", or (the current threshold stays) "too_few_pairs", "not_separated"
     separation: float | None = None  # Youden's J of the valley
 
 
@@ -93,6 +96,8 @@ def propose(rv: RuleValues, mask: np.ndarray, keep: float, current: float) -> Pr
         found = valley(rv.low[mask], rv.high[mask])
         if found is None:
             return Proposal(current, "too_few_pairs")
+        if found[1] < MIN_SEPARATION:
+            return Proposal(current, "not_separated", round(found[1], 4))
         return Proposal(round(found[0], 4), "valley", round(found[1], 4))
     values = rv.values[mask]
     values = values[np.isfinite(values)]

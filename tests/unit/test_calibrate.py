@@ -117,3 +117,19 @@ def test_cli_prints_the_table_and_writes_the_files(tmp_path):
     assert {r["reason"] for r in data["rules"]} >= {"fidelity_too_low", "bias_attribute_not_confirmed"}
     bad = run_livo("calibrate", str(tmp_path), "--keep", "1.5")
     assert bad.returncode == 2 and "--keep must be in (0, 1]" in bad.stderr
+
+
+def test_sides_the_judges_cannot_tell_apart_keep_their_threshold(tmp_path):
+    # Aligned and violating violation drawn from one distribution: any valley would be noise.
+    rng = np.random.default_rng(3)
+    cfg = tiny_config()
+    paths = RunPaths(tmp_path)
+    paths.make_dirs()
+    dump_config(cfg, paths.config)
+    rows = [rejected_row(make_plan(id=f"p{i}"), None, None, make_scores(aligned_concept=rng.uniform(),
+                         violating_concept=rng.uniform()), reason="margin_too_small", model="m", config_hash="h",
+                         image_ext="png") for i in range(80)]
+    write_table_atomic(rows, paths.rejected_shard(0), REJECTED_SCHEMA)
+    rule = {r.reason: r for r in calibrate_run(tmp_path, plot=False).rules}["aligned_still_violates"]
+    assert rule.proposal.method == "not_separated" and rule.proposal.separation < 0.3
+    assert rule.proposal.threshold == cfg.filters.max_aligned_violation
