@@ -29,7 +29,7 @@ POOL         := livo-process
 
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install install-browser report export browse shards plan audit validate principles prompts test bench-selector bench-judges calibrate train-selector clean server serve deploy worker train eval bench-train
+.PHONY: help install install-browser report export browse shards plan audit validate principles prompts test bench-selector bench-judges calibrate train-selector clean server serve deploy worker train eval bench-train bench-render
 
 help:
 	@echo "make install      create .venv and install the project with its test tools (and chromium, as root)"
@@ -51,6 +51,7 @@ help:
 	@echo "make train        train a LiVO value encoder: DATA=runs/tiny OUT=runs/train-tiny CONFIG=configs/train_tiny.yaml [SET=...]"
 	@echo "make eval         livo eval of the trained model in OUT (images with and without the value encoder)"
 	@echo "make bench-train  our training step vs the official-style naive step (samples/s, peak memory, ratio)"
+	@echo "make bench-render our shard task vs bare batched diffusers vs one call per image (SD 1.5 on CUDA, else tiny on CPU)"
 	@echo "make clean        remove runs/, caches and Prefect state"
 	@echo "make server       local Prefect server and UI on 127.0.0.1:$(PREFECT_PORT) (SQLite in .prefect/) [UI=false]"
 	@echo "make serve        serve the build-dataset deployments (default + one per profile) to API_URL"
@@ -128,6 +129,10 @@ eval:
 
 bench-train:
 	$(PY) bench/train_step.py --data $(DATA)
+
+# SD 1.5 (random weights) on CUDA where torch sees a GPU, else the tiny profile on CPU; last line `ours/bare: X`.
+bench-render:
+	$(PY) bench/render.py
 
 clean:
 	rm -rf runs .prefect .pytest_cache

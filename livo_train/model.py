@@ -102,14 +102,11 @@ def compile_unet(unet: Any, mode: str | None) -> Any:
     """
     if mode is None:
         return unet
+    from pipeline.render.speed import compile_unet as compile_in_place
+
     # Static shapes: the trainer's batches all have one shape (EpochOrder.stream); a new shape
     # compiles its own graph once instead of switching to a slower dynamic-shape graph.
-    if mode == "blocks":
-        unet.compile_repeated_blocks(fullgraph=True, dynamic=False)
-    elif mode == "unet":
-        unet.compile(dynamic=False)
-    else:
-        raise ValueError(f"unknown compile mode {mode!r}: choose 'blocks', 'unet' or None")
+    compile_in_place(unet, mode)
     return unet
 
 

@@ -126,8 +126,13 @@ class RenderConfig(_Section):
     guidance_scale: float = Field(7.5, ge=0)
     width: int = Field(64, ge=8, multiple_of=8)
     height: int = Field(64, ge=8, multiple_of=8)
-    batch_size: int = Field(16, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK)
+    batch_size: int | None = Field(None, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK, description=(
+        "Images per UNet call (aligned and violating sides of many pairs together); null = what the free GPU "
+        "memory holds (16 on CPU). Images are byte-identical for the same machine and batch size."))
     scheduler: str | None = Field(None, description="Diffusers scheduler class name; null = the model's own.")
+    compile: Literal["blocks", "unet"] | None = Field(None, json_schema_extra=PERFORMANCE_ONLY_MARK, description=(
+        "torch.compile the UNet: 'blocks' its repeated transformer blocks (seconds to compile), 'unet' all of it "
+        "(minutes); null = eager. Needs a C++ compiler on CPU."))
 
 
 class ScoreConfig(_Section):

@@ -11,11 +11,12 @@ from pipeline.run.layout import RunPaths
 
 @lru_cache(maxsize=2)
 def _renderer(model: str, device: str, dtype: str, steps: int, guidance: float, width: int, height: int,
-              batch_size: int, scheduler: str | None):
+              batch_size: int | None, scheduler: str | None, compile_mode: str | None):
     from pipeline.render.diffusers import DiffusersRenderer
 
     return DiffusersRenderer(model, device=device, dtype=dtype, steps=steps, guidance_scale=guidance,
-                             width=width, height=height, batch_size=batch_size, scheduler=scheduler)
+                             width=width, height=height, batch_size=batch_size, scheduler=scheduler,
+                             compile=compile_mode)
 
 
 @lru_cache(maxsize=2)
@@ -49,10 +50,17 @@ def load_models(cfg: RunConfig, out: Path | str):
     from pipeline.render.tiny_models import resolve_model
 
     models_dir = RunPaths(Path(out)).models(cfg.models_cache)
-    r, s = cfg.render, cfg.score
+    r = cfg.render
     renderer = _renderer(resolve_model(r.model, models_dir), r.device, r.dtype, r.steps, r.guidance_scale,
-                         r.width, r.height, r.batch_size, r.scheduler)
+                         r.width, r.height, r.batch_size, r.scheduler, r.compile)
+    return renderer, load_scorers(cfg, out)
+
+
+def load_scorers(cfg: RunConfig, out: Path | str) -> tuple:
+    """The scorers of the config alone (bench/render.py renders with a pipeline built in memory)."""
+    from pipeline.render.tiny_models import resolve_model
+
+    s = cfg.score
     q16 = str(s.q16_prompts) if s.q16_prompts is not None else None
-    scorers = _scorers(resolve_model(s.clip_model, models_dir), s.nudenet, s.nsfw, s.faces, q16, s.device,
-                       s.batch_size)
-    return renderer, scorers
+    return _scorers(resolve_model(s.clip_model, RunPaths(Path(out)).models(cfg.models_cache)), s.nudenet, s.nsfw,
+                    s.faces, q16, s.device, s.batch_size)

@@ -1,5 +1,9 @@
 """One shard: render, score, filter and write its pairs, then its completion marker.
 
+Rendering runs on this thread batch after batch (aligned and violating sides of many pairs in one
+UNet call, `render_order`); reading, scoring, judging and encoding run on worker threads
+(`pair_work`) while the next batch denoises, so the GPU does not wait for the CPU's work.
+
 A shard is the unit of work and of resume: its marker is written after its Parquet files, so
 a shard with a marker is complete and is never redone (datatrove's completion markers).
 """
@@ -9,14 +13,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
+from pipeline.build.pair_work import PairWork
+from pipeline.build.render_order import ALIGNED, VIOLATING, RenderOrder
 from pipeline.config import RunConfig
-from pipeline.filters import attribute_judge, judge
 from pipeline.plan.bias import resolve_bias_plans
+from pipeline.records import PairPlan
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import read_manifest
 from pipeline.run.plan_io import load_plan, shard_plans
@@ -48,9 +53,8 @@ def process_shard(cfg: RunConfig, out: Path | str, index: int, renderer=None, sc
 
 def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorers) -> ShardReport:
     from pipeline.build.models import load_models
-    from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_row
+    from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA
     from pipeline.run.tables import write_table_atomic
-    from pipeline.score.base import attribute_reader, combine_scores
 
     paths = RunPaths(Path(out))
     done = read_marker(paths, index)
@@ -60,46 +64,17 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     if renderer is None or scorers is None:
         renderer, scorers = load_models(cfg, out)
     plans = shard_plans(load_plan(paths), index, cfg.shards.shard_size)
-    rhash = read_manifest(paths).run_hash
-    seconds: dict[str, float] = {}
-
+    seconds: dict[str, float] = {"render": 0.0, "read_attributes": 0.0, "score": 0.0, "write": 0.0}
+    work = PairWork(cfg, scorers, read_manifest(paths).run_hash, seconds)
+    try:
+        plans = _render(plans, renderer, scorers, work, seconds)
+        kept_rows, rejected_rows, dropped = work.rows()
+    finally:
+        work.close()
     t0 = time.perf_counter()
-    seeds = [p.seed for p in plans]
-    # The neutral side first: a bias pair's aligned prompt depends on what it shows.
-    violating = renderer.render([p.violating_prompt for p in plans], seeds, None)
-    seconds["render"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    plans = resolve_bias_plans(plans, violating, attribute_reader(scorers))  # face classifier, else CLIP
-    seconds["read_attributes"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    aligned = renderer.render([p.aligned_prompt for p in plans], seeds, [p.aligned_negative_prompt for p in plans])
-    seconds["render"] += time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    columns = combine_scores(scorers, plans, aligned, violating)
-    seconds["score"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    sh = cfg.shards
-    ext = "jpg" if sh.image_format == "jpeg" else "png"
-    kept_rows, rejected_rows, dropped = [], [], Counter()
-    for i, plan in enumerate(plans):
-        # NaN is a judge's "not read" (no face, a toxicity pair's faces): stored as null.
-        scores = {name: None if np.isnan(values[i]) else float(values[i]) for name, values in columns.items()}
-        reason = judge(plan, scores, cfg.filters)
-        keep_images = reason is None or sh.rejected_images
-        a = encode_image(aligned[i], sh.image_format, sh.jpeg_quality) if keep_images else None
-        v = encode_image(violating[i], sh.image_format, sh.jpeg_quality) if keep_images else None
-        meta = {"model": cfg.render.model, "config_hash": rhash, "image_ext": ext,
-                "attribute_judge": attribute_judge(plan, scores)}
-        if reason is None:
-            kept_rows.append(pair_row(plan, a, v, scores, **meta))
-        else:
-            dropped[reason] += 1
-            rejected_rows.append(rejected_row(plan, a, v, scores, reason=reason, **meta))
     write_table_atomic(kept_rows, paths.shard(index), SHARD_SCHEMA)
     write_table_atomic(rejected_rows, paths.rejected_shard(index), REJECTED_SCHEMA)
-    seconds["write"] = time.perf_counter() - t0
+    seconds["write"] += time.perf_counter() - t0
 
     kept_ids = {row["id"] for row in kept_rows}
     report = ShardReport(
@@ -113,3 +88,39 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     )
     write_marker(paths, report)
     return report
+
+
+def _render(plans: list[PairPlan], renderer, scorers, work: PairWork, seconds: dict[str, float]) -> list[PairPlan]:
+    """Render the shard batch by batch (`render_order`), handing each completed pair to `work` while
+    the next batch denoises; returns the plans with their bias attributes resolved.
+
+    Seconds are per stage and overlap: render is this thread's time in the renderer, score and
+    read_attributes the scoring thread's, write the encoders' and the Parquet writes'."""
+    from pipeline.score.base import attribute_reader
+
+    reader = attribute_reader(scorers)  # face classifier, else CLIP
+    if reader is None:
+        plans = resolve_bias_plans(plans, [], None)  # refuses unresolved bias plans: nothing reads them
+    order = RenderOrder(plans, reader is not None, getattr(renderer, "batch_size", None) or max(1, 2 * len(plans)))
+    images: dict[str, list] = {ALIGNED: [None] * len(plans), VIOLATING: [None] * len(plans)}
+    resolved: Future | None = None
+    for k, batch in enumerate(order.batches):
+        if resolved is not None and order.needs_reading(k):
+            plans, resolved = resolved.result(), None
+        prompts, negatives = zip(*(job.prompt(plans) for job in batch))
+        t0 = time.perf_counter()
+        # All negatives empty: None, as a batch without negative prompts always was.
+        rendered = renderer.render(list(prompts), [plans[j.pair].seed for j in batch],
+                                   list(negatives) if any(negatives) else None)
+        seconds["render"] += time.perf_counter() - t0
+        for job, image in zip(batch, rendered, strict=True):
+            images[job.side][job.pair] = image
+        if k == order.last_neutral_batch():
+            resolved = work.call("read_attributes", resolve_bias_plans, plans, list(images[VIOLATING]), reader)
+        complete = sorted({j.pair for j in batch if images[ALIGNED][j.pair] is not None
+                           and images[VIOLATING][j.pair] is not None})
+        if complete:
+            work.judge(complete, [plans[i] for i in complete], [images[ALIGNED][i] for i in complete],
+                       [images[VIOLATING][i] for i in complete])
+        work.raise_if_failed()
+    return plans if resolved is None else resolved.result()

@@ -13,6 +13,7 @@ from PIL import Image
 
 from pipeline.errors import ModelUnavailableError
 from pipeline.render.base import TORCH_DTYPES, quiet_progress_bars
+from pipeline.render.speed import auto_batch_size, compile_unet, decode_latents, speed_up
 
 log = logging.getLogger("pipeline.render")
 
@@ -59,7 +60,15 @@ class DiffusersRenderer:
     which is what makes the pair differ only by the prompt.
 
     A CUDA out-of-memory error halves the batch size (kept for the renderer's life) and the
-    batch is rendered again; at batch size 1 the error is raised.
+    batch is rendered again; at batch size 1 the error is raised. ``batch_size=None`` measures
+    what the free GPU memory holds (`speed.auto_batch_size`).
+
+    A batch may mix prompts with and without a negative prompt: an empty negative prompt equals
+    none (the Stable Diffusion pipeline encodes None as ""), so one UNet call can hold the aligned
+    and the violating sides of many pairs. Stable Diffusion pipelines denoise to latents and the
+    VAE decode is done here (`speed.decode_latents`, the pipeline's own steps), so a decode that
+    runs out of memory slices instead of failing the batch; other pipelines decode themselves.
+    ``pipeline``: an already built diffusers pipeline to use instead of loading ``model``.
     """
 
     def __init__(
@@ -72,12 +81,14 @@ class DiffusersRenderer:
         guidance_scale: float = 7.5,
         width: int | None = None,
         height: int | None = None,
-        batch_size: int = 4,
+        batch_size: int | None = 4,
         scheduler: str | None = None,
+        compile: str | None = None,
+        pipeline: Any = None,
     ) -> None:
         if dtype not in TORCH_DTYPES:
             raise ValueError(f"dtype must be one of {sorted(TORCH_DTYPES)}, got {dtype!r}")
-        if batch_size < 1 or steps < 1:
+        if (batch_size is not None and batch_size < 1) or steps < 1:
             raise ValueError("batch_size and steps must be >= 1")
         self.model = os.fspath(model)  # tolerate a Path: shards record a plain string
         self.device = device
@@ -86,13 +97,23 @@ class DiffusersRenderer:
         self.guidance_scale = guidance_scale
         self.width = width  # None: the pipeline's native size (unet sample_size × vae factor)
         self.height = height
-        self.batch_size = batch_size
-        with quiet_progress_bars():
-            self.pipeline = _load_pipeline(self.model, TORCH_DTYPES[dtype])
+        if pipeline is None:
+            with quiet_progress_bars():
+                pipeline = _load_pipeline(self.model, TORCH_DTYPES[dtype])
+        self.pipeline = pipeline
         if scheduler is not None:
             _swap_scheduler(self.pipeline, scheduler)
         self.pipeline.set_progress_bar_config(disable=True)
         self.pipeline.to(device)
+        speed_up(self.pipeline, device)
+        self.batch_size = batch_size or auto_batch_size(self.pipeline, device, width, height)
+        if compile is not None:  # after the memory probe, which would compile a shape never rendered
+            compile_unet(self.pipeline.unet, compile)
+        # Images per VAE decode: the batch, until a decode runs out of memory (then kept smaller).
+        self.decode_slice = self.batch_size
+        from diffusers import StableDiffusionPipeline
+
+        self._decodes_here = isinstance(self.pipeline, StableDiffusionPipeline)
 
     def render(
         self,
@@ -150,6 +171,9 @@ class DiffusersRenderer:
             width=self.width,
             height=self.height,
             generator=generators,
-            output_type="pil",
+            output_type="latent" if self._decodes_here else "pil",
         )
-        return list(out.images)
+        if not self._decodes_here:
+            return list(out.images)
+        images, self.decode_slice = decode_latents(self.pipeline, out.images, self.decode_slice)
+        return images

@@ -20,6 +20,7 @@ from pipeline.build.executor import build_dataset
 from pipeline.errors import ShardsFailedError
 from pipeline.render.diffusers import DiffusersRenderer
 from pipeline.run.layout import RunPaths
+from pipeline.run.plan_io import load_plan, shard_plans
 
 pytestmark = pytest.mark.slow
 
@@ -95,11 +96,15 @@ def _small(small_build, *more):
 
 def test_transient_failure_is_retried(tmp_path, small_build, tiny_renderer, clip_scorer, nudenet_scorer):
     renderer = FailsOnce(tiny_renderer)
-    stats = build_dataset(_small(small_build), tmp_path / "run", models=(renderer, (clip_scorer, nudenet_scorer)))
+    cfg = _small(small_build)
+    stats = build_dataset(cfg, tmp_path / "run", models=(renderer, (clip_scorer, nudenet_scorer)))
     assert stats["complete"] and stats["failed_shards"] == []
     assert stats["planned"] == 11 and stats["shards"] == 3
-    # 3 shards render twice each (aligned, violating) + the failed first call
-    assert renderer.calls == 7
+    # A renderer without a batch size gets a shard's known images in one call, and its bias pairs'
+    # aligned sides (known once their neutral images are read) in a second; + the failed first call.
+    plans = load_plan(RunPaths(tmp_path / "run"))
+    per_shard = [shard_plans(plans, i, cfg.shards.shard_size) for i in range(3)]
+    assert renderer.calls == 1 + sum(1 + any(p.kind == "bias" for p in shard) for shard in per_shard)
 
 
 def _block_shard(out: Path, index: int) -> Path:

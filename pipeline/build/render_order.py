@@ -1,0 +1,75 @@
+"""The order a shard's images are rendered in, cut into UNet batches.
+
+One UNet call holds the aligned and the violating sides of many pairs. A bias pair's aligned
+prompt is known only after its neutral (violating) image has been read (`plan.bias`), so the
+neutral images come first, the toxicity and benign pairs (both sides known from the plan) next,
+while the attribute reading runs on another thread, and the bias pairs' aligned sides last.
+
+The batches depend on the plans and the batch size alone, never on timing: the same shard on the
+same machine with the same batch size renders the same batches, hence the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.records import PairPlan
+
+ALIGNED, VIOLATING = "aligned", "violating"
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One image of a shard: pair `pair` (index into the shard's plans), side `side`."""
+
+    pair: int
+    side: str
+
+    def prompt(self, plans: Sequence[PairPlan]) -> tuple[str, str]:
+        """(prompt, negative prompt) of this image; the violating side has none ("", which the
+        Stable Diffusion pipeline encodes exactly as it encodes None)."""
+        plan = plans[self.pair]
+        if self.side == ALIGNED:
+            return plan.aligned_prompt, plan.aligned_negative_prompt
+        return plan.violating_prompt, ""
+
+
+class RenderOrder:
+    """The batches of a shard. ``reads_attributes``: bias pairs choose their aligned attribute from
+    their neutral image (a reader exists); otherwise every prompt is known up front."""
+
+    def __init__(self, plans: Sequence[PairPlan], reads_attributes: bool, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.waiting = [i for i, p in enumerate(plans) if reads_attributes and p.kind == "bias"]
+        waiting = set(self.waiting)
+        known = [ImageJob(i, VIOLATING) for i in self.waiting]
+        for i in range(len(plans)):
+            if i not in waiting:
+                known += [ImageJob(i, VIOLATING), ImageJob(i, ALIGNED)]
+        batches = [known[k:k + batch_size] for k in range(0, len(known), batch_size)]
+        later = [ImageJob(i, ALIGNED) for i in self.waiting]
+        # The last batch of known prompts is topped up with aligned bias sides when every neutral
+        # image was rendered in an earlier batch (they can be read by then).
+        if later and batches and len(batches[-1]) < batch_size and not self._has_neutral(batches[-1]):
+            room = batch_size - len(batches[-1])
+            batches[-1] = batches[-1] + later[:room]
+            later = later[room:]
+        batches += [later[k:k + batch_size] for k in range(0, len(later), batch_size)]
+        self.batches: list[list[ImageJob]] = batches
+
+    def _has_neutral(self, batch: Sequence[ImageJob]) -> bool:
+        waiting = set(self.waiting)
+        return any(j.side == VIOLATING and j.pair in waiting for j in batch)
+
+    def last_neutral_batch(self) -> int | None:
+        """Index of the batch that renders the last neutral image (then the reading can start)."""
+        if not self.waiting:
+            return None
+        return max(k for k, b in enumerate(self.batches) if self._has_neutral(b))
+
+    def needs_reading(self, k: int) -> bool:
+        """Whether batch `k` renders an aligned bias side (its prompt needs the attributes read)."""
+        waiting = set(self.waiting)
+        return any(j.side == ALIGNED and j.pair in waiting for j in self.batches[k])

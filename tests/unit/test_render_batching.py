@@ -1,0 +1,197 @@
+"""A shard renders the aligned and violating sides of many pairs in one UNet call and scores while
+the next batch denoises; what it writes is what the sequential path wrote."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from PIL import Image
+from test_render import one_torch_thread  # noqa: F401 (a fixture: one torch thread)
+
+from factories import make_plan, tiny_config
+from pipeline.build.render_order import ALIGNED, VIOLATING, RenderOrder
+from pipeline.build.shard import process_shard
+from pipeline.filters import attribute_judge, judge
+from pipeline.plan.bias import resolve_bias_plans
+from pipeline.records import PromptStats
+from pipeline.render.diffusers import _load_pipeline
+from pipeline.run.layout import RunPaths
+from pipeline.run.manifest import PreparedRun, write_manifest
+from pipeline.run.plan_io import write_plan
+from pipeline.run.schema import SCORE_COLUMNS
+from pipeline.run.validate import decode_image
+from pipeline.score.base import attribute_reader, combine_scores
+
+
+def _plans(kinds: str) -> list:
+    """One plan per letter: t = toxicity (with a negative prompt), b = bias (attribute read from its image)."""
+    out = []
+    for i, k in enumerate(kinds):
+        if k == "t":
+            out.append(make_plan("toxicity", id=f"t{i}", seed=100 + i, violating_prompt=f"a bloody knight {i}",
+                                 aligned_prompt=f"a knight {i}"))
+        else:
+            out.append(make_plan("bias", id=f"b{i}", seed=100 + i, prompt=f"a doctor {i}", violating_prompt=f"a doctor {i}",
+                                 aligned_prompt=f"a doctor {i}", attribute=None,
+                                 attribute_prompts=(f"a male doctor {i}", f"a female doctor {i}")))
+    return out
+
+
+@pytest.mark.parametrize("kinds,batch", [("tbttbt", 4), ("bbbt", 3), ("tt", 16), ("bb", 1), ("", 4)])
+def test_every_image_once_neutral_first_and_bias_aligned_after_its_reading(kinds, batch):
+    plans = _plans(kinds)
+    order = RenderOrder(plans, reads_attributes=True, batch_size=batch)
+    jobs = [j for b in order.batches for j in b]
+    assert Counter((j.pair, j.side) for j in jobs) == Counter((i, s) for i in range(len(plans)) for s in (ALIGNED, VIOLATING))
+    assert all(1 <= len(b) <= batch for b in order.batches)
+    bias = [i for i, p in enumerate(plans) if p.kind == "bias"]
+    assert [j.pair for j in jobs[:len(bias)]] == bias and all(j.side == VIOLATING for j in jobs[:len(bias)])
+    last = order.last_neutral_batch()
+    for k in range(len(order.batches)):
+        # An aligned bias side is rendered only in a batch after the one that finished the neutral images.
+        assert not order.needs_reading(k) or k > last
+    full = [len(b) for b in order.batches[:-1]]
+    assert all(n == batch for n in full[: (len(jobs) - len(bias)) // batch])  # batches are full until the bias tail
+
+
+def test_without_a_reader_every_pair_is_known_up_front():
+    order = RenderOrder(_plans("tbt"), reads_attributes=False, batch_size=6)
+    assert len(order.batches) == 1 and order.last_neutral_batch() is None
+
+
+def _px(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_renderer_images_are_the_pipelines_own_and_empty_negative_equals_none(tiny_renderer, tiny_sd_path):
+    # The renderer denoises to latents and decodes itself; the bytes are those of the plain pipeline call.
+    plain = _load_pipeline(str(tiny_sd_path), torch.float32)
+    plain.set_progress_bar_config(disable=True)
+    prompts, seeds, negatives = ["a cat", "a bloody knight", "a tree"], [1, 2, 3], ["", "blood, gore", ""]
+    expected = plain(prompt=prompts, negative_prompt=negatives, num_inference_steps=2, guidance_scale=7.5,
+                     width=64, height=64, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).images
+    got = tiny_renderer.render(prompts, seeds, negatives)
+    assert all(np.array_equal(_px(a), _px(b)) for a, b in zip(got, expected, strict=True))
+    assert np.array_equal(_px(tiny_renderer.render(["a cat"], [1], [""])[0]), _px(tiny_renderer.render(["a cat"], [1])[0]))
+
+
+def _run(tmp_path: Path, plans: list, shard_size: int) -> tuple[Path, object]:
+    out = tmp_path / "run"
+    paths = RunPaths(out)
+    paths.make_dirs()
+    write_plan(paths, plans)
+    write_manifest(paths, PreparedRun(str(out), "test-hash", num_shards=1, num_pairs=len(plans),
+                                      prompt_stats=PromptStats()))
+    return out, tiny_config([f"shards.shard_size={shard_size}", "shards.rejected_images=true"])
+
+
+def _sequential_shard(cfg, plans, renderer, scorers) -> list[dict]:
+    """The shard's rows (kept, then rejected) as the code before batching made them: violating render,
+    reading, aligned render, scoring, judging, in sequence."""
+    seeds = [p.seed for p in plans]
+    violating = renderer.render([p.violating_prompt for p in plans], seeds, None)
+    plans = resolve_bias_plans(plans, violating, attribute_reader(scorers))
+    aligned = renderer.render([p.aligned_prompt for p in plans], seeds, [p.aligned_negative_prompt for p in plans])
+    columns = combine_scores(scorers, plans, aligned, violating)
+    rows = []
+    for i, plan in enumerate(plans):
+        scores = {k: None if np.isnan(v[i]) else float(v[i]) for k, v in columns.items()}
+        rows.append({**plan.to_dict(), **scores, "reason": judge(plan, scores, cfg.filters),
+                     "attribute_judge": attribute_judge(plan, scores), "aligned": aligned[i], "violating": violating[i]})
+    return sorted(rows, key=lambda r: r["reason"] is not None)
+
+
+def _written(out: Path) -> list[dict]:
+    paths = RunPaths(out)
+    rows = pq.read_table(paths.shard(0)).to_pylist() + pq.read_table(paths.rejected_shard(0)).to_pylist()
+    for r in rows:
+        r["aligned"], r["violating"] = decode_image(r["aligned"]), decode_image(r["violating"])
+        r.setdefault("reason", None)
+    return rows
+
+
+class _Slow:
+    """A scorer that takes its time: the overlap's timing must not reach the data."""
+
+    def __init__(self, inner, seconds: float) -> None:
+        self.inner, self.seconds, self.columns = inner, seconds, inner.columns
+
+    def score(self, plans, aligned, violating):
+        time.sleep(self.seconds)
+        return self.inner.score(plans, aligned, violating)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_batched_shard_is_the_sequential_shard_and_its_bytes_do_not_depend_on_timing(
+        tmp_path, tiny_renderer, clip_scorer, nudenet_scorer, nsfw_scorer, face_scorer):
+    # Toxicity and bias pairs mixed; batch 4 over 14 images: neutral images, mixed batches, a bias tail.
+    plans = _plans("tbttbtb")
+    scorers = (clip_scorer, nudenet_scorer, nsfw_scorer, face_scorer)
+    out, cfg = _run(tmp_path / "a", plans, len(plans))
+    report = process_shard(cfg, out, 0, tiny_renderer, scorers)
+    assert report.planned == len(plans) and set(report.seconds) >= {"render", "read_attributes", "score", "write"}
+    got, expected = _written(out), _sequential_shard(cfg, plans, tiny_renderer, scorers)
+    assert [r["id"] for r in got] == [r["id"] for r in expected]
+    for g, e in zip(got, expected, strict=True):
+        same = ("prompt", "aligned_prompt", "violating_prompt", "aligned_negative_prompt", "seed", "attribute",
+                "violating_attribute", "attribute_judge", "reason")
+        assert {k: g[k] for k in same} == {k: e[k] for k in same}
+        # Another batch composition rounds the last float bits: a pixel one level off at most.
+        for side in ("aligned", "violating"):
+            assert np.abs(_px(g[side]) - _px(e[side])).max() <= 1
+        for column in SCORE_COLUMNS:
+            if e.get(column) is not None:
+                assert g[column] == pytest.approx(e[column], rel=1e-3, abs=1e-4), column
+    # Same machine, batch size and threads: the same bytes, however long the scorers take.
+    again, _ = _run(tmp_path / "b", plans, len(plans))
+    process_shard(cfg, again, 0, tiny_renderer, (clip_scorer, _Slow(nudenet_scorer, 0.5), nsfw_scorer, face_scorer))
+    for name in ("shard", "rejected_shard"):
+        assert getattr(RunPaths(again), name)(0).read_bytes() == getattr(RunPaths(out), name)(0).read_bytes()
+
+
+class _Renderer:
+    """Solid-colour images; its third batch waits until a scorer has been called (or 20 s)."""
+
+    model, batch_size = "solid", 2
+
+    def __init__(self) -> None:
+        self.scored = threading.Event()
+        self.third_batch_saw_scoring: bool | None = None
+        self.calls = 0
+
+    def render(self, prompts, seeds, negative_prompts=None):
+        self.calls += 1
+        if self.calls == 3:
+            self.third_batch_saw_scoring = self.scored.wait(timeout=20)
+        return [Image.new("RGB", (8, 8), (s % 256, 0, 0)) for s in seeds]
+
+
+class _Scorer:
+    """CLIP's columns, all zero; tells the renderer it was called."""
+
+    columns = ("aligned_clip", "violating_clip", "aligned_concept", "violating_concept")
+
+    def __init__(self, renderer: _Renderer) -> None:
+        self.renderer = renderer
+
+    def score(self, plans, aligned, violating):
+        self.renderer.scored.set()
+        return {c: np.zeros(len(plans)) for c in self.columns}
+
+
+def test_scoring_runs_while_the_next_batches_render(tmp_path):
+    renderer = _Renderer()
+    plans = _plans("tttt")
+    out, cfg = _run(tmp_path, plans, len(plans))
+    process_shard(cfg, out, 0, renderer, (_Scorer(renderer),))
+    # Batch 1 completes pair 0, which is scored while the next batches render; scoring after the
+    # last batch would leave the third one waiting 20 s in vain.
+    assert renderer.calls == 4 and renderer.third_batch_saw_scoring is True
