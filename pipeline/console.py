@@ -85,4 +85,12 @@ def run_command(func, args) -> int:
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - the one place errors become a user's line
         if debug_requested(args.debug):
             traceback.print_exc()
-        return report_error(e, args.command)
+        code = report_error(e, args.command)
+        if isinstance(e, KeyboardInterrupt):
+            # Stopped mid-computation, the thread pools of torch, onnxruntime and the shard's workers
+            # can abort (SIGABRT) or die of the SIGINT while the interpreter tears them down, which
+            # would override this exit code. Every file a run writes is already atomic: leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
