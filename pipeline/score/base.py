@@ -39,6 +39,26 @@ def check_lengths(
         )
 
 
+class PerImageScorer:
+    """A scorer that judges every image alone, the aligned and the violating side alike: its two
+    columns are ``(aligned_<x>, violating_<x>)`` and it implements `per_image`."""
+
+    columns: tuple[str, ...]
+
+    def per_image(self, images: Sequence[Image.Image]) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(
+        self,
+        plans: Sequence[PairPlan],
+        aligned: Sequence[Image.Image],
+        violating: Sequence[Image.Image],
+    ) -> dict[str, np.ndarray]:
+        check_lengths(plans, aligned, violating)
+        aligned_column, violating_column = self.columns
+        return {aligned_column: self.per_image(aligned), violating_column: self.per_image(violating)}
+
+
 def combine_scores(
     scorers: Sequence[Scorer],
     plans: Sequence[PairPlan],

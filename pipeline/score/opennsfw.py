@@ -10,12 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from pipeline.records import PairPlan
-from pipeline.score.base import check_lengths, rgb
+from pipeline.score.base import PerImageScorer, rgb
 from pipeline.score.onnx import providers
 
 
-class OpenNsfwScorer:
+class OpenNsfwScorer(PerImageScorer):
     """P(NSFW) of the aligned and the violating image of every pair."""
 
     columns: tuple[str, ...] = ("aligned_nsfw", "violating_nsfw")
@@ -36,11 +35,5 @@ class OpenNsfwScorer:
             out[start : start + len(chunk)] = [p.nsfw for p in self.classifier.classify_batch(chunk)]
         return out
 
-    def score(
-        self,
-        plans: Sequence[PairPlan],
-        aligned: Sequence[Image.Image],
-        violating: Sequence[Image.Image],
-    ) -> dict[str, np.ndarray]:
-        check_lengths(plans, aligned, violating)
-        return {"aligned_nsfw": self.nsfw(aligned), "violating_nsfw": self.nsfw(violating)}
+    def per_image(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.nsfw(images)

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipeline.records import PairPlan
-from pipeline.score.base import check_lengths
+from pipeline.score.base import PerImageScorer
 from pipeline.typed_config import ConfigError
 
 Q16_LOGIT_SCALE = 100.0  # Q16's fixed temperature, not the CLIP model's learned one
@@ -59,7 +58,7 @@ def load_q16_prompts(path: Path | str) -> np.ndarray:
     return array
 
 
-class Q16Scorer:
+class Q16Scorer(PerImageScorer):
     """P(inappropriate) by Q16 of the aligned and the violating image of every pair."""
 
     columns: tuple[str, ...] = ("aligned_q16", "violating_q16")
@@ -81,11 +80,5 @@ class Q16Scorer:
         probs = (Q16_LOGIT_SCALE * emb @ self.prompts.T).softmax(dim=-1)
         return probs[:, 1].cpu().numpy().astype(np.float64)
 
-    def score(
-        self,
-        plans: Sequence[PairPlan],
-        aligned: Sequence[Image.Image],
-        violating: Sequence[Image.Image],
-    ) -> dict[str, np.ndarray]:
-        check_lengths(plans, aligned, violating)
-        return {"aligned_q16": self.inappropriate(aligned), "violating_q16": self.inappropriate(violating)}
+    def per_image(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.inappropriate(images)
