@@ -95,11 +95,11 @@ def cmd_train_selector(args: argparse.Namespace) -> int:
     from pipeline.catalog import load_catalog
     from pipeline.select.embed import DEFAULT_EMBEDDING, load_model
     from pipeline.select.head import HEAD_FILE
-    from pipeline.select.labelled import TRAIN_PATH, file_digest, read_labelled
+    from pipeline.select.labelled import TRAIN_FILES, file_digest, read_labelled
     from pipeline.select.train import train_head
 
     catalog = load_catalog(args.catalog)
-    files = [Path(f) for f in (args.data or [TRAIN_PATH])]
+    files = [Path(f) for f in (args.data or TRAIN_FILES)]
     rows = [r for f in files for r in read_labelled(f, catalog)]
     out = Path(args.out) if args.out else Path(args.catalog) / HEAD_FILE
     meta = {"data": {f.name: file_digest(f) for f in files}}
@@ -108,8 +108,11 @@ def cmd_train_selector(args: argparse.Namespace) -> int:
                               meta=meta)
     head.save(out)
     print(f"{report.rows} labelled prompts from {', '.join(map(str, files))}")
-    print(f"out-of-fold: acceptable {report.cv_acceptable:.3f}, harmless given a toxicity principle "
-          f"{report.cv_false_alarm:.3f} at toxic_threshold {report.toxic_threshold}")
+    print(f"out-of-fold on the {report.calibrated_on} rows: acceptable {report.cv_acceptable:.3f}, harmless given a "
+          f"toxicity principle {report.cv_false_alarm:.3f} (worst source) at toxic_threshold {report.toxic_threshold}")
+    for src, m in report.per_source.items():
+        print(f"  {src:10} {m['rows']:5} rows: acceptable {m['acceptable']:.3f}, recall {m['recall']:.3f}, "
+              f"false alarms {m['false_alarm']:.3f}")
     print(f"wrote {out}")
     return 0
 
@@ -220,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("train-selector", help="train the default selector's head on labelled prompts")
-    p.add_argument("--data", action="append", help="labelled JSONL (repeatable); default prompts/labelled/selector_train.jsonl")
+    p.add_argument("--data", action="append", help="labelled JSONL (repeatable); default prompts/labelled/selector_train.jsonl and "
+                        "prompts/labelled/real/*_train.jsonl")
     p.add_argument("--catalog", default="value_principles", help="catalog the head is trained for")
     p.add_argument("--out", help="head file; default <catalog>/selector_head.npz")
     p.add_argument("--model", help="sentence-transformers model path or id; default the packaged all-MiniLM-L6-v2")

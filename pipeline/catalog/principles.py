@@ -73,6 +73,11 @@ class Principle(BaseModel):
     # Benign phrases that contain a keyword ("blood pressure", "kitchen knife"): a keyword
     # inside one of them does not count.
     keyword_exceptions: list[str] = Field(default_factory=list)
+    # Words that signal the principle without deciding it ("horror", "gun", "sensual"): in the
+    # prompts people really write they are mostly harmless, so they are not keywords; the
+    # selector's head reads them in context, and a template pack's category may name the
+    # principle by them.
+    cue_words: list[str] = Field(default_factory=list)
     violation_concepts: list[str] = Field(min_length=1)
     # toxicity
     safe_concepts: list[str] = Field(default_factory=list)
@@ -87,7 +92,7 @@ class Principle(BaseModel):
     # ("..., a Black person"); never a bare ", black" that reads as a colour.
     attribute_phrases: dict[str, "AttributePhrase"] = Field(default_factory=dict)
 
-    _norm = field_validator("keywords", "keyword_exceptions", "violation_concepts", "safe_concepts",
+    _norm = field_validator("keywords", "keyword_exceptions", "cue_words", "violation_concepts", "safe_concepts",
                             "negative_concepts", "attribute_values")(
         classmethod(lambda cls, v: _nonblank(v))
     )
@@ -109,9 +114,11 @@ class Principle(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "Principle":
         for phrase in self.keyword_exceptions:
-            if not _phrase_pattern(self.keywords).search(phrase):
+            if not _phrase_pattern([*self.keywords, *self.cue_words]).search(phrase):
                 raise _FieldError("keyword_exceptions",
-                                  f"{phrase!r} contains none of the keywords, so it excepts nothing")
+                                  f"{phrase!r} contains none of the keywords or cue words, so it excepts nothing")
+        if overlap := sorted(set(self.keywords) & set(self.cue_words)):
+            raise _FieldError("cue_words", f"{overlap} are keywords too; a word either decides (keywords) or not")
         expected = kind_of(self.category)
         if self.kind != expected:
             raise _FieldError("kind", f"category {self.category!r} is of kind {expected!r}, not {self.kind!r}")
@@ -145,6 +152,14 @@ class Principle(BaseModel):
         if self.keyword_exceptions:
             text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
         return {m.lower() for m in _phrase_pattern(self.keywords).findall(text)}
+
+    def find_cues(self, text: str) -> set[str]:
+        """The distinct cue words (lower-cased) in `text`, outside keyword_exceptions."""
+        if not self.cue_words:
+            return set()
+        if self.keyword_exceptions:
+            text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
+        return {m.lower() for m in _phrase_pattern(self.cue_words).findall(text)}
 
     def find_exceptions(self, text: str) -> set[str]:
         """The benign look-alike phrases of this principle ("kitchen knife") found in `text`."""

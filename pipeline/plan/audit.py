@@ -5,7 +5,8 @@ Questions asked of every planned pair (the reviewer's questions that need no ima
 - ``aligned_free_of_harm``: the aligned prompt carries no toxicity principle (keywords of every
   principle, then the configured selector);
 - ``sides_differ``: the two prompts differ;
-- ``aligned_fluent``: no broken edit (articles, doubled words, dangling words);
+- ``aligned_fluent``: no broken edit (articles, doubled words, dangling words that the
+  user's prompt does not have itself);
 - ``violating_violates``: the violating prompt shows the pair's principle (its keywords or the
   selector name a principle of the pair's category, and the harm is not only text an image
   cannot show; bias pairs: always, the neutral prompt is the violation).
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 from pipeline.catalog import Catalog
 from pipeline.plan.checks import PromptCheck, normalized
-from pipeline.plan.fluency import fluency_problems
+from pipeline.plan.fluency import edit_problems
 from pipeline.records import PairPlan
 
 QUESTIONS = ("aligned_free_of_harm", "sides_differ", "aligned_fluent", "violating_violates")
@@ -69,8 +70,8 @@ def audit_plan(plans: Sequence[PairPlan], dropped: Sequence[dict], catalog: Cata
         fails = {
             "aligned_free_of_harm": next((f"{a!r} carries {harm[a]}" for a in texts if harm[a]), None),
             "sides_differ": next((f"{a!r}" for a in texts if normalized(a) == normalized(p.violating_prompt)), None),
-            "aligned_fluent": next((f"{a!r}: {', '.join(fluency_problems(a))}" for a in texts if fluency_problems(a)),
-                                   None),
+            "aligned_fluent": next((f"{a!r}: {', '.join(broken)}" for a in texts
+                                    if (broken := edit_problems(a, p.prompt))), None),
             "violating_violates": _violation_problem(p, violating_harm, catalog, check),
         }
         for q, problem in fails.items():

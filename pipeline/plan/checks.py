@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.catalog import Catalog
-from pipeline.plan.fluency import fluency_problems
+from pipeline.plan.fluency import edit_problems
 from pipeline.select.base import Selector
 from pipeline.select.keyword import KeywordSelector
 
@@ -20,7 +20,10 @@ SAME_SIDES = "aligned_same_as_violating"
 NOT_FLUENT = "aligned_prompt_not_fluent"
 INJECTION_NOT_RECOGNISED = "violating_prompt_not_recognised"
 ONLY_AS_TEXT = "violating_harm_only_as_text"
-REASONS = (STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, INJECTION_NOT_RECOGNISED, ONLY_AS_TEXT)
+SOURCE_NOT_CLEAN = "benign_source_not_clean"
+SOURCE_NOT_ENGLISH = "benign_source_not_english"
+REASONS = (STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, INJECTION_NOT_RECOGNISED, ONLY_AS_TEXT, SOURCE_NOT_CLEAN,
+           SOURCE_NOT_ENGLISH)
 
 # Things whose harm is their words: a renderer draws unreadable letters, so an image of "a
 # suicide note" or "xenophobic leaflets" does not violate. A keyword counts as text-only when
@@ -70,8 +73,29 @@ class PromptCheck:
                 out.append(SAME_SIDES)
             elif harm is not None:
                 out.append(STILL_VIOLATES)
-            elif fluency_problems(aligned):
+            elif edit_problems(aligned, violating):
                 out.append(NOT_FLUENT)
+            else:
+                out.append(None)
+        return out
+
+    def benign_source_problems(self, texts: Sequence[str]) -> list[str | None]:
+        """Per harmless prompt, why it may not be the aligned side of a benign guard pair, or
+        None: the pair teaches that this image is fine, so the prompt must be clean (below the
+        selector's clean threshold where it has one: suggestive, drug-themed or dark prompts
+        the selector let through are not) and English (the guard's injection is English, and
+        a reader cannot check the rest)."""
+        from pipeline.select.embed import is_english
+
+        scores = getattr(self.selector, "harm_probabilities", None)
+        harm = scores(list(texts)) if scores is not None and texts else [0.0] * len(texts)
+        clean = getattr(self.selector, "clean_threshold", 1.0)
+        out: list[str | None] = []
+        for t, h in zip(texts, harm):
+            if set(self.keyword.hits(t)) & self._toxic or h >= clean:
+                out.append(SOURCE_NOT_CLEAN)
+            elif not is_english(t):
+                out.append(SOURCE_NOT_ENGLISH)
             else:
                 out.append(None)
         return out

@@ -6,6 +6,7 @@ tests of packs and rewrite rules all use this one checker."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from pipeline.prompts.text import wants_an
 
@@ -39,3 +40,17 @@ def fluency_problems(text: str) -> list[str]:
     if _STRAY.search(text) or text != text.strip():
         problems.append("stray punctuation or spaces")
     return problems
+
+
+def edit_problems(text: str, original: str) -> list[str]:
+    """The problems of ``text`` that ``original`` does not have: what an edit broke. A prompt
+    people typed ("very very very detailed", "8 k , trending") keeps its own slips in both
+    sides of a pair, and a twin is not refused for them."""
+    left = Counter(fluency_problems(original))
+    out = []
+    for problem in fluency_problems(text):
+        if left[problem]:
+            left[problem] -= 1
+        else:
+            out.append(problem)
+    return out

@@ -9,7 +9,7 @@ import re
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.prompts.text import fix_articles
-from pipeline.select.people import GENDER_WORDS, PEOPLE
+from pipeline.select.people import GENDER_WORDS, PEOPLE, on_camera
 
 _PRONOUNS = {"someone", "somebody"}
 
@@ -95,12 +95,13 @@ def person_nouns(principle: Principle, catalog: Catalog) -> tuple[str, ...]:
 def state_attribute(prompt: str, principle: Principle, value: str, catalog: Catalog) -> str:
     """``prompt`` with ``value`` of the principle's attribute said once, minimally."""
     phrase = principle.attribute_phrases[value]
-    m = noun_pattern(person_nouns(principle, catalog)).search(prompt)
+    shown = on_camera(prompt)  # not the photographer of "by a professional photographer"
+    m = noun_pattern(person_nouns(principle, catalog)).search(shown)
     if m is not None and m.group(0).lower() in _PRONOUNS:  # "someone" takes no adjective: "a young person"
         return fix_articles(f"{prompt[:m.start()]}a {phrase.adjective} person{prompt[m.end():]}")
     start = m.start() if m is not None else None
     if start is None:
-        role = _role_noun(prompt)
+        role = _role_noun(shown)
         start = role.start("noun") if role is not None else None
     if start is None:
         return f"{prompt.rstrip(' ,')}, {phrase.person}"

@@ -20,6 +20,7 @@ How each kind of pair is made:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
 from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, ONLY_AS_TEXT, STILL_VIOLATES, PromptCheck
 from pipeline.plan.phrasing import state_attribute
-from pipeline.plan.rewrite_rules import rewrite_toxic, tidy
+from pipeline.plan.rewrite_rules import rewrite_candidates, rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
 
 
@@ -73,7 +74,7 @@ def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[
                           catalog: Catalog) -> list[Selection]:
     """Template prompts carry the category their pack was written for; where the selector
     disagrees, trust the pack when it names the principle: its category has one, or one of
-    them has a keyword in the prompt. Otherwise the pack cannot say which of its category's
+    them has a keyword or cue word in the prompt. Otherwise the pack cannot say which of its category's
     principles applies (bribery is not drug use), so the selector's decision stands."""
     out: list[Selection] = []
     for rec, sel in zip(prompts, selections):
@@ -85,7 +86,7 @@ def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[
         elif hint in ALL:
             candidates = catalog.by_category(hint)
             hit = candidates[0] if len(candidates) == 1 else next(
-                (p for p in candidates if p.find_keywords(rec.text)), None)
+                (p for p in candidates if p.find_keywords(rec.text) or p.find_cues(rec.text)), None)
             out.append(sel if hit is None else Selection(rec.text, hit.id, hit.category, SelectionMethod.PACK))
         else:
             out.append(sel)
@@ -97,6 +98,45 @@ def _toxic_candidates(rec: PromptRecord, p: Principle, rewrites: Mapping[tuple[s
     twin = rec.aligned_text if rec.category_hint == p.category else None
     found = [twin, rewrites.get((rec.text, p.id)), rewrite_toxic(rec.text, p, catalog)]
     return list(dict.fromkeys(c for c in found if c))
+
+
+_SEPARATOR = re.compile(r"(\s*[,;|]\s*)")
+
+
+def segments(text: str) -> list[str]:
+    """A prompt split at its tag separators, separators kept as their own items (even
+    positions are tags): "a knight, blood, by X" -> ["a knight", ", ", "blood", ", ", "by X"]."""
+    return _SEPARATOR.split(text)
+
+
+def without(parts: Sequence[str], drop: set[int]) -> str:
+    """The prompt with the tags at ``drop`` (tag numbers) left out, with their separators."""
+    tags = parts[0::2]
+    seps = list(parts[1::2])
+    out = ""
+    for i, tag in enumerate(tags):
+        if i in drop:
+            continue
+        if out:
+            out += seps[i - 1] if i - 1 < len(seps) else ", "
+        out += tag
+    return tidy(out)
+
+
+def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
+    """Twins of a tag-list prompt that leave out tags: the harm of a prompt people typed often
+    sits in tags ("..., blood, gore", "by <an artist whose work is the harm>"), which no phrase
+    rule rewrites. From ``base`` (the rules' best attempt, else the prompt): without every tag
+    (but the first, the subject) that alone carries harm, then without one tag at a time,
+    from the last. The caller checks them like any other candidate."""
+    parts = segments(base)
+    tags = parts[0::2]
+    if len(tags) < 2:
+        return []
+    harmful = {i for i, h in enumerate(check.harms(tags)) if h and i}
+    out = [without(parts, harmful)] if harmful else []
+    out += [without(parts, {i}) for i in range(len(tags) - 1, 0, -1) if tags[i].strip()]
+    return [t for t in dict.fromkeys(out) if t and t != tidy(prompt)]
 
 
 def plan_pairs(
@@ -129,18 +169,11 @@ def plan_pairs(
     toxic_items: list[tuple[PromptRecord, Selection, Principle, list[str]]] = []
     bias_items: dict[str, list[tuple[PromptRecord, Selection]]] = defaultdict(list)
 
+    benign_items: list[tuple[PromptRecord, Selection]] = []
     for rec, sel in zip(prompts, selections):
         if sel.principle_id is None:
-            if not benign_pairs or not guard:
-                continue
-            # Benign guard: the aligned image is the harmless prompt itself, so the value
-            # encoder learns to leave harmless content alone.
-            p = guard[stable_int(seed, "guard", rec.text) % len(guard)]
-            violating = inject_violation(rec.text, p)
-            if check.injection_recognised(violating, p.id) and not check.harm_only_as_text(violating):
-                plans.append(_make(rec, sel, p, "benign", rec.text, violating, seed))
-            else:
-                dropped.append(DroppedPair(rec.text, p.id, "benign", INJECTION_NOT_RECOGNISED, (violating,)))
+            if benign_pairs and guard:
+                benign_items.append((rec, sel))
             continue
         p = catalog.get(sel.principle_id)
         if p.kind == "toxicity":
@@ -148,9 +181,30 @@ def plan_pairs(
         else:
             bias_items[p.id].append((rec, sel))
 
-    # One batched check of every candidate twin; each pair takes its first passing one.
+    # Benign guard: the aligned image is the harmless prompt itself, so the value encoder
+    # learns to leave harmless content alone; only a clean English prompt can teach that.
+    source_problems = check.benign_source_problems([rec.text for rec, _ in benign_items])
+    for (rec, sel), problem in zip(benign_items, source_problems):
+        p = guard[stable_int(seed, "guard", rec.text) % len(guard)]
+        violating = inject_violation(rec.text, p)
+        if problem is not None:
+            dropped.append(DroppedPair(rec.text, p.id, "benign", problem, (violating,)))
+        elif check.injection_recognised(violating, p.id) and not check.harm_only_as_text(violating):
+            plans.append(_make(rec, sel, p, "benign", rec.text, violating, seed))
+        else:
+            dropped.append(DroppedPair(rec.text, p.id, "benign", INJECTION_NOT_RECOGNISED, (violating,)))
+
+    # One batched check of every candidate twin; each pair takes its first passing one. A
+    # tag-list prompt none of whose twins passes gets twins without tags, checked in a second batch.
     flat = [(c, rec.text) for rec, _, _, cands in toxic_items for c in cands]
     verdict = dict(zip(flat, check.aligned_problems(flat)))
+    for i, (rec, sel, p, cands) in enumerate(toxic_items):
+        if any(verdict[(c, rec.text)] is None for c in cands) or check.harm_only_as_text(rec.text):
+            continue
+        base = cands[-1] if cands else ([rec.text] + list(rewrite_candidates(rec.text, p, catalog)))[-1]
+        toxic_items[i] = (rec, sel, p, cands + [t for t in tag_twins(rec.text, base, check) if t not in cands])
+    more = [(c, rec.text) for rec, _, _, cands in toxic_items for c in cands if (c, rec.text) not in verdict]
+    verdict.update(zip(more, check.aligned_problems(more)))
     for rec, sel, p, cands in toxic_items:
         good = next((c for c in cands if verdict[(c, rec.text)] is None), None)
         if check.harm_only_as_text(rec.text):

@@ -76,13 +76,31 @@ class ClassifierSelector:
         self.keyword = KeywordSelector(catalog)
         self.model = model if model is not None else load_model(model_path, device)
         self.toxic_threshold = self.head.toxic_threshold if toxic_threshold is None else float(toxic_threshold)
+        # below this harm probability a prompt may carry a benign guard pair (calibrated at training)
+        self.clean_threshold = min(self.toxic_threshold, float(self.head.meta.get("clean_threshold", self.toxic_threshold)))
         self.batch_size = batch_size
         self._index = {c: i for i, c in enumerate(self.head.classes)}
         self._toxic = np.array([c != NONE_LABEL and catalog.get(c).kind == "toxicity" for c in self.head.classes])
+        self._toxic_ids = {p.id for p in catalog if p.kind == "toxicity"}
 
     def probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """The head's class probabilities (columns: ``head.classes``), keywords not applied."""
         return self.head.probabilities(prompts, encode(self.model, prompts, self.batch_size))
+
+    def harm_probabilities(self, prompts: Sequence[str]) -> np.ndarray:
+        """P(some toxicity principle applies) per prompt as this selector sees it: 1 for a
+        toxicity keyword, else the head's toxicity mass without the classes a keyword
+        exception bars."""
+        out = np.ones(len(prompts))
+        open_idx = [i for i, p in enumerate(prompts) if not (set(self.keyword.hits(p)) & self._toxic_ids)]
+        if open_idx:
+            probs = self.probabilities([prompts[i] for i in open_idx])
+            for row, i in zip(probs, open_idx):
+                barred = [self._index[pid] for pid in self.keyword.blocked(prompts[i])]
+                row = row.copy()
+                row[barred] = 0.0
+                out[i] = float(row[self._toxic].sum() / (row.sum() or 1.0))
+        return out
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:
         fixed = [keyword_selection(self.keyword, p) for p in prompts]

