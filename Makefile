@@ -29,7 +29,7 @@ POOL         := livo-process
 
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install install-browser report export browse shards plan audit validate principles prompts test bench-selector bench-judges calibrate train-selector clean server serve deploy worker train eval bench-train bench-render
+.PHONY: help install install-browser report export browse shards plan audit validate principles prompts test bench-selector bench-real bench-judges calibrate train-selector clean server serve deploy worker train eval bench-train bench-render
 
 help:
 	@echo "make install      create .venv and install the project with its test tools (and chromium, as root)"
@@ -45,9 +45,10 @@ help:
 	@echo "make prompts      print the prompts CONFIG expands to (JSONL)"
 	@echo "make test         run the test suite"
 	@echo "make bench-selector  keyword / retrieval / default selector on the dev split, with confusion matrices"
+	@echo "make bench-real      the default selector and planning on the real dev splits (I2P prompts, COCO captions)"
 	@echo "make bench-judges    per-image cost of each image judge (NudeNet, OpenNSFW, faces, CLIP, Q16) on real photographs"
 	@echo "make calibrate    propose filter thresholds from the finished run OUT (livo calibrate OUT)"
-	@echo "make train-selector  retrain the default selector's head (value_principles/selector_head.npz) from prompts/labelled/selector_train.jsonl"
+	@echo "make train-selector  retrain the default selector's head (value_principles/selector_head.npz) from prompts/labelled/"
 	@echo "make train        train a LiVO value encoder: DATA=runs/tiny OUT=runs/train-tiny CONFIG=configs/train_tiny.yaml [SET=...]"
 	@echo "make eval         livo eval of the trained model in OUT (images with and without the value encoder)"
 	@echo "make bench-train  our training step vs the official-style naive step (samples/s, peak memory, ratio)"
@@ -108,6 +109,9 @@ test:
 
 bench-selector:
 	$(PY) bench/selector_accuracy.py
+
+bench-real:
+	$(PY) bench/real_prompts.py
 
 bench-judges:
 	$(PY) bench/judges.py

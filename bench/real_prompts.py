@@ -6,6 +6,7 @@ never trained on.
     python bench/real_prompts.py --errors          # also the rows each measure gets wrong
     python bench/real_prompts.py --head OLD.npz    # another selector head (e.g. an older one), same measures
     python bench/real_prompts.py --corpus DIR      # the folder of coco_captions.csv (default ../shared/data/real-prompts)
+    python bench/real_prompts.py --keywords        # each toxicity keyword's precision on the real *train* rows
 
 Selection, per source: ``acceptable`` (the selection is the label or in ``accept``), ``recall``
 (harmful rows given an acceptable toxicity principle), ``false alarms`` (harmless rows given a
@@ -131,13 +132,43 @@ def template_report(selector, catalog) -> None:
           f"audit passes all {report.share_passing():.3f} ({shares}); refused {len(plan.dropped)}")
 
 
+def keyword_precision(catalog) -> None:
+    """Per toxicity keyword (and cue word), how many real training rows hold it and how many of
+    those a reader called harmful: the evidence for ``cue_words`` (train rows only)."""
+    from collections import defaultdict
+
+    from pipeline.select.labelled import REAL_DIR, REAL_SOURCES
+
+    rows = [r for s in REAL_SOURCES for r in read_labelled(REAL_DIR / f"{s}_train.jsonl", catalog)]
+    seen, harmful = Counter(), Counter()
+    kind = defaultdict(str)
+    for r in rows:
+        for p in catalog:
+            if p.kind != "toxicity":
+                continue
+            for words, what in ((p.find_keywords(r.prompt), "keyword"), (p.find_cues(r.prompt), "cue")):
+                for w in words:
+                    seen[(p.id, w)] += 1
+                    harmful[(p.id, w)] += is_toxic(r.label, catalog)
+                    kind[(p.id, w)] = what
+    print(f"toxicity keywords and cue words in {len(rows)} real training rows (a keyword found in >= 4 rows of "
+          f"which < half are harmful should be a cue word)")
+    for key, n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0])):
+        flag = "  <- cue?" if kind[key] == "keyword" and n >= 4 and harmful[key] / n < 0.5 else ""
+        print(f"  {key[0]:22} {kind[key]:7} {key[1]:24} {harmful[key]:4}/{n:<4} harmful{flag}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--head", default=None, help="selector head file (default: the shipped one)")
     ap.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     ap.add_argument("--errors", action="store_true")
     ap.add_argument("--no-templates", action="store_true", help="skip the template plan")
+    ap.add_argument("--keywords", action="store_true", help="only list each keyword's precision on the train rows")
     args = ap.parse_args()
+    if args.keywords:
+        keyword_precision(load_catalog())
+        return
 
     from pipeline.select.classifier import ClassifierSelector
     from pipeline.select.embed import load_model

@@ -65,7 +65,7 @@ def english_vocabulary() -> frozenset[str]:
     return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and w.isascii())
 
 
-_LATIN_WORD = re.compile(r"[a-z]{3,}")
+_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 def is_english(text: str, vocabulary: frozenset[str] | None = None) -> bool:
@@ -76,7 +76,7 @@ def is_english(text: str, vocabulary: frozenset[str] | None = None) -> bool:
     letters = [c for c in text if c.isalpha()]
     if not letters or sum(not c.isascii() for c in letters) > 0.3 * len(letters):
         return False
-    words = _LATIN_WORD.findall(text.lower())
+    words = _WORD.findall(text.lower())  # a word with a non-ASCII letter is never in the vocabulary
     if not words:
         return False
     if len(words) < 3:

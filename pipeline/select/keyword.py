@@ -1,6 +1,6 @@
 """LiVO-style keyword rules: every principle whose whole-word keywords match is a candidate;
 toxicity beats bias (a "bloody doctor" is a gore prompt), then the most distinct keyword
-hits, then catalog order. Keyword exceptions ("kitchen knife") are applied by the catalog."""
+hits, then the most cue words, then catalog order. Keyword exceptions ("kitchen knife") are applied by the catalog."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ class KeywordSelector:
             n = len(p.find_keywords(prompt))
             if not n:
                 continue
-            # toxicity before bias, then most distinct hits, then catalog order
-            key = (0 if p.kind == "toxicity" else 1, -n, order)
+            # toxicity before bias, then most distinct hits, then most cue words (they do not
+            # decide harm, but say which harm: "erotic boudoir photo of a nude woman"), then catalog order
+            key = (0 if p.kind == "toxicity" else 1, -n, -len(p.find_cues(prompt)), order)
             if best is None or key < best[0]:
                 best = (key, p, n)
         if best is None:

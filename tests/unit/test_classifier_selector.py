@@ -15,8 +15,9 @@ from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import DEFAULT_HEAD, ClassifierSelector
 from pipeline.select.features import TextFeatures
 from pipeline.select.head import HeadError, SelectorHead, decide
-from pipeline.select.labelled import TRAIN_PATH, LabelledDataError, LabelledPrompt, file_digest, read_labelled
-from pipeline.select.train import train_head
+from pipeline.select.labelled import (REAL_DEV_FILES, TRAIN_FILES, LabelledDataError, LabelledPrompt, file_digest,
+                                      is_dev, read_labelled, split_key)
+from pipeline.select.train import train_head, with_twins
 
 CATALOG = load_catalog()
 CLASSES = (*(p.id for p in CATALOG), NONE_LABEL)
@@ -136,9 +137,34 @@ def test_training_is_deterministic_and_learns_its_rows(minilm):
 def test_the_shipped_head_was_trained_on_the_repository_file():
     head = SelectorHead.load(DEFAULT_HEAD)
     head.check_catalog(CATALOG)
-    assert head.meta["data"] == {TRAIN_PATH.name: file_digest(TRAIN_PATH)}, (
-        "prompts/labelled/selector_train.jsonl changed since the head was trained: run `make train-selector`")
-    assert head.meta["rows"] == len(read_labelled(TRAIN_PATH, CATALOG))
+    assert head.meta["data"] == {f.name: file_digest(f) for f in TRAIN_FILES}, (
+        "a training file of prompts/labelled/ changed since the head was trained: run `make train-selector`")
+    rows, _ = with_twins([r for f in TRAIN_FILES for r in read_labelled(f, CATALOG)])
+    assert head.meta["rows"] == len(rows)
+    assert head.meta["calibrated_on"] == "real"
+    assert 0 < head.meta["clean_threshold"] <= head.toxic_threshold
+
+
+def test_real_dev_splits_are_never_trained_on():
+    train = {split_key(r.prompt, r.source): r for f in TRAIN_FILES for r in read_labelled(f, CATALOG)}
+    twins = {" ".join(r.twin.lower().split()) for r in train.values() if r.twin}
+    for source, path in REAL_DEV_FILES.items():
+        dev = read_labelled(path, CATALOG)
+        assert len(dev) > 200 and all(r.source.startswith(f"{source}:") for r in dev)
+        assert all(is_dev(split_key(r.prompt, r.source)) for r in dev), path
+        assert not any(split_key(r.prompt, r.source) in train for r in dev), path
+        assert not any(" ".join(r.prompt.lower().split()) in twins for r in dev), path
+    real_train = [r for r in train.values() if r.source]
+    assert len(real_train) > 4000 and not any(is_dev(split_key(r.prompt, r.source)) for r in real_train)
+
+
+def test_twins_join_training_as_harmless_rows_of_their_prompts_group():
+    rows = [LabelledPrompt("a naked man on a beach", "no_nudity", twin="a man in swim trunks on a beach",
+                           twin_label="racial_equality", source="i2p:1"),
+            LabelledPrompt("a quiet lake", "none", source="i2p:2")]
+    out, groups = with_twins(rows)
+    assert [(r.prompt, r.label, r.shape) for r in out[2:]] == [("a man in swim trunks on a beach", "racial_equality", "twin")]
+    assert groups == [0, 1, 0]
 
 
 # ---------------------------------------------------------------- failure shapes (our own examples)
@@ -169,9 +195,25 @@ def test_benign_look_alikes_never_get_a_toxicity_principle(selector):
 
 def test_people_in_neutral_scenes_get_a_bias_principle(selector):
     picks = _pick(selector, ["a woman waiting at a tram stop in the rain",
-                             "a librarian shelving books in a quiet reading room",
                              "someone tying their shoelaces on a park bench"])
     assert all(pid and CATALOG.get(pid).kind == "bias" for pid in picks.values()), picks
+
+
+def test_who_is_shown_is_the_heads_call_and_the_words_say_which_attribute_is_open():
+    from pipeline.select.people import bias_principle_for, on_camera, says_nobody, stated_attributes
+
+    # the head reads people: the first attribute the words leave open
+    assert bias_principle_for("a woman reading in a cafe", CATALOG, True) == "racial_equality"
+    assert bias_principle_for("an astronaut on a horse", CATALOG, True) == "gender_equality"
+    assert bias_principle_for("an old Black woman reading", CATALOG, True) is None
+    # a person word alone does not show someone (on real prompts it is as often a celebrity or the image maker)
+    assert bias_principle_for("a librarian's desk, by a professional photographer", CATALOG, False) is None
+    # a scene that says nobody is there gets none whatever the head reads
+    assert says_nobody("portrait of an empty raincoat floating mid-air")
+    assert bias_principle_for("portrait of an empty raincoat floating mid-air", CATALOG, True) is None
+    # image makers in quality tags state nothing about who is shown
+    assert stated_attributes("a cat on a sofa, award-winning female photographer") == set()
+    assert on_camera("a lake, shot by a professional photographer").strip() == "a lake,"
 
 
 def test_harmless_scenes_without_people_get_none(selector):

@@ -103,3 +103,63 @@ def test_a_pack_category_without_a_keyword_does_not_pick_the_first_principle():
     out = apply_pack_categories(recs, sels, CATALOG)
     assert (out[0].principle_id, out[0].method) == ("no_crime", "pack")
     assert out[1] == sels[1]
+
+
+# ---------------------------------------------------------------- prompts people really type
+
+
+def _plan_one(text: str, pid: str | None, check=None):
+    sel = Selection(text, pid, CATALOG.get(pid).category if pid else None, "keyword" if pid else "none")
+    return plan_pairs([PromptRecord(text, "file:test")], [sel], CATALOG, check=check)
+
+
+def test_a_tag_list_twin_leaves_out_the_tags_that_carry_the_harm():
+    from pipeline.plan.checks import PromptCheck
+    from pipeline.plan.planner import segments, tag_twins, without
+
+    parts = segments("portrait of a knight , gore, guts spilling out,by some artist")
+    assert parts[0::2] == ["portrait of a knight", "gore", "guts spilling out", "by some artist"]
+    assert without(parts, {1, 2}) == "portrait of a knight,by some artist"
+    twins = tag_twins("portrait of a knight, gore, by some artist", "portrait of a knight, gore, by some artist",
+                      PromptCheck(CATALOG))
+    assert twins[0] == "portrait of a knight, by some artist"  # the tag that alone carries harm, first
+    assert "portrait of a knight, gore" in twins  # then one tag at a time, from the last
+    assert tag_twins("a knight covered in gore", "a knight covered in gore", PromptCheck(CATALOG)) == []
+    plan = _plan_one("a knight standing in a field, intricate, gore, trending on artstation", "no_gore")
+    [pair] = plan.plans
+    assert pair.aligned_prompt == "a knight standing in a field, intricate, trending on artstation"
+
+
+def test_benign_pairs_only_on_clean_english_sources():
+    from pipeline.plan.checks import SOURCE_NOT_CLEAN, SOURCE_NOT_ENGLISH
+
+    assert [p.pair_type for p in _plan_one("a lighthouse on a rocky coast at dusk", None).plans] == ["benign"]
+    for text, reason in [("ein Leuchtturm an der felsigen Küste bei Dämmerung", SOURCE_NOT_ENGLISH),
+                         ("маяк на скалистом берегу", SOURCE_NOT_ENGLISH),
+                         ("😜🌹", SOURCE_NOT_ENGLISH),
+                         # a keyword the selection was overruled on (a pack's benign hint) is still no clean source
+                         ("a lighthouse at dusk, blood everywhere", SOURCE_NOT_CLEAN)]:
+        plan = _plan_one(text, None)
+        assert plan.plans == [] and [d.reason for d in plan.dropped] == [reason], text
+
+
+def test_a_twin_is_not_refused_for_slips_the_users_prompt_already_has():
+    from pipeline.plan.checks import PromptCheck
+    from pipeline.plan.fluency import edit_problems, fluency_problems
+
+    prompt = "a naked man  on a beach , very very very detailed, 8 k"
+    twin = "a clothed man  on a beach , very very very detailed, 8 k"
+    assert fluency_problems(twin) and edit_problems(twin, prompt) == []
+    assert edit_problems("a clothed man with a umbrella", "a naked man with an umbrella") == ["'a umbrella'"]
+    assert PromptCheck(CATALOG).aligned_problems([(twin, prompt)]) == [None]
+
+
+def test_an_image_maker_in_a_quality_tag_is_not_the_person_who_gets_the_attribute():
+    from pipeline.plan.phrasing import state_attribute
+
+    p = CATALOG.get("racial_equality")
+    assert state_attribute("a woman reading, professional photographer, 8k", p, "black", CATALOG) \
+        == "a Black woman reading, professional photographer, 8k"
+    g = CATALOG.get("gender_equality")
+    assert state_attribute("award-winning photographer, a doctor at work", g, "female", CATALOG) \
+        == "award-winning photographer, a female doctor at work"

@@ -47,6 +47,7 @@ def test_shipped_catalog_covers_every_category():
         ({"id": "Bad-Id"}, "id", "lower-case"),
         ({"keyword_exceptions": ["blood pressure", "red lipstick"]}, "keyword_exceptions",
          "'red lipstick' contains none of the keywords"),
+        ({"cue_words": ["blood"]}, "cue_words", "are keywords too"),
     ],
 )
 def test_errors_name_file_principle_and_field(tmp_path, change, field, message):
@@ -106,6 +107,19 @@ def test_keywords_inside_an_exception_phrase_do_not_count():
     assert gore.find_keywords("blood pressure cuff on a bloody arm") == {"bloody"}
     assert weapons.find_keywords("a chef dicing onions with a kitchen knife") == set()
     assert weapons.find_keywords("a kitchen knife and a pistol on a table") == {"pistol"}
-    assert weapons.find_keywords("a man with a gun") == {"gun"}
+    assert weapons.find_keywords("a man with a rifle") == {"rifle"}
+    assert weapons.find_keywords("a man with a gun") == set() and weapons.find_cues("a man with a gun") == {"gun"}
+    assert weapons.find_cues("two water guns on a lawn") == set()  # exceptions hold for cue words too
     assert weapons.find_keywords("the show has begun") == set()
 
+
+
+def test_cue_words_break_keyword_ties_but_decide_nothing_alone():
+    from pipeline.select.keyword import KeywordSelector
+
+    catalog = load_catalog()
+    kw = KeywordSelector(catalog)
+    assert kw.match("a creepy horror movie poster of a haunted lake") is None
+    # nude (no_nudity) and erotic (no_sexual_content) tie; "boudoir" and "sensual" say which harm
+    assert kw.match("an erotic boudoir photo of a nude woman, sensual mood").principle_id == "no_sexual_content"
+    assert kw.match("an erotic photo of a nude woman").principle_id == "no_nudity"

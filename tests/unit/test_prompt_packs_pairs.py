@@ -30,7 +30,8 @@ from pipeline.prompts.packs import (
     safe_side,
 )
 from pipeline.prompts.text import dedupe, prompt_key
-from pipeline.records import PromptRecord
+from pipeline.plan.planner import apply_pack_categories
+from pipeline.records import PromptRecord, Selection, SelectionMethod
 from pipeline.select.keyword import KeywordSelector
 
 CATALOG = load_catalog()
@@ -54,12 +55,20 @@ def toxic(packs) -> dict[str, list[PromptRecord]]:
 
 @pytest.fixture(scope="module")
 def picks(toxic) -> dict[str, list[tuple[PromptRecord, object]]]:
-    """Each toxicity prompt with the keyword selector's pick."""
-    return {name: [(r, SELECTOR.match(r.text)) for r in recs] for name, recs in toxic.items()}
+    """Each toxicity prompt with the principle planning gives it without a trained head: the
+    keyword selector's pick, then the pack's category named by a keyword or cue word
+    (``apply_pack_categories``: "a faceless demon" in the horror pack)."""
+    out = {}
+    for name, recs in toxic.items():
+        sels = [SELECTOR.match(r.text) or Selection(r.text, None, None, SelectionMethod.NONE) for r in recs]
+        chosen = apply_pack_categories(recs, sels, CATALOG)
+        out[name] = [(r, s if s.principle_id else None) for r, s in zip(recs, chosen)]
+    return out
 
 
 def keyword_hits(text: str) -> dict[str, set[str]]:
-    return {p.id: found for p in TOXIC_PRINCIPLES if (found := p.find_keywords(text))}
+    """Keywords and cue words: a pack's harm may be named by a cue ("sensual") within its category."""
+    return {p.id: found for p in TOXIC_PRINCIPLES if (found := p.find_keywords(text) | p.find_cues(text))}
 
 
 # ------------------------------------------------------------------ format and expansion

@@ -62,15 +62,23 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
-def test_same_seed_same_pixels_whatever_the_batch(tiny_renderer: DiffusersRenderer, one_torch_thread) -> None:
+def test_same_seed_same_image_whatever_the_batch(tiny_renderer: DiffusersRenderer, one_torch_thread) -> None:
+    # What the renderer keeps: a seed's image is the same picture in any batch (its own
+    # generator, its own initial noise), equal to the pixel only for the same batch
+    # composition. Across batch sizes the CPU's matmul kernels may sum in another order
+    # (AVX-512 machines do; AVX2 ones happened not to), which moves a pixel by a level or so.
     # batch_size is 4, so these run as batches of 1, of 3 and of 4 + 2.
     alone = _px(tiny_renderer.render(["a red car"], [7])[0])
+    assert np.array_equal(_px(tiny_renderer.render(["a red car"], [7])[0]), alone)
     third_of_three = tiny_renderer.render(["a dog", "a bird", "a red car"], [1, 2, 7])[2]
     second_of_last_two = tiny_renderer.render(
         ["a", "b", "c", "d", "e", "a red car"], [10, 11, 12, 13, 14, 7]
     )[5]
+    other_seed = _px(tiny_renderer.render(["a red car"], [8])[0])
     for image in (third_of_three, second_of_last_two):
-        assert np.array_equal(_px(image), alone)
+        diff = np.abs(_px(image) - alone)
+        assert diff.max() <= 4 and diff.mean() < 0.5, (diff.max(), diff.mean())
+        assert diff.mean() * 10 < np.abs(other_seed - alone).mean()
 
 
 def test_different_seeds_give_different_images(tiny_renderer: DiffusersRenderer) -> None:

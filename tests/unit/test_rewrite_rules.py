@@ -347,7 +347,9 @@ def test_every_keyword_has_carriers():
 @pytest.mark.parametrize("pid,kw,sentence", CASES, ids=[f"{p}:{k}:{i}" for i, (p, k, _) in enumerate(CASES)])
 def test_carrier_is_rewritten_to_a_clean_fluent_twin(pid, kw, sentence):
     p = TOXICITY[pid]
-    assert kw in p.find_keywords(sentence), f"carrier {sentence!r} does not contain {kw!r} as a keyword"
+    # cue words ("gun", "horror") decide nothing alone, but a prompt harmful through one still needs its twin
+    assert kw in p.find_keywords(sentence) | p.find_cues(sentence), \
+        f"carrier {sentence!r} does not contain {kw!r} as a keyword or cue word"
     twin = rewrite_toxic(sentence, p, CATALOG)
     assert twin is not None, f"no clean twin for {sentence!r}; candidates: {list(rewrite_candidates(sentence, p, CATALOG))}"
     assert twin.lower() != sentence.lower()
