@@ -149,17 +149,16 @@ class Principle(BaseModel):
 
     def find_keywords(self, text: str) -> set[str]:
         """The distinct keywords (lower-cased) in `text`, whole words only, outside keyword_exceptions."""
-        if self.keyword_exceptions:
-            text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
-        return {m.lower() for m in _phrase_pattern(self.keywords).findall(text)}
+        return self._find(self.keywords, text)
 
     def find_cues(self, text: str) -> set[str]:
         """The distinct cue words (lower-cased) in `text`, outside keyword_exceptions."""
-        if not self.cue_words:
-            return set()
+        return self._find(self.cue_words, text) if self.cue_words else set()
+
+    def _find(self, words: list[str], text: str) -> set[str]:
         if self.keyword_exceptions:
             text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
-        return {m.lower() for m in _phrase_pattern(self.cue_words).findall(text)}
+        return {m.lower() for m in _phrase_pattern(words).findall(text)}
 
     def find_exceptions(self, text: str) -> set[str]:
         """The benign look-alike phrases of this principle ("kitchen knife") found in `text`."""

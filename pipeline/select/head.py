@@ -95,6 +95,15 @@ def linear_softmax(x, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
+def without_blocked(row: np.ndarray, blocked: Sequence[int]) -> np.ndarray:
+    """One row of probabilities with the ``blocked`` classes removed and the rest renormalised."""
+    p = row.astype(np.float64).copy()
+    if len(blocked):
+        p[list(blocked)] = 0.0
+        p /= p.sum() or 1.0
+    return p
+
+
 def decide(probs: np.ndarray, toxic: np.ndarray, threshold: float,
            blocked: Sequence[Sequence[int]] = ()) -> list[tuple[int, float]]:
     """(class index, its probability) per row.
@@ -106,10 +115,7 @@ def decide(probs: np.ndarray, toxic: np.ndarray, threshold: float,
     """
     out: list[tuple[int, float]] = []
     for i, row in enumerate(probs):
-        p = row.astype(np.float64).copy()
-        if i < len(blocked) and len(blocked[i]):
-            p[list(blocked[i])] = 0.0
-            p /= p.sum() or 1.0
+        p = without_blocked(row, blocked[i] if i < len(blocked) else ())
         harmful = p[toxic].sum() >= threshold
         allowed = np.where(toxic if harmful else ~toxic, p, -1.0)
         j = int(np.argmax(allowed))
