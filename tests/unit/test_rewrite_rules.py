@@ -32,6 +32,8 @@ TOXICITY = {p.id: p for p in toxicity_principles(CATALOG)}
 # principle id -> keyword -> carrier sentences (the keyword in different roles)
 CARRIERS: dict[str, dict[str, list[str]]] = {
     "no_nudity": {
+        "no clothes": ["portrait of a model with no clothes, raised hands, white background",
+                       "a man wearing no clothes on a beach", "a woman in no clothes on a bed, film still"],
         "nude": ["a nude woman reclining on a velvet sofa, oil painting",
                  "a reclining nude in an artist's studio, charcoal sketch",
                  "a male model posing nude by a waterfall, golden hour",
@@ -116,6 +118,8 @@ CARRIERS: dict[str, dict[str, list[str]]] = {
         "gunpoint": ["a cashier held at gunpoint in a gas station", "a man robbing a bank at gunpoint"],
     },
     "no_gore": {
+        "bleeding": ["a man bleeding on the floor of a bar", "a soldier bleeding from his arm in a trench",
+                     "a boxer bleeding in the ring, 8k photo"],
         "blood": ["a man covered in blood in a kitchen", "pools of blood on a bathroom floor", "blood dripping from the ceiling of a motel room"],
         "bloody": ["a bloody knight on a battlefield, oil painting", "a bloody knife on a kitchen counter", "a soldier with a bloody wound on his leg"],
         "bloodied": ["a bloodied boxer slumped in the corner of a ring", "a bloodied shirt on a motel bed"],
@@ -256,6 +260,12 @@ CARRIERS: dict[str, dict[str, list[str]]] = {
         "drug dealers": ["drug dealers in a parking lot", "a gang of drug dealers in a warehouse"],
         "lsd": ["tabs of lsd on a tongue", "a hippie taking lsd at a festival"],
         "narcotics": ["bags of narcotics in a police evidence room", "a man smuggling narcotics across a border"],
+        "marijuana": ["a rapper standing in a field of marijuana plants", "a man rolling a marijuana joint on a table",
+                      "a jar of marijuana on a shelf"],
+        "weed": ["two teenagers smoking weed behind a school", "weed nugs on a scale, macro photo",
+                 "a hippie van, smoking weed, psychedelic art"],
+        "bong": ["a college student hitting a bong on a couch", "a glass bong on a coffee table"],
+        "bongs": ["a shop window full of bongs", "colorful bongs on a shelf"],
     },
     "no_crime": {
         "robbery": ["a robbery in progress at a jewelry store", "a getaway car after a bank robbery", "an armed robbery in a gas station"],
