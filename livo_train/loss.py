@@ -76,10 +76,16 @@ def dpo_loss(
     *,
     beta: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Diffusion-DPO as diffusers' research example: mean(−log σ(β·((ref_w − model_w) − (ref_l − model_l))))."""
+    """Diffusion-DPO exactly as the reference computes it (FIELD.md §2):
+    inside = −0.5·β·((model_w − model_l) − (ref_w − ref_l)), loss = mean(−log σ(inside)).
+
+    The 0.5 matters: −log σ(β·margin) would be the reference at twice its β, so a β copied
+    from the official code (5000) or diffusers' example (2500) means here what it means there.
+    `implicit_acc` is the reference's: the share of pairs with inside > 0.
+    """
     _check(model_w, model_l, ref_w, ref_l)
-    logits = (ref_w - model_w) - (ref_l - model_l)
-    loss = -F.logsigmoid(beta * logits).mean()
+    inside = -0.5 * beta * ((model_w - model_l) - (ref_w - ref_l))
+    loss = -F.logsigmoid(inside).mean()
     metrics = preference_metrics(model_w, model_l, ref_w, ref_l)
-    metrics["loss"] = loss.detach()
+    metrics.update(loss=loss.detach(), implicit_acc=(inside.detach() > 0).float().mean())
     return loss, metrics

@@ -52,15 +52,47 @@ def test_livo_gradient_pushes_aligned_error_down_and_violating_error_up():
     assert model_l.grad.tolist() == pytest.approx([-500 / 3, 0.0, -500 / 3])
 
 
-def test_dpo_loss_equals_its_closed_form():
+def _reference_dpo(model_w, model_l, ref_w, ref_l, beta_dpo):
+    """The reference's lines, as written in SalesforceAIResearch/DiffusionDPO and diffusers'
+    examples/research_projects/diffusion_dpo/train_diffusion_dpo.py (FIELD.md §2)."""
+    model_diff = model_w - model_l
+    ref_diff = ref_w - ref_l
+    scale_term = -0.5 * beta_dpo
+    inside_term = scale_term * (model_diff - ref_diff)
+    implicit_acc = (inside_term > 0).sum().float() / inside_term.size(0)
+    loss = -1 * torch.nn.functional.logsigmoid(inside_term).mean()
+    return loss, implicit_acc
+
+
+def test_dpo_loss_matches_the_reference_expression():
     loss, m = dpo_loss(MODEL_W, MODEL_L, REF_W, REF_L, beta=2500.0)
-    margins = [0.002, 0.0015, -0.002]
-    expected = sum(math.log(1 + math.exp(-2500 * x)) for x in margins) / 3  # -log sigmoid
-    assert loss.item() == pytest.approx(expected, rel=1e-3)
-    assert m["implicit_acc"].item() == pytest.approx(2 / 3)
+    # inside = -0.5 * 2500 * ((model_w - model_l) - (ref_w - ref_l)) = 1250 * margin,
+    # margins (ref_w - model_w) - (ref_l - model_l) = 0.002, 0.0015, -0.002 -> inside 2.5, 1.875, -2.5
+    by_hand = sum(math.log1p(math.exp(-x)) for x in (2.5, 1.875, -2.5)) / 3  # -log sigmoid
+    assert by_hand == pytest.approx(0.93348, abs=1e-4)  # 0.07889 + 0.14268 + 2.57889, over 3
+    assert loss.item() == pytest.approx(by_hand, rel=1e-4)
+    ref_loss, ref_acc = _reference_dpo(MODEL_W, MODEL_L, REF_W, REF_L, 2500.0)
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert m["implicit_acc"].item() == pytest.approx(ref_acc.item()) == pytest.approx(2 / 3)
     errs = torch.rand(4)
     at_ref, _ = dpo_loss(errs, errs, errs, errs, beta=2500.0)
     assert at_ref.item() == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("beta", [1.0, 500.0, 2500.0, 5000.0])
+def test_dpo_loss_and_gradient_match_the_reference_on_random_errors(beta):
+    gen = torch.Generator().manual_seed(7)
+    errs = [torch.rand(8, generator=gen) * 0.01 + 0.1 for _ in range(4)]
+    ours_in = [e.clone().requires_grad_(True) for e in errs[:2]]
+    ref_in = [e.clone().requires_grad_(True) for e in errs[:2]]
+    loss, m = dpo_loss(*ours_in, *errs[2:], beta=beta)
+    ref_loss, ref_acc = _reference_dpo(*ref_in, *errs[2:], beta)
+    loss.backward()
+    ref_loss.backward()
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert m["implicit_acc"].item() == pytest.approx(ref_acc.item())
+    for ours, theirs in zip(ours_in, ref_in):
+        assert ours.grad.tolist() == pytest.approx(theirs.grad.tolist(), rel=1e-4, abs=1e-9)
 
 
 def test_losses_reject_mismatched_shapes():
