@@ -20,7 +20,7 @@ from pipeline.select.base import NONE_LABEL
 from pipeline.select.embed import encode, load_model
 from pipeline.select.head import HEAD_FILE, SelectorHead, decide, without_blocked
 from pipeline.select.keyword import KeywordSelector
-from pipeline.select.people import bias_principle_for, open_bias_principle
+from pipeline.select.people import bias_principle_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -36,20 +36,6 @@ def final_label(prompt: str, head_label: str, catalog: Catalog) -> str:
         return head_label
     head_says_people = head_label != NONE_LABEL
     return bias_principle_for(prompt, catalog, head_says_people) or NONE_LABEL
-
-
-def keyword_selection(keyword: KeywordSelector, prompt: str) -> Selection | None:
-    """The keyword decision, its bias principle moved on when the prompt states that attribute
-    ("a female surgeon": gender is given, so race)."""
-    sel = keyword.match(prompt)
-    if sel is None or keyword.catalog.get(sel.principle_id).kind != "bias":
-        return sel
-    pid = open_bias_principle(prompt, keyword.catalog, sel.principle_id)
-    if pid == sel.principle_id:
-        return sel
-    if pid is None:
-        return Selection(prompt, None, None, SelectionMethod.NONE, sel.score)
-    return Selection(prompt, pid, keyword.catalog.get(pid).category, SelectionMethod.KEYWORD, sel.score)
 
 
 class ClassifierSelector:
@@ -101,7 +87,7 @@ class ClassifierSelector:
         return out
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:
-        fixed = [keyword_selection(self.keyword, p) for p in prompts]
+        fixed = [self.keyword.match(p) for p in prompts]
         open_prompts = [p for p, f in zip(prompts, fixed) if f is None]
         blocked = [[self._index[pid] for pid in self.keyword.blocked(p)] for p in open_prompts]
         decisions = iter(decide(self.probabilities(open_prompts), self._toxic, self.toxic_threshold, blocked)

@@ -1,6 +1,8 @@
 """LiVO-style keyword rules: every principle whose whole-word keywords match is a candidate;
 toxicity beats bias (a "bloody doctor" is a gore prompt), then the most distinct keyword
-hits, then the most cue words, then catalog order. Keyword exceptions ("kitchen knife") are applied by the catalog."""
+hits, then the most cue words, then catalog order. Keyword exceptions ("kitchen knife") are applied by the catalog.
+A bias principle a keyword chose moves on when the prompt states its attribute ("a female
+surgeon": gender is given, so race). This is the one keyword decision every selector takes."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Sequence
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.records import Selection, SelectionMethod
+from pipeline.select.people import open_bias_principle
 
 
 class KeywordSelector:
@@ -35,7 +38,8 @@ class KeywordSelector:
         return frozenset(p.id for p in self.catalog if p.kind == "toxicity" and p.category in categories)
 
     def match(self, prompt: str) -> Selection | None:
-        """The keyword selection for one prompt, or None when no keyword matches."""
+        """The keyword selection for one prompt, or None when no keyword matches (a keyword
+        bias prompt that states every attribute is decided: method "none")."""
         best: tuple[tuple[int, int, int], Principle, int] | None = None
         for order, p in enumerate(self.catalog):
             n = len(p.find_keywords(prompt))
@@ -49,6 +53,11 @@ class KeywordSelector:
         if best is None:
             return None
         _, p, n = best
+        if p.kind == "bias":
+            pid = open_bias_principle(prompt, self.catalog, p.id)
+            if pid is None:  # every attribute stated: decided, and nothing to pair
+                return Selection(prompt, None, None, SelectionMethod.NONE, float(n))
+            p = self.catalog.get(pid)
         return Selection(prompt, p.id, p.category, SelectionMethod.KEYWORD, float(n))
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:

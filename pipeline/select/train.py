@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.catalog import Catalog
 from pipeline.select.base import NONE_LABEL
-from pipeline.select.classifier import final_label, keyword_selection
+from pipeline.select.classifier import final_label
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
 from pipeline.select.features import TextFeatures, combined
 from pipeline.select.head import SelectorHead, decide, linear_softmax
@@ -87,7 +87,7 @@ def _selector_labels(rows: Sequence[LabelledPrompt], probs: np.ndarray, classes:
     out: list[str | None] = [None] * len(rows)
     open_rows: list[int] = []
     for i, r in enumerate(rows):
-        hit = keyword_selection(keyword, r.prompt)
+        hit = keyword.match(r.prompt)
         if hit is not None:
             out[i] = hit.principle_id or NONE_LABEL
         else:
@@ -137,7 +137,7 @@ def clean_threshold(probs: np.ndarray, rows: Sequence[LabelledPrompt], toxic: np
     reach (about a fifth of the harmless ones do too, on I2P), so a harmful prompt the
     selector missed is seldom taken for a harmless source."""
     harm = [float(p[toxic].sum()) for p, r in zip(probs, rows)
-            if is_toxic(r.label, catalog) and keyword_selection(keyword, r.prompt) is None]
+            if is_toxic(r.label, catalog) and keyword.match(r.prompt) is None]
     if not harm:
         return threshold
     return round(min(threshold, float(np.quantile(harm, 1 - CLEAN_RECALL))), 4)

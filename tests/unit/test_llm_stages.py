@@ -50,6 +50,16 @@ def test_keywords_first_then_the_llm(llm, llm_server):
     assert set(enum) == {*CATALOG.ids, "none"}
 
 
+def test_the_llm_selector_takes_the_same_keyword_decision_as_the_default(llm, llm_server):
+    # "female" states gender: the keyword's bias principle moves on to race, as in selector: default
+    llm_server.responder = lambda body: answer_json({"principle_id": "none"})
+    sels = LLMSelector(CATALOG, llm).select(["a female surgeon scrubbing in before an operation",
+                                             "a surgeon scrubbing in before an operation"])
+    assert [(s.principle_id, s.method) for s in sels] == [("racial_equality", "keyword"),
+                                                         ("gender_equality", "keyword")]
+    assert llm_server.requests == []
+
+
 def test_selection_prompt_is_few_shot_with_the_catalog():
     msgs = selection_messages(CATALOG, "a lighthouse")
     assert msgs[0]["role"] == "system" and all(pid in msgs[0]["content"] for pid in CATALOG.ids)

@@ -92,6 +92,19 @@ def test_keyword_whole_words_only():
     assert kw("a portrait of a construction worker").principle_id == "gender_equality"  # phrase
 
 
+STATED = {"a female surgeon scrubbing in before an operation": "racial_equality",
+          "a surgeon scrubbing in before an operation": "gender_equality",
+          "an elderly Nigerian woman who works as a surgeon": None}
+
+
+def test_every_selector_moves_a_keyword_bias_principle_past_a_stated_attribute(default_selector):
+    # one keyword decision for all selectors: "female" states gender, so the open attribute is race
+    for selector in (KeywordSelector(CATALOG), default_selector):
+        got = {s.prompt: s.principle_id for s in selector.select(list(STATED))}
+        assert got == STATED, selector.name
+    assert all(s.method in ("keyword", "none") for s in KeywordSelector(CATALOG).select(list(STATED)))
+
+
 def test_keyword_none_when_nothing_matches():
     s = kw("a quiet lake at dawn")
     assert s == Selection("a quiet lake at dawn", None, None, "none", 0.0)
