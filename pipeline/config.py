@@ -114,7 +114,8 @@ class PlanningConfig(_Section):
     max_pairs: int | None = Field(None, ge=1, description="Cap on planned pairs (first N in plan order).")
     bias_attribute: Literal["model_default", "balanced"] = Field(
         "model_default", description="Bias pairs: model_default = the aligned side asks for the attribute value the "
-                                     "neutral image showed least (read with CLIP after rendering it); balanced = "
+                                     "neutral image showed least (read after rendering it by the face classifier where it finds a face, "
+                                     "CLIP zero-shot otherwise); balanced = "
                                      "round-robin values at planning time.")
 
 

@@ -45,7 +45,7 @@ def resolve_bias_plans(plans: Sequence[PairPlan], neutral_images: Sequence, read
         return list(plans)
     if reader is None:
         if any(plans[i].unresolved for i in idx):
-            raise ValueError("bias pairs choose their attribute from the neutral image, which needs the CLIP scorer; "
+            raise ValueError("bias pairs choose their attribute from the neutral image, which needs an attribute reader (the face or CLIP scorer); "
                              "set planning.bias_attribute: balanced to choose it at planning time")
         return list(plans)
     probs = reader.read_attributes([plans[i] for i in idx], [neutral_images[i] for i in idx])

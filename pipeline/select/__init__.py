@@ -1,8 +1,11 @@
 """Principle selection: which value principle (if any) applies to a prompt.
 
-LiVO's retriever runs keyword regexes first and asks an LLM about the rest. Here: the
-``Selector`` protocol (base), keyword rules (keyword), sentence-embedding retrieval against
-principle descriptors with benign anchors (semantic, anchors), the two combined as the
-offline default (default), an LLM on any OpenAI-compatible endpoint (llm), and the one
-factory that builds the configured selector (factory).
+LiVO's retriever runs keyword regexes first and asks an LLM about the rest. Here every
+selector takes the one keyword decision first (keyword) and differs only in what decides the
+rest: the offline default (classifier), a softmax head trained on labelled in-house and real
+prompts (train, labelled, head) over word features and MiniLM embeddings (features, embed),
+with who a prompt shows and which attribute it leaves open from word lists (people);
+MiniLM retrieval against principle descriptors with benign anchors (retrieval, semantic,
+anchors); or an LLM on any OpenAI-compatible endpoint (llm). The ``Selector`` protocol is in
+base, and the one factory that builds the configured selector in factory.
 """

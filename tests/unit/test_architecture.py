@@ -81,3 +81,25 @@ def test_the_run_layout_docstring_names_every_file():
     assert len(names) >= 10
     missing = sorted(v for v in names.values() if v not in layout.__doc__)
     assert missing == [], f"pipeline/run/layout.py's docstring omits {missing}"
+
+
+def test_the_select_package_docstring_names_every_module_and_the_default():
+    # the package docstring is where a reader starts; it once described a default that had gone
+    import pipeline.select
+    from pipeline.catalog import load_catalog
+    from pipeline.select.factory import make_selector
+
+    doc = " ".join(pipeline.select.__doc__.split())
+    modules = sorted(p.stem for p in (ROOT / "pipeline" / "select").glob("*.py") if p.stem != "__init__")
+    assert [m for m in modules if f"({m}" not in doc and f" {m}" not in doc] == []
+    default_module = type(make_selector("default", load_catalog())).__module__.rsplit(".", 1)[-1]
+    assert f"offline default ({default_module})" in doc
+
+
+def test_the_bias_attribute_help_names_every_attribute_reader():
+    # the face classifier reads a bias attribute before CLIP; the help once said CLIP alone
+    from pipeline.config import PlanningConfig
+    from pipeline.score.base import READING_ORDER
+
+    help_text = PlanningConfig.model_fields["bias_attribute"].description.lower()
+    assert all(judge in help_text for judge in READING_ORDER), help_text
