@@ -9,19 +9,22 @@ encoder's pooled output of ``"<value>, <prompt>"`` prepended (1 + n ≤ 77 token
 
 For bias principles the official code applies the value to only half of a prompt's images
 (the other half is the base model), which is what balances the attribute distribution;
-`bias_fraction` sets that share. Every image gets its own CPU generator seeded with its
-seed, so an image rendered with and without the value starts from the same noise.
+`bias_fraction` sets that share. When n·fraction is not whole, whether a prompt gets one more
+image with the value is drawn from (seed, prompt), so the share holds over a prompt set even
+with one image per prompt, and a prompt's split is the same in every call. Every image gets
+its own CPU generator seeded with its seed, so an image rendered with and without the value
+starts from the same noise.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -48,6 +51,17 @@ class LiVOOutput:
     seeds: list[int]  # per image
     values: list[str | None]  # the value text applied to each image; None = base model
     resolved: list[ResolvedValue] = field(default_factory=list)  # per prompt
+
+
+def extra_image_draw(seed: int, prompt: str) -> float:
+    """A uniform draw in [0, 1) fixed by (seed, prompt).
+
+    Per prompt, not per seed alone: every prompt of a set shares the seed, and one draw for all
+    would give the odd image to every prompt or to none (with one image per prompt, no bias
+    prompt would get the value). sha256, not hash(): the same in every process and run.
+    """
+    digest = hashlib.sha256(f"{int(seed)}\0{prompt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 class LiVOPipeline:
@@ -123,11 +137,11 @@ class LiVOPipeline:
                 out[i] = ResolvedValue(spec.strip(), method="text")
         return out  # type: ignore[return-value]
 
-    def value_mask(self, resolved: ResolvedValue, n: int, seed: int) -> list[bool]:
+    def value_mask(self, resolved: ResolvedValue, n: int, seed: int, prompt: str) -> list[bool]:
         """Which of a prompt's n images get the value token.
 
         Toxicity and free-text values: all. Bias: floor(n·f) images, plus one more with
-        probability frac(n·f) (seeded), the first ones, so with and without share seeds in order.
+        probability frac(n·f), the first ones, so with and without share seeds in order.
         """
         if resolved.text is None:
             return [False] * n
@@ -135,7 +149,7 @@ class LiVOPipeline:
             return [True] * n
         exact = n * self.bias_fraction
         k = math.floor(exact)
-        if np.random.default_rng(seed).random() < exact - k:
+        if extra_image_draw(seed, prompt) < exact - k:
             k += 1
         return [i < k for i in range(n)]
 
@@ -183,7 +197,7 @@ class LiVOPipeline:
         out = LiVOOutput([], [], [], [], resolved)
         for prompt, rv in zip(prompts, resolved):
             seeds = [seed + i for i in range(num_images_per_prompt)]
-            mask = self.value_mask(rv, num_images_per_prompt, seed)
+            mask = self.value_mask(rv, num_images_per_prompt, seed, prompt)
             with_value = self._render(prompt, rv.text, [s for s, m in zip(seeds, mask) if m], **kwargs)
             without = self._render(prompt, None, [s for s, m in zip(seeds, mask) if not m], **kwargs)
             it_with, it_without = iter(with_value), iter(without)

@@ -68,8 +68,8 @@ def test_bias_principles_apply_the_value_to_half_the_images(pipe):
     assert out.values[:2] == [rv.text] * 2 and out.values[2:] == [None, None]
     tox = pipe(GORE, value="no_gore", num_images_per_prompt=3, num_inference_steps=2, width=64, height=64)
     assert all(v is not None for v in tox.values)
-    # one image: the value with probability 1/2, decided by the seed
-    draws = {pipe.value_mask(rv, 1, seed)[0] for seed in range(20)}
+    # one image: the value with probability 1/2, decided by the seed and the prompt
+    draws = {pipe.value_mask(rv, 1, seed, BIAS)[0] for seed in range(20)}
     assert draws == {True, False}
 
 
