@@ -4,7 +4,9 @@
                                           RNG states (accelerate), trainer_state.json
 
 trainer_state.json is written last: a folder without it is an unfinished save and is never
-resumed from.
+resumed from. It records the data run's hash and the training identity (the configuration's
+`identity_fields` and their hash): a checkpoint resumes only with the same data and the same
+identity, whichever folder it lies in; performance-only fields may differ.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from livo_train.config import TrainConfig, identity_hash, load_train_config
+from livo_train.config import TrainConfig, changed_fields, identity_fields, identity_hash, load_train_config
 from livo_train.errors import TrainingError
 from livo_train.outputs import CONFIG_FILE, VALUE_ENCODER
 from pipeline.render.base import quiet_progress_bars
@@ -35,19 +37,37 @@ def checkpoint_dirs(out: str | Path) -> list[Path]:
 
 
 def check_output(out: Path, cfg: TrainConfig, resume: str | None) -> None:
-    """Refuse an output folder trained with another configuration, or one with checkpoints
-    when not resuming (its run would be overwritten)."""
+    """Refuse an output folder trained with another configuration, one with checkpoints when not
+    resuming (its run would be overwritten), or a `--resume CHECKPOINT` of another configuration.
+
+    Called before setup saves `cfg` into `out`: a refused resume leaves `out` as it was, so
+    the rerun with the right configuration is not refused for the folder instead.
+    """
     saved = out / CONFIG_FILE
     if saved.exists():
-        previous = load_train_config(saved)
-        if identity_hash(previous) != identity_hash(cfg):
-            raise TrainingError(
-                f"{out} holds a training run with another configuration "
-                f"(identity {identity_hash(previous)}, now {identity_hash(cfg)}); choose another --out"
-            )
+        changed = changed_fields(identity_fields(load_train_config(saved)), identity_fields(cfg))
+        if changed:
+            raise TrainingError(f"{out} holds a training run with another configuration (changed: "
+                                f"{', '.join(changed)}); use the configuration in {saved} or choose another --out")
     if checkpoint_dirs(out) and resume is None:
         raise TrainingError(f"{out} already has checkpoints: pass --resume latest, or choose another --out")
+    if resume not in (None, "latest") and (Path(resume) / STATE_FILE).exists():
+        check_identity(Path(resume), json.loads((Path(resume) / STATE_FILE).read_text()), cfg)
 
+
+def check_identity(path: Path, state: dict, cfg: TrainConfig) -> None:
+    """Refuse checkpoint `path` (its trainer_state.json is `state`) unless trained with `cfg`'s identity."""
+    if "identity_fields" in state:
+        changed = changed_fields(state["identity_fields"], identity_fields(cfg))
+        if changed:
+            raise TrainingError(f"checkpoint {path} was trained with a different configuration (changed: "
+                                f"{', '.join(changed)}); resume with the configuration it was trained with (its "
+                                f"{STATE_FILE} lists the values) or start a new --out")
+    elif state.get("identity") != identity_hash(cfg):
+        # written before checkpoints recorded their fields: only the hash can be compared
+        raise TrainingError(f"checkpoint {path} was trained with a different configuration (identity "
+                            f"{state.get('identity')}, now {identity_hash(cfg)}); resume with the configuration "
+                            f"it was trained with (the {CONFIG_FILE} of its output folder) or start a new --out")
 
 
 class Checkpoints:
@@ -76,7 +96,7 @@ class Checkpoints:
         while models:
             self.accelerator.unwrap_model(models.pop()).load_state_dict(state)
 
-    def save(self, step: int, data_run_hash: str, identity: str) -> Path:
+    def save(self, step: int, data_run_hash: str, cfg: TrainConfig) -> Path:
         """accelerate's state of `step`, then trainer_state.json; prunes the oldest beyond `keep`."""
         acc = self.accelerator
         path = self.out / CHECKPOINTS / f"checkpoint-{step:06d}"
@@ -84,8 +104,8 @@ class Checkpoints:
         acc.save_state(str(path), safe_serialization=True)
         if acc.is_main_process:
             atomic_write_text(path / STATE_FILE, json.dumps({
-                "global_step": step, "data_run_hash": data_run_hash, "identity": identity,
-                "num_processes": acc.num_processes,
+                "global_step": step, "data_run_hash": data_run_hash, "identity": identity_hash(cfg),
+                "identity_fields": identity_fields(cfg), "num_processes": acc.num_processes,
             }))
             if self.keep is not None:
                 for old in checkpoint_dirs(self.out)[:-self.keep]:
@@ -93,11 +113,11 @@ class Checkpoints:
         acc.wait_for_everyone()
         return path
 
-    def load(self, which: str, data_run_hash: str) -> int | None:
+    def load(self, which: str, data_run_hash: str, cfg: TrainConfig) -> int | None:
         """Restore `which` ('latest' or a checkpoint dir) and return its step; None when 'latest' finds none.
 
-        Refuses a checkpoint of other data, or one written by another number of processes (each
-        process continues its own data order and noise).
+        Refuses a checkpoint of other data or another training identity than `cfg`'s, or one
+        written by another number of processes (each process continues its own data order and noise).
         """
         acc = self.accelerator
         if which == "latest":
@@ -112,7 +132,9 @@ class Checkpoints:
                 raise TrainingError(f"{path} is not a checkpoint (no {STATE_FILE})")
         state = json.loads((path / STATE_FILE).read_text())
         if state["data_run_hash"] != data_run_hash:
-            raise TrainingError(f"{path} was trained on data run {state['data_run_hash']}, not {data_run_hash}")
+            raise TrainingError(f"{path} was trained on data run {state['data_run_hash']}, not {data_run_hash}; "
+                                "resume with the --data it was trained on, or start a new --out")
+        check_identity(path, state, cfg)
         if state["num_processes"] != acc.num_processes:
             raise TrainingError(f"{path} was written by {state['num_processes']} processes; resume with as many "
                                 f"(now {acc.num_processes}) so every process continues its own data and noise")

@@ -9,7 +9,7 @@ fields that only change speed or length) guards resuming into a folder trained d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -175,3 +175,25 @@ def precision_dtype(mixed_precision: str) -> "torch.dtype":
 def identity_hash(cfg: TrainConfig) -> str:
     """Hash of what training computes (RESUMABLE_FIELDS left out)."""
     return hash_without(train_config_dict(cfg), RESUMABLE_FIELDS)
+
+
+def identity_fields(cfg: TrainConfig) -> dict[str, Any]:
+    """What training computes as dotted field name → JSON value (RESUMABLE_FIELDS left out):
+    the hash cannot say which fields a refused resume changed, these can."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif prefix + key not in RESUMABLE_FIELDS:
+                flat[prefix + key] = value
+
+    walk(train_config_dict(cfg), "")
+    return flat
+
+
+def changed_fields(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Dotted names whose value differs between two `identity_fields` (a field on one side only, too)."""
+    missing = object()
+    return sorted(k for k in before.keys() | now.keys() if before.get(k, missing) != now.get(k, missing))

@@ -179,11 +179,11 @@ class LiVOTrainer:
     # ------------------------------------------------------------ checkpoints
 
     def save_checkpoint(self) -> Path:
-        return self.checkpoints.save(self.global_step, self.data_run_hash, identity_hash(self.cfg))
+        return self.checkpoints.save(self.global_step, self.data_run_hash, self.cfg)
 
     def resume(self, which: str) -> int:
         """Load `which` ('latest' or a checkpoint dir); 'latest' with no checkpoint starts fresh."""
-        step = self.checkpoints.load(which, self.data_run_hash)
+        step = self.checkpoints.load(which, self.data_run_hash, self.cfg)
         if step is not None:
             self.global_step = step
             if self.accelerator.is_main_process:
