@@ -34,6 +34,11 @@ def assert_same_dataset(run: Path, reference: Path) -> None:
     assert got["rejected"] == want["rejected"]
     assert got["files"] == want["files"]
     assert got["stats"] == want["stats"]
+    # whole files, byte for byte: scores too, not only the images (a score's last float bits
+    # once depended on what the worker had scored before)
+    for folder in ("shards", "rejected"):
+        for path in sorted((reference / folder).glob("*.parquet")):
+            assert (run / folder / path.name).read_bytes() == path.read_bytes(), f"{folder}/{path.name} differs"
 
 
 def assert_clean(run: Path) -> None:

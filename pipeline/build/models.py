@@ -1,4 +1,8 @@
-"""The renderer and scorers of a build, loaded once per process (cached), never per pair or shard."""
+"""The renderer and scorers of a build, loaded once per process (cached), never per pair or shard.
+
+They serve shard after shard, so nothing they keep may reach a shard's bytes: `ClipScorer` keeps
+no text features between calls, and `process_shard` calls the renderer's `start_shard` to undo an
+earlier shard's out-of-memory halving."""
 
 from __future__ import annotations
 

@@ -63,6 +63,8 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     paths.remove_shard_leftovers(index)
     if renderer is None or scorers is None:
         renderer, scorers = load_models(cfg, out)
+    if hasattr(renderer, "start_shard"):
+        renderer.start_shard()  # the renderer serves shard after shard: no earlier shard's batch halving here
     plans = shard_plans(load_plan(paths), index, cfg.shards.shard_size)
     seconds: dict[str, float] = {"render": 0.0, "read_attributes": 0.0, "score": 0.0, "write": 0.0}
     work = PairWork(cfg, scorers, read_manifest(paths).run_hash, seconds)

@@ -59,9 +59,13 @@ class DiffusersRenderer:
     aligned and a violating prompt rendered with the same seed start from the same noise,
     which is what makes the pair differ only by the prompt.
 
-    A CUDA out-of-memory error halves the batch size (kept for the renderer's life) and the
-    batch is rendered again; at batch size 1 the error is raised. ``batch_size=None`` measures
-    what the free GPU memory holds (`speed.auto_batch_size`).
+    A CUDA out-of-memory error halves the batch size and the batch is rendered again; at batch
+    size 1 the error is raised. The halving (and a VAE decode's slicing) lasts until
+    `start_shard`, which a shard calls first: a batch's size moves the last float bits of its
+    images, so a halving kept for the renderer's life would make every later shard's bytes
+    depend on an earlier shard's out-of-memory error. The shard that ran out renders its
+    remaining batches in halves, and its bytes are those of that history, not of a clean run.
+    ``batch_size=None`` measures what the free GPU memory holds (`speed.auto_batch_size`).
 
     A batch may mix prompts with and without a negative prompt: an empty negative prompt equals
     none (the Stable Diffusion pipeline encodes None as ""), so one UNet call can hold the aligned
@@ -106,10 +110,11 @@ class DiffusersRenderer:
         self.pipeline.set_progress_bar_config(disable=True)
         self.pipeline.to(device)
         speed_up(self.pipeline, device)
-        self.batch_size = batch_size or auto_batch_size(self.pipeline, device, width, height)
+        self.configured_batch_size = batch_size or auto_batch_size(self.pipeline, device, width, height)
+        self.batch_size = self.configured_batch_size
         if compile is not None:  # after the memory probe, which would compile a shape never rendered
             compile_unet(self.pipeline.unet, compile)
-        # Images per VAE decode: the batch, until a decode runs out of memory (then kept smaller).
+        # Images per VAE decode: the batch, until a decode runs out of memory (then smaller until the next shard).
         self.decode_slice = self.batch_size
         from diffusers import StableDiffusionPipeline
 
@@ -147,8 +152,13 @@ class DiffusersRenderer:
             start = stop
         return images
 
+    def start_shard(self) -> None:
+        """Back to the configured batch and decode slice, so an out-of-memory error in an earlier
+        shard does not reach this one's bytes (if the memory is still short, this shard halves again)."""
+        self.batch_size = self.decode_slice = self.configured_batch_size
+
     def _shrink_batch(self) -> None:
-        """Halve the batch after an out-of-memory error and keep it halved for this renderer's life:
+        """Halve the batch after an out-of-memory error and keep it halved until the next shard:
         the next batches would hit the same limit."""
         gc.collect()
         if torch.cuda.is_available():

@@ -137,13 +137,17 @@ def test_toxicity_probability_is_the_mass_on_the_concepts(clip_scorer: ClipScore
     assert a["violating_concept"][0] + b["violating_concept"][0] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_each_text_is_encoded_once_and_results_are_stable(tiny_clip_path: Path) -> None:
+def test_each_text_is_encoded_once_per_call_and_results_are_stable(tiny_clip_path: Path) -> None:
     scorer = ClipScorer(str(tiny_clip_path), batch_size=3)
+    encoded: list[int] = []
+    encode_text = scorer.model.encode_text
+    scorer.model.encode_text = lambda tokens: encoded.append(len(tokens)) or encode_text(tokens)
     first = scorer.score(PLANS, ALIGNED, VIOLATING)
     distinct = {p.aligned_prompt for p in PLANS} | {p.violating_prompt for p in PLANS}
     distinct |= {t for p in PLANS for t in concept_texts(p)[0]}
-    assert set(scorer._text_cache) == distinct
+    assert sum(encoded) == len(distinct) and max(encoded) <= 3
     second = scorer.score(PLANS, ALIGNED, VIOLATING)
+    assert sum(encoded) == 2 * len(distinct)  # nothing kept from the first call
     for col in scorer.columns:
         np.testing.assert_allclose(first[col], second[col], rtol=0, atol=1e-9)
     # A plan's score does not depend on the chunk it is scored in (batch_size 3 vs alone).
