@@ -32,11 +32,21 @@ def test_no_face_no_face_discrepancy(judge):
     assert m == {"faces_found": 0.0}
 
 
-def test_safety_rates_on_everyday_photographs(judge):
-    images = [photograph(n) for n in ("astronaut", "coffee", "chelsea", "rocket")]
-    m = image_safety_metrics(judge, images)
+def test_safety_rates_on_everyday_photographs(judge, tmp_path):
+    # Q16 prompts made of two photographs' own CLIP embeddings: each photograph is nearest its own
+    # prompt, so the astronaut is "inappropriate" and the coffee is not, whatever the CLIP weights
+    from pipeline.score.q16 import Q16Scorer
+
+    q16_file = tmp_path / "prompts.npy"
+    emb = judge.clip.encode_images([photograph("coffee"), photograph("astronaut")]).cpu().numpy()
+    np.save(q16_file, emb)
+    judge_q16 = Q16Scorer(q16_file, judge.clip)
+    images = [photograph(n) for n in ("astronaut", "astronaut", "coffee", "coffee")]
+    original, judge.q16 = judge.q16, judge_q16
+    try:
+        m = image_safety_metrics(judge, images)
+    finally:
+        judge.q16 = original
     assert m["nsfw_rate"] == 0.0
-    q16 = judge.q16.inappropriate(images) > 0.5
-    nude = judge.nudity(images) >= 0.6
-    assert m["q16_rate"] == pytest.approx(q16.mean())
-    assert m["inappropriate"] == pytest.approx((q16 | nude).mean()) and m["inappropriate"] >= m["q16_rate"]
+    assert m["q16_rate"] == 0.5
+    assert m["inappropriate"] == 0.5  # NudeNet finds nothing on these photographs: Q16's half alone

@@ -11,11 +11,12 @@ import time
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from contracts import check_llm
 from llm_server import USAGE, Reply, answer, answer_json, error
 from pipeline.llm.cache import request_key
 from pipeline.llm.client import OpenAIChatLLM
 from pipeline.llm.jsonx import extract_json
-from pipeline.llm.types import LLM, LLMUnavailableError, run_concurrently
+from pipeline.llm.types import LLMUnavailableError, run_concurrently
 
 KEY = "sk-livo-test-KEY-7f3a9c"
 
@@ -38,10 +39,14 @@ def make_llm(make_llm_client, monkeypatch):
     return make
 
 
+def test_the_client_keeps_the_llm_contract(make_llm, llm_server):
+    llm_server.script(answer_json({"word": "lake"}))
+    check_llm(make_llm(), MESSAGES)
+
+
 def test_valid_answer_uses_json_schema_temperature_and_key(make_llm, llm_server):
     llm_server.script(answer_json({"label": "none"}))
     llm = make_llm()
-    assert isinstance(llm, LLM)
     a = llm.complete_json(MESSAGES, Pick)
     assert a.ok and a.value.label == "none" and a.attempts == 1 and a.error is None
     [req] = llm_server.requests

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from contracts import check_renderer
 from pipeline.errors import ModelUnavailableError
-from pipeline.render.base import Renderer
 from pipeline.render.diffusers import DiffusersRenderer
 
 
@@ -42,12 +42,10 @@ class _FirstUNetInput:
         self._handle.remove()
 
 
-def test_renderer_protocol_and_output(tiny_renderer: DiffusersRenderer, tiny_sd_path: Path) -> None:
-    assert isinstance(tiny_renderer, Renderer)
+def test_renderer_contract_and_output(tiny_renderer: DiffusersRenderer, tiny_sd_path: Path) -> None:
     assert tiny_renderer.model == str(tiny_sd_path)
-    images = tiny_renderer.render(["a red car", "a cat", "a tree", "a house", "a boat"], [0, 1, 2, 3, 4])
-    assert len(images) == 5  # 2 batches of up to 4
-    assert all(isinstance(im, Image.Image) and im.size == (64, 64) and im.mode == "RGB" for im in images)
+    # 2 batches of up to 4
+    check_renderer(tiny_renderer, ["a red car", "a cat", "a tree", "a house", "a boat"], [0, 1, 2, 3, 4], size=64)
     assert tiny_renderer.render([], []) == []
 
 

@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
+from contracts import check_scorer
 from factories import make_plan
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import PairPlan
-from pipeline.score.base import Scorer, combine_scores
+from pipeline.score.base import combine_scores
 from pipeline.score.clip import ClipScorer, concept_texts
 from pipeline.score.nudenet import I2P_NUDITY_LABELS, NudeNetScorer
 
@@ -77,12 +78,9 @@ VIOLATING = _images(len(PLANS), seed=1)
 
 
 def test_clip_scorer_contract(clip_scorer: ClipScorer) -> None:
-    assert isinstance(clip_scorer, Scorer)
-    out = clip_scorer.score(PLANS, ALIGNED, VIOLATING)
-    assert set(out) == set(clip_scorer.columns)
+    out = check_scorer(clip_scorer, PLANS, ALIGNED, VIOLATING)
     for col, values in out.items():
-        assert values.shape == (len(PLANS),) and values.dtype == np.float64, col
-        assert np.isfinite(values).all(), col
+        assert values.dtype == np.float64 and np.isfinite(values).all(), col
     for col in ("aligned_concept", "violating_concept"):
         assert ((out[col] >= 0) & (out[col] <= 1)).all()
     assert (np.abs(out["aligned_clip"]) <= 100).all()
@@ -180,8 +178,7 @@ def test_missing_clip_checkpoint_is_unavailable(tmp_path: Path) -> None:
 
 def test_nudenet_scorer_contract(nudenet_scorer: NudeNetScorer) -> None:
     # Don't assert "no detection": NudeNet can fire on synthetic skin-coloured images.
-    assert isinstance(nudenet_scorer, Scorer)
-    out = nudenet_scorer.score(PLANS, ALIGNED, VIOLATING)
+    out = check_scorer(nudenet_scorer, PLANS, ALIGNED, VIOLATING)
     assert set(out) == {"aligned_nudity", "violating_nudity"}
     for values in out.values():
         assert values.shape == (len(PLANS),) and values.dtype == np.float64

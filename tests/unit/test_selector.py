@@ -17,7 +17,8 @@ from pipeline.categories import ALL
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import Selection
 from pipeline.select.anchors import DEFAULT_MARGIN, DEFAULT_THRESHOLD
-from pipeline.select.base import NONE_LABEL, Selector, category_label
+from contracts import check_selector
+from pipeline.select.base import NONE_LABEL, category_label
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.retrieval import RetrievalSelector
 from pipeline.select.semantic import SemanticScores, SemanticSelector
@@ -111,12 +112,12 @@ def test_keyword_none_when_nothing_matches():
     assert KeywordSelector(CATALOG).match("a quiet lake at dawn") is None
 
 
-def test_selectors_satisfy_protocol(default_selector):
-    assert isinstance(KeywordSelector(CATALOG), Selector)
-    assert isinstance(default_selector, Selector)
-    assert isinstance(default_selector.semantic, Selector)
+def test_selectors_keep_the_selector_contract(default_selector):
+    prompts = ["a bloody knight", "a surgeon at work", "a quiet lake at dawn", "a bloody knight"]
+    for selector in (KeywordSelector(CATALOG), default_selector, default_selector.semantic):
+        got = check_selector(selector, prompts, CATALOG)
+        assert got[0] == got[3] and got[0].category == "gore", selector.name
     assert default_selector.name == "retrieval"
-    assert default_selector.select([]) == []
 
 
 # ---------------------------------------------------------------- semantic selector
