@@ -36,7 +36,7 @@ from pipeline.errors import ModelUnavailableError, RunConflictError
 from pipeline.run.layout import RunPaths
 from pipeline.run.lock import RunLockedError, run_lock
 from pipeline.run.manifest import PreparedRun
-from pipeline.run.reports import ShardFailure, ShardReport, check_marker
+from pipeline.run.reports import ShardFailure, ShardReport, check_marker, drop_damaged_markers
 
 log = logging.getLogger("pipeline.build")
 
@@ -94,16 +94,14 @@ def run_build(cfg: RunConfig, out: Path | str, runner: ShardRunner, *, progress:
 
 
 def completed_shards(paths: RunPaths, num_shards: int) -> tuple[dict[int, ShardReport], dict[int, str]]:
-    """Reports of the complete shards, and the damage of those whose files do not match their marker
-    (whose marker is removed: it no longer vouches for the files, and the shard is redone)."""
+    """Reports of the complete shards, and the damage of those whose files do not match their marker.
+    Reads only: the build repairs what it found with `drop_damaged_markers`."""
     reports, damaged = {}, {}
     for index in range(num_shards):
         report, damage = check_marker(paths, index)
         if report is not None:
             reports[index] = report
         elif damage is not None:
-            log.warning("shard %d is damaged (%s): redoing it", index, damage)
-            paths.marker(index).unlink(missing_ok=True)
             damaged[index] = damage
     return reports, damaged
 
@@ -114,6 +112,7 @@ def _run_build(cfg: RunConfig, out: Path | str, runner: ShardRunner, progress: B
     prepared = prepare(cfg, out)
     paths = RunPaths(Path(out))
     reports, damaged = completed_shards(paths, prepared.num_shards)
+    drop_damaged_markers(paths, damaged)  # before any shard runs: a damaged shard is pending, like one never built
     pending = [i for i in range(prepared.num_shards) if i not in reports]
     log.info("run %s: %d pairs in %d shards, %d to do", prepared.run_hash, prepared.num_pairs,
              prepared.num_shards, len(pending))

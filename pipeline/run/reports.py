@@ -3,7 +3,8 @@ stats.json keeps of a shard that kept failing.
 
 A marker also records the size and sha256 of each file the shard wrote, so a shard whose
 file was truncated, overwritten or bit-flipped after its marker was written is not taken for
-complete: `check_marker` names the damage and the build redoes that shard.
+complete: `check_marker` names the damage, and the build drops that marker (`drop_damaged_markers`,
+an explicit step of its own: a query never deletes) and redoes the shard.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,3 +118,12 @@ def read_marker(paths: RunPaths, index: int) -> ShardReport | None:
     if damage is not None:
         log.warning("shard %d is damaged: %s; redoing it", index, damage)
     return report
+
+
+def drop_damaged_markers(paths: RunPaths, damaged: Mapping[int, str]) -> None:
+    """The repair of shards whose files no longer match their markers (``damaged``: index -> damage, as
+    `check_marker` names it): their markers go, so that nothing takes the shard for complete any more
+    (a reader, or this build stopped before it redid the shard) and the build redoes it."""
+    for index, damage in sorted(damaged.items()):
+        log.warning("shard %d is damaged (%s): redoing it", index, damage)
+        paths.marker(index).unlink(missing_ok=True)

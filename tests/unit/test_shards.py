@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -273,3 +274,74 @@ def test_validate_no_shards(tmp_path: Path):
     (run / "shards").rmdir()
     assert validate_run(run) == [f"missing shards/ folder in {run}"]
     assert validate_run(tmp_path / "nope") == [f"run folder {tmp_path / 'nope'} does not exist"]
+
+
+# ---------------------------------------------------------------- completion markers: the query and the repair
+
+
+def _damaged_run(tmp_path: Path):
+    """A finished two-shard run whose shard 1 was truncated after its marker was written."""
+    from fake_run import make_run
+    from pipeline.run.layout import RunPaths
+
+    paths = RunPaths(make_run(tmp_path / "run"))
+    whole = paths.shard(1).read_bytes()
+    paths.shard(1).write_bytes(whole[:100])
+    return paths, f"shards/{shard_name(1)} has 100 bytes, its marker says {len(whole)}"
+
+
+def _markers(paths) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(paths.markers.iterdir())}
+
+
+def test_asking_which_shards_are_complete_changes_nothing(tmp_path: Path):
+    from pipeline.build.executor import completed_shards
+
+    paths, damage = _damaged_run(tmp_path)
+    before = _markers(paths)
+    reports, damaged = completed_shards(paths, 2)
+    assert sorted(reports) == [0] and damaged == {1: damage}
+    assert _markers(paths) == before
+    assert completed_shards(paths, 2) == (reports, damaged)  # asked again: the same answer
+
+
+def test_the_repair_drops_the_damaged_markers_only(tmp_path: Path):
+    from pipeline.build.executor import completed_shards
+    from pipeline.run.reports import drop_damaged_markers
+
+    paths, damage = _damaged_run(tmp_path)
+    reports, damaged = completed_shards(paths, 2)
+    drop_damaged_markers(paths, damaged)
+    assert list(_markers(paths)) == ["shard-00000.json"]
+    assert completed_shards(paths, 2) == (reports, {})  # shard 1 is now plainly pending
+
+
+def test_a_resumed_build_redoes_the_shard_whose_marker_is_stale(tmp_path: Path):
+    from factories import tiny_config
+    from fake_run import make_run
+    from pipeline.build.executor import completed_shards, run_build
+    from pipeline.run.layout import RunPaths
+    from pipeline.run.manifest import read_manifest
+    from pipeline.run.reports import ShardReport, write_marker
+
+    clean = RunPaths(make_run(tmp_path / "clean"))
+    paths, damage = _damaged_run(tmp_path)
+    marker_seen = {}
+
+    def redo(prepared, pending):
+        """A runner that redoes a shard as a clean build writes it."""
+        for index in pending:
+            marker_seen[index] = paths.marker(index).exists()
+            for f in (clean.shard(index), clean.rejected_shard(index)):
+                shutil.copyfile(f, paths.root / f.relative_to(clean.root))
+            report = ShardReport(**json.loads(clean.marker(index).read_text()))
+            write_marker(paths, report)
+            yield index, report, None
+
+    stats = run_build(tiny_config(["shards.shard_size=5"]), paths.root, redo,
+                      prepare=lambda cfg, out: read_manifest(RunPaths(Path(out))))
+    assert marker_seen == {1: False}  # redone, and the stale marker was gone before the redo began
+    assert stats["repaired_shards"] == [{"index": 1, "damage": damage}]
+    reports, damaged = completed_shards(paths, 2)
+    assert sorted(reports) == [0, 1] and damaged == {}
+    assert paths.shard(1).read_bytes() == clean.shard(1).read_bytes()
