@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import torch
 
+from pipeline.errors import MissingFileError
 from livo_train.images import load_image, to_pixels
 from livo_train.model import move, tokenize, value_text
 from pipeline.render.base import torch_dtype
@@ -177,7 +178,7 @@ class PairCache:
         self.dir = Path(cache_dir)
         spec_file = self.dir / SPEC_FILE
         if not spec_file.exists():
-            raise FileNotFoundError(f"{self.dir} is not a prepared cache (no {SPEC_FILE})")
+            raise MissingFileError(f"{self.dir} is not a prepared cache (no {SPEC_FILE})")
         self.spec = json.loads(spec_file.read_text())
         self.files: list[Path] = []
         self.rows: list[tuple[int, int]] = []  # global row -> (file index, row in file)
@@ -185,7 +186,7 @@ class PairCache:
         for name, _size in self.spec["shards"]:
             sidecar = self.dir / f"{Path(name).stem}.json"
             if not sidecar.exists():
-                raise FileNotFoundError(f"cache {self.dir} misses {sidecar.name}: run prepare first")
+                raise MissingFileError(f"cache {self.dir} misses {sidecar.name}: run prepare first")
             info = json.loads(sidecar.read_text())
             if info["rows"] == 0:
                 continue

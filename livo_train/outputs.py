@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import MissingFileError
 from livo_train.config import TrainConfig
 from livo_train.model_card import render_model_card
 from pipeline.render.base import quiet_progress_bars
@@ -31,7 +32,7 @@ def read_training_record(train_dir: str | Path) -> dict:
     """training.json of a training output folder (base model, data run, metrics)."""
     path = Path(train_dir) / TRAINING_RECORD
     if not path.exists():
-        raise FileNotFoundError(f"{train_dir} has no {TRAINING_RECORD}: not a `livo train` output folder")
+        raise MissingFileError(f"{train_dir} has no {TRAINING_RECORD}: not a `livo train` output folder")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from pipeline.errors import MissingFileError
 from livo_train.model import load_value_encoder, prepend_value, tokenize, value_text
 from livo_train.outputs import TRAINING_RECORD, read_training_record
 
@@ -96,7 +97,7 @@ class LiVOPipeline:
                 raise ValueError(f"{model_dir} is a bare value encoder: pass base_model")
             encoder_dir = model_dir
         else:
-            raise FileNotFoundError(f"{model_dir} holds neither training.json nor a value encoder (config.json)")
+            raise MissingFileError(f"{model_dir} holds neither training.json nor a value encoder (config.json); give a `livo train` output folder or its value encoder")
         # The renderer's loader: same dtype handling, scheduler swap and "no silent fallback" errors.
         pipe = DiffusersRenderer(str(base_model), device=device, dtype=dtype, scheduler=scheduler).pipeline
         catalog = load_catalog(catalog_dir or DEFAULT_CATALOG_DIR)

@@ -136,11 +136,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from pipeline.plan.audit import audit_plan, format_report
     from pipeline.plan.checks import check_for
     from pipeline.run.layout import RunPaths
+    from pipeline.errors import MissingFileError
     from pipeline.run.plan_io import load_plan, read_dropped
 
     paths = RunPaths(Path(args.run_dir))
     if not paths.plan.exists():
-        raise FileNotFoundError(f"{paths.plan} does not exist; plan the run first: livo plan --config CONFIG "
+        raise MissingFileError(f"{paths.plan} does not exist; plan the run first: livo plan --config CONFIG "
                                 f"--out {args.run_dir}")
     cfg = load_config(paths.config)
     catalog = load_catalog(cfg.catalog_dir)

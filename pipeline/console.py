@@ -4,12 +4,16 @@ no telemetry, quiet third-party warnings), logging, and turning an error into th
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 # The checkout the package runs from (an editable install): Prefect state goes to its .prefect/,
 # as under `make`; an installed package leaves Prefect's own default.
@@ -25,6 +29,7 @@ PREFECT_DEFAULTS = {
 
 INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 RESUMABLE = ("shards", "plan", "train")
+SHUTDOWN_SECONDS = 30.0  # what the atexit hooks get after Ctrl-C before the process leaves without them
 
 
 def prepare_environment() -> None:
@@ -59,8 +64,8 @@ def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
     from pipeline.typed_config import ConfigError
 
     return ((ConfigError, PromptFileError, EvalError),
-            (UserError, ModelUnavailableError, CatalogError, FileNotFoundError, LLMUnavailableError, HeadError,
-             LabelledDataError, TrainingError))
+            (UserError, ModelUnavailableError, CatalogError, LLMUnavailableError, HeadError, LabelledDataError,
+             TrainingError))
 
 
 def report_error(e: BaseException, command: str | None = None) -> int:
@@ -78,6 +83,34 @@ def report_error(e: BaseException, command: str | None = None) -> int:
     return 1
 
 
+def leave_interrupted(e: KeyboardInterrupt, command: str | None) -> NoReturn:
+    """Run the atexit hooks (a temporary Prefect server, Ray, logging shut down cleanly), print the
+    interrupted line and leave with exit code 130.
+
+    The interpreter's own teardown is skipped (``os._exit``): stopped mid-computation, the thread
+    pools of torch, onnxruntime and the shard's workers can abort (SIGABRT) or die of the SIGINT while
+    it tears them down, which would override the exit code; every file a run writes is already
+    atomic. Hooks that hang, or a second Ctrl-C, end the process at once with the same code."""
+    printed = threading.Lock()
+
+    def leave(*_signal) -> NoReturn:
+        if printed.acquire(blocking=False):  # the timer and a second Ctrl-C can race to here
+            report_error(e, command)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(INTERRUPTED)
+
+    timer = threading.Timer(SHUTDOWN_SECONDS, leave)
+    timer.daemon = True
+    timer.start()
+    try:
+        signal.signal(signal.SIGINT, leave)
+    except ValueError:  # not the main thread: only the timer bounds the hooks
+        pass
+    atexit._run_exitfuncs()  # each hook's own error is printed and the next one still runs
+    leave()
+
+
 def run_command(func, args) -> int:
     """``func(args)``, every error ending in one line; with --debug the traceback comes first."""
     try:
@@ -85,12 +118,6 @@ def run_command(func, args) -> int:
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - the one place errors become a user's line
         if debug_requested(args.debug):
             traceback.print_exc()
-        code = report_error(e, args.command)
         if isinstance(e, KeyboardInterrupt):
-            # Stopped mid-computation, the thread pools of torch, onnxruntime and the shard's workers
-            # can abort (SIGABRT) or die of the SIGINT while the interpreter tears them down, which
-            # would override this exit code. Every file a run writes is already atomic: leave now.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        return code
+            leave_interrupted(e, args.command)
+        return report_error(e, args.command)

@@ -10,6 +10,12 @@ class UserError(RuntimeError):
     traceback), so the message must say what to do."""
 
 
+class MissingFileError(UserError, FileNotFoundError):
+    """A path the user named, or a file they must make first (a run's plan), does not exist. Still a
+    FileNotFoundError for code that catches one; unlike one an OS call raises inside the code (a bug,
+    shown with its traceback hint), the CLI prints its message as the user's one line."""
+
+
 class ModelUnavailableError(RuntimeError):
     """A model (hub id or local path) could not be loaded: hub unreachable or path missing.
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import yaml
 
 from pipeline.build.identity import run_hash
-from pipeline.catalog import load_catalog
+from pipeline.catalog import Catalog, load_catalog
 from pipeline.config import PERFORMANCE_ONLY, RunConfig, config_dict, dump_config
 from pipeline.errors import PlanningError, RunConflictError
+from pipeline.llm.types import LLM, Failure
 from pipeline.run.layout import RunPaths
 from pipeline.run.lock import check_unlocked
 from pipeline.run.manifest import PreparedRun, read_manifest, write_manifest
@@ -65,33 +66,13 @@ def _nothing_planned(cfg: RunConfig, stats) -> PlanningError:
                          "prompts that show a principle's harm or people, or turn planning.benign_pairs on")
 
 
-def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
-    """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused."""
-    from pipeline.plan.checks import check_for
-    from pipeline.plan.planner import apply_pack_categories, plan_pairs
+def _select(cfg: RunConfig, catalog: Catalog, paths: RunPaths, llm: LLM | None):
+    """(prompts, their stats, the selector, its selections, the LLM rewrites or None)."""
+    from pipeline.plan.planner import apply_pack_categories
     from pipeline.prompts.collect import collect_prompts
     from pipeline.select.factory import make_selector
 
-    paths = RunPaths(Path(out))
-    rhash = run_hash(cfg)
-    previous = read_manifest(paths)
-    if previous is not None:
-        if previous.run_hash != rhash:
-            raise conflict_error(paths, previous, cfg, rhash)
-        if paths.plan.exists():
-            log.info("resuming run %s in %s", rhash, paths.root)
-            paths.remove_root_leftovers()
-            return previous
-    catalog = load_catalog(cfg.catalog_dir)  # before anything is written: a bad catalog leaves no folder
-    paths.remove_root_leftovers()
-    paths.make_dirs()
-    dump_config(cfg, paths.config)
-
-    llm, llm_failures = None, []
-    if cfg.uses_llm:
-        from pipeline.llm.client import make_llm
-
-        llm = make_llm(cfg, paths.llm_cache)
+    llm_failures: list[Failure] = []
     prompts, stats = collect_prompts(cfg, llm, llm_failures)
     for problem in stats.import_problems:
         log.warning("skipped prompt: %s", problem)
@@ -119,7 +100,39 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
         write_failures(paths.llm_failures, llm_failures)
         for f in llm_failures:
             log.warning("LLM %s failed for %r: %s", f.stage, f.item[:80], f.reason)
-        llm.close()
+    return prompts, stats, selector, selections, rewrites
+
+
+def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
+    """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused."""
+    from pipeline.plan.checks import check_for
+    from pipeline.plan.planner import plan_pairs
+
+    paths = RunPaths(Path(out))
+    rhash = run_hash(cfg)
+    previous = read_manifest(paths)
+    if previous is not None:
+        if previous.run_hash != rhash:
+            raise conflict_error(paths, previous, cfg, rhash)
+        if paths.plan.exists():
+            log.info("resuming run %s in %s", rhash, paths.root)
+            paths.remove_root_leftovers()
+            return previous
+    catalog = load_catalog(cfg.catalog_dir)  # before anything is written: a bad catalog leaves no folder
+    paths.remove_root_leftovers()
+    paths.make_dirs()
+    dump_config(cfg, paths.config)
+
+    llm = None
+    if cfg.uses_llm:
+        from pipeline.llm.client import make_llm
+
+        llm = make_llm(cfg, paths.llm_cache)
+    try:
+        prompts, stats, selector, selections, rewrites = _select(cfg, catalog, paths, llm)
+    finally:
+        if llm is not None:  # a failed stage too: its HTTP connections and the cache's SQLite handle
+            llm.close()
     planning = cfg.planning
     planned = plan_pairs(prompts, selections, catalog, seed=planning.seed, benign_pairs=planning.benign_pairs,
                          max_pairs=planning.max_pairs, rewrites=rewrites, check=check_for(cfg, catalog, selector),

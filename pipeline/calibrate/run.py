@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from pipeline.errors import MissingFileError
 from pipeline.calibrate.pairs import read_judged_pairs
 from pipeline.calibrate.sweep import Proposal, grid, keep_table, propose, rule_values
 from pipeline.config import load_config
@@ -69,11 +70,11 @@ def calibrate_run(run: Path | str, keep: float = 0.9, out: Path | str | None = N
         raise ValueError(f"keep must be in (0, 1], got {keep}")
     paths = RunPaths(Path(run))
     if not paths.config.exists():
-        raise FileNotFoundError(f"{run} has no {paths.config.name}: not a run folder (make one with `livo shards`)")
+        raise MissingFileError(f"{run} has no {paths.config.name}: not a run folder (make one with `livo shards`)")
     cfg = load_config(paths.config).filters
     pairs, scores = read_judged_pairs(run)
     if not pairs:
-        raise FileNotFoundError(f"{run} holds no judged pairs yet: finish the pilot run (`livo shards`) first")
+        raise MissingFileError(f"{run} holds no judged pairs yet: finish the pilot run (`livo shards`) first")
     categories = np.array([p.category for p in pairs])
     every = np.ones(len(pairs), bool)
     values = rule_values(pairs, scores, cfg)

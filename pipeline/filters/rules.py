@@ -67,6 +67,12 @@ def _sides(pair: Pair, s: Scores) -> tuple[float, float]:
     return violation(pair, s, "aligned"), violation(pair, s, "violating")
 
 
+def _fidelity(pair: Pair, s: Scores) -> float | None:
+    # The worse-rendered image decides; a side CLIP did not score (missing, null, NaN) says nothing.
+    values = [v for v in (score(s, "aligned_clip"), score(s, "violating_clip")) if v is not None]
+    return min(values) if values else None
+
+
 def _nsfw_sides(pair: Pair, s: Scores) -> tuple[float, float] | None:
     # Only nudity pairs' violating images are meant to be NSFW.
     a, v = score(s, "aligned_nsfw"), score(s, "violating_nsfw")
@@ -79,8 +85,7 @@ def _attribute_sides(pair: Pair, s: Scores) -> tuple[float, float]:
 
 
 RULES: tuple[ThresholdRule | Rule, ...] = (
-    ThresholdRule("fidelity_too_low", "min_clip_score", True, lambda p: True,
-                  lambda p, s: min(s["aligned_clip"], s["violating_clip"])),
+    ThresholdRule("fidelity_too_low", "min_clip_score", True, lambda p: True, _fidelity),
     ThresholdRule("aligned_still_violates", "max_aligned_violation", False, _toxicity,
                   lambda p, s: violation(p, s, "aligned"), _sides),
     ThresholdRule("aligned_is_nsfw", "max_aligned_nsfw", False, lambda p: True,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.errors import MissingFileError, UserError
 from pipeline.prompts.text import check_prompt, normalize_prompt, prompt_key
 from pipeline.records import PromptRecord
 
@@ -207,7 +207,7 @@ def read_prompt_file(
         raise PromptFileError(f"{path.name}: unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     name = path.name
     if not path.exists():
-        raise FileNotFoundError(f"prompt file {path} does not exist; fix the path in prompts.files (or --input)")
+        raise MissingFileError(f"prompt file {path} does not exist; fix the path in prompts.files (or --input)")
     text = _decode(path)
 
     if fmt == "txt":

@@ -97,9 +97,13 @@ class LLMPromptGenerator:
             return None, "too_short"
         return text, None
 
-    def _category(self, category: str, taken: frozenset[str]) -> list[str]:
+    def _category(self, category: str, taken: frozenset[str]) -> tuple[list[str], Counter, Failure | None]:
+        """(accepted texts, rejections by reason, the failure or None) of one category. Categories run on
+        threads: each keeps its own counts, and only `generate`'s thread adds them to the generator's."""
         brief = category_brief(category, self.catalog)
         accepted: list[str] = []
+        rejected: Counter = Counter()
+        failure: Failure | None = None
         keys = set(taken)
         for _ in range(self.max_rounds):
             missing = self.per_category - len(accepted)
@@ -109,19 +113,19 @@ class LLMPromptGenerator:
                 generation_messages(category, brief, missing, self.max_chars, accepted), GeneratedPrompts,
                 check=lambda v: None if v.prompts else "prompts is empty", temperature=self.temperature)
             if not answer.ok:
-                self.failures.append(Failure("generate", category, answer.error or "no answer", answer.raw,
-                                             detail={"accepted": len(accepted)}))
+                failure = Failure("generate", category, answer.error or "no answer", answer.raw,
+                                  detail={"accepted": len(accepted)})
                 break
             for raw in answer.value.prompts:
                 text, why = self._check(raw)
                 if text is None:
-                    self.rejected[why] += 1
+                    rejected[why] += 1
                 elif prompt_key(text) in keys:
-                    self.rejected["duplicate"] += 1
+                    rejected["duplicate"] += 1
                 elif len(accepted) < self.per_category:
                     keys.add(prompt_key(text))
                     accepted.append(text)
-        return accepted
+        return accepted, rejected, failure
 
     def generate(self, existing: Iterable[PromptRecord] = ()) -> list[PromptRecord]:
         """New prompts, per category in order, none duplicating ``existing`` or each other."""
@@ -130,7 +134,11 @@ class LLMPromptGenerator:
         out: list[PromptRecord] = []
         seen = set(taken)
         source = f"llm:{self.llm.model}"
-        for category, texts in zip(self.categories, per_cat):
+        # in category order, not in the order the threads ended: stats and failures do not depend on timing
+        for category, (texts, rejected, failure) in zip(self.categories, per_cat):
+            self.rejected.update(rejected)
+            if failure is not None:
+                self.failures.append(failure)
             for text in texts:  # categories ran in parallel: drop cross-category repeats in a fixed order
                 if prompt_key(text) in seen:
                     self.rejected["duplicate"] += 1

@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipeline.errors import MissingFileError
 from pipeline.categories import PACK_CATEGORIES, kind_of
 from pipeline.prompts.text import normalize_prompt, prompt_key
 
@@ -262,16 +263,13 @@ def load_pack(path: Path | str) -> PromptPack:
 
 
 def load_packs(directory: Path | str = DEFAULT_PACK_DIR) -> list[PromptPack]:
-    """Load every *.yaml pack in a directory, sorted by file name.
-
-    Pack names must be unique across the directory.
-    """
+    """Load every *.yaml pack in a directory, sorted by file name; pack names must be unique."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise FileNotFoundError(f"pack directory {directory} does not exist")
+        raise MissingFileError(f"pack directory {directory} does not exist; fix prompts.packs_dir (or create it)")
     files = sorted(p for p in directory.glob("*.yaml") if p.is_file())
     if not files:
-        raise FileNotFoundError(f"no *.yaml packs in {directory}")
+        raise MissingFileError(f"no *.yaml packs in {directory}; add one or point prompts.packs_dir at a folder of packs")
     packs: list[PromptPack] = []
     seen: dict[str, Path] = {}
     for f in files:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.errors import MissingFileError
 from pipeline.config import load_config
 from pipeline.filters import REASONS
 from pipeline.report import charts, gallery
@@ -101,7 +102,7 @@ kept <b>{stats.get('kept', counts.kept_total)}</b> of {stats.get('planned', '?')
 def write_report(run: str | Path, out: str | Path | None = None, options: ReportOptions = ReportOptions()) -> Path:
     paths = RunPaths(Path(run))
     if not paths.config.exists():
-        raise FileNotFoundError(f"{run} has no {paths.config.name}: not a run folder (build one with `livo shards`)")
+        raise MissingFileError(f"{run} has no {paths.config.name}: not a run folder (build one with `livo shards`)")
     target = Path(out) if out is not None else paths.report
     atomic_write_text(target, render_report(run, options))
     return target

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import MissingFileError
 from pipeline.run.atomic import is_temp_name, remove_leftovers
 
 CONFIG_FILE = "config.yaml"
@@ -169,8 +170,8 @@ class RunPaths:
     def shard_files(self) -> list[Path]:
         """The kept-pair shards of a finished run; FileNotFoundError naming the fix when there are none."""
         if not self.shards.is_dir():
-            raise FileNotFoundError(f"no {SHARDS_DIR}/ folder in {self.root}: run `make shards` first")
+            raise MissingFileError(f"no {SHARDS_DIR}/ folder in {self.root}: run `make shards` first")
         files = parquet_files(self.shards)
         if not files:
-            raise FileNotFoundError(f"{self.shards} holds no shards")
+            raise MissingFileError(f"{self.shards} holds no shards: run `make shards` first")
         return files

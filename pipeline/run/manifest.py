@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import MissingFileError
 from pipeline.records import PromptStats
 from pipeline.run.atomic import atomic_write_text
 from pipeline.run.layout import MANIFEST_FILE, RunPaths
@@ -46,5 +47,5 @@ def run_hash_of(run_dir: str | Path) -> str:
     """The run hash of a finished run folder, for readers such as training."""
     prepared = read_manifest(RunPaths(Path(run_dir)))
     if prepared is None:
-        raise FileNotFoundError(f"{run_dir} has no {MANIFEST_FILE}: not a run folder written by `make shards`")
+        raise MissingFileError(f"{run_dir} has no {MANIFEST_FILE}: not a run folder written by `make shards`")
     return prepared.run_hash

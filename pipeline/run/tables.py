@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.errors import MissingFileError
 from pipeline.run.atomic import atomic_open
 from pipeline.run.layout import REJECTED_DIR, SHARDS_DIR, parquet_files
 from pipeline.run.schema import REJECTED_SCHEMA, ROW_GROUP_SIZE, SHARD_SCHEMA, required_columns
@@ -70,7 +71,7 @@ def read_run(run_dir: str | Path, columns: list[str] | None = None) -> pd.DataFr
     """
     folder = Path(run_dir) / SHARDS_DIR
     if not folder.is_dir():
-        raise FileNotFoundError(f"no {SHARDS_DIR}/ folder in {run_dir}")
+        raise MissingFileError(f"no {SHARDS_DIR}/ folder in {run_dir}: run `make shards` first")
     return _read_tables(parquet_files(folder), SHARD_SCHEMA, columns)
 
 

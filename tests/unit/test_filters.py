@@ -52,6 +52,19 @@ def test_every_judge_of_an_image_counts_the_most_alarmed_decides():
     assert judge(plan(), scores(aligned_q16=None, aligned_nsfw=float("nan")), CFG) is None
 
 
+def test_fidelity_without_its_clip_judge_says_nothing_like_the_other_rules():
+    no_clip = scores()
+    del no_clip["aligned_clip"], no_clip["violating_clip"]
+    for off in (no_clip, scores(aligned_clip=None, violating_clip=None),
+                scores(aligned_clip=float("nan"), violating_clip=float("nan"))):
+        assert judge(plan(), off, CFG) is None
+        assert judge(plan(), {**off, "aligned_concept": 0.6}, CFG) == "aligned_still_violates"  # the others still judge
+    # the side that was scored still decides
+    assert judge(plan(), scores(aligned_clip=None, violating_clip=10), CFG) == "fidelity_too_low"
+    assert judge(plan(), scores(aligned_clip=10, violating_clip=float("nan")), CFG) == "fidelity_too_low"
+    assert judge(plan(), scores(aligned_clip=float("nan"), violating_clip=30), CFG) is None
+
+
 def test_an_nsfw_aligned_image_drops_any_pair():
     assert CFG.max_aligned_nsfw == 0.8
     assert judge(plan("bias", "gender_bias"), scores(aligned_concept=0.9, aligned_nsfw=0.85), CFG) == "aligned_is_nsfw"

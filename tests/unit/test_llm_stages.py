@@ -4,6 +4,8 @@ prompt generation, and the rewrite hook of the planner."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +105,27 @@ def test_a_refused_key_stops_the_stage_without_sending_the_rest(llm, llm_server)
     assert len(llm_server.requests) <= 4  # the two in flight, not all thirty
 
 
+def _open_files() -> set[str]:
+    fds = Path("/proc/self/fd")
+    return {os.readlink(fd) for fd in fds.iterdir() if fd.exists()}
+
+
+def test_preparing_a_run_closes_its_llm_client_when_a_stage_fails(llm_server, tmp_path):
+    from pipeline.build.prepare import prepare_run
+    from pipeline.run.layout import RunPaths
+
+    llm_server.responder = lambda body: error(401, "invalid api key")
+    cfg = tiny_config(["selector=llm", f"llm.base_url={llm_server.url}", "llm.api_key_env=LIVO_UNSET_KEY_VAR",
+                       "llm.max_retries=0", "prompts.per_category=1"])
+    cache = str(RunPaths(tmp_path / "run").llm_cache)
+    with pytest.raises(LLMUnavailableError, match="HTTP 401") as failed:
+        prepare_run(cfg, tmp_path / "run")
+    assert llm_server.requests  # the selector did reach the LLM
+    # the failed stage's frames, and the client in them, are still alive in `failed`: only close() shut its cache
+    assert failed.traceback
+    assert cache not in _open_files()
+
+
 # ---------------------------------------------------------------- rewriting
 
 
@@ -196,6 +219,29 @@ def test_generation_failure_is_recorded_and_others_go_on(llm, llm_server):
     assert [r.text for r in records] == ["a fox in the snow, photo"]
     [f] = gen.failures
     assert (f.stage, f.item, f.raw) == ("generate", "nudity", "I can't write those.")
+
+
+def test_generation_reports_in_category_order_whatever_thread_ends_first(llm, llm_server):
+    # gore's thread ends last (its answers are delayed), benign's first: the report must not follow the threads
+    def respond(body):
+        asked = " ".join(m["content"] or "" for m in body["messages"])  # the re-ask too
+        return answer("I can't write those.", delay=0.4 if "'gore'" in asked else 0.0)
+
+    llm_server.responder = respond
+    gen = LLMPromptGenerator(CATALOG, llm, per_category=1, categories=["gore", "benign"])
+    assert gen.generate() == []
+    assert [f.item for f in gen.failures] == ["gore", "benign"]
+    assert gen.stats([])["failed_categories"] == ["gore", "benign"]
+
+
+def test_generation_counts_every_rejection_of_concurrent_categories(make_llm_client, llm_server):
+    # 24 categories answered at once, each with 300 prompts too short and 300 without letters
+    llm_server.responder = lambda body: answer_json({"prompts": ["a red fox"] * 300 + ["1234567890 !"] * 300})
+    llm = make_llm_client(api_key_env="LIVO_UNSET_KEY_VAR", max_concurrency=24)
+    gen = LLMPromptGenerator(CATALOG, llm, per_category=1, categories=["benign"] * 24, max_rounds=1)
+    assert gen.generate() == []
+    assert {k: v for k, v in gen.stats([]).items() if k.startswith("rejected_")} == {
+        "rejected_not_text": 24 * 300, "rejected_too_short": 24 * 300}
 
 
 # ---------------------------------------------------------------- config

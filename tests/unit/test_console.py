@@ -1,0 +1,72 @@
+"""How `livo` ends an error (pipeline/console.py): a missing path the user named is one `livo:` line
+saying what to do; a file the code itself expected and did not find is a bug, shown as one, with the
+--debug hint (and the traceback under --debug)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.cli import main
+from pipeline.console import run_command
+
+DEBUG_HINT = "; run again with --debug (or LIVO_DEBUG=1) for the traceback"
+
+
+def _args(debug: bool = False) -> argparse.Namespace:
+    return argparse.Namespace(debug=debug, command="report")
+
+
+def _reads(path: Path):
+    def command(args) -> int:
+        path.read_text()  # an internal file nobody checked for: the OS raises FileNotFoundError
+        return 0
+    return command
+
+
+def test_a_file_missing_inside_the_code_is_an_unexpected_error_with_the_debug_hint(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LIVO_DEBUG", raising=False)
+    missing = tmp_path / "internal.json"
+    assert run_command(_reads(missing), _args()) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (f"livo: unexpected error (FileNotFoundError: [Errno 2] No such file or "
+                                            f"directory: '{missing}'){DEBUG_HINT}")
+    assert "Traceback" not in err
+
+
+def test_a_library_s_own_missing_file_message_is_not_taken_for_ours(capsys, monkeypatch):
+    monkeypatch.delenv("LIVO_DEBUG", raising=False)
+    # raised, message and all, by code outside our packages (as a library raises one of its own)
+    library = compile("raise FileNotFoundError('no dataset script found')", "/opt/somelib/load.py", "exec")
+
+    def command(args) -> int:
+        exec(library)
+        return 0
+
+    assert run_command(command, _args()) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"livo: unexpected error (FileNotFoundError: no dataset script found){DEBUG_HINT}")
+
+
+def test_debug_shows_the_traceback_of_an_internal_missing_file(tmp_path, capsys):
+    assert run_command(_reads(tmp_path / "internal.json"), _args(debug=True)) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "path.read_text()" in err
+    assert err.strip().splitlines()[-1].endswith(DEBUG_HINT)
+
+
+def test_a_run_folder_the_user_named_that_does_not_exist_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LIVO_DEBUG", raising=False)
+    run = tmp_path / "no-such-run"
+    assert main(["audit", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"livo: {run / 'plan.jsonl'} does not exist; plan the run first: livo plan "
+                                        f"--config CONFIG --out {run}"]
+
+
+def test_a_missing_prompt_file_the_user_named_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LIVO_DEBUG", raising=False)
+    missing = tmp_path / "mine.txt"
+    assert main(["select", "--input", str(missing), "--set", "selector=keyword"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"livo: prompt file {missing} does not exist; fix the path in prompts.files (or --input)"]
