@@ -17,11 +17,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from livo_train.config import TrainConfig, changed_fields, identity_fields, identity_hash, load_train_config
+from livo_train.config import TrainConfig, identity_fields, identity_hash, load_train_config
 from livo_train.errors import TrainingError
 from livo_train.outputs import CONFIG_FILE, VALUE_ENCODER
 from pipeline.render.base import quiet_progress_bars
 from pipeline.run.atomic import atomic_write_text
+from pipeline.typed_config import changed_fields
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"

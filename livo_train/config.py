@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.run.atomic import atomic_write_text
-from pipeline.typed_config import RESUMABLE_MARK, hash_without, load_yaml_model, marked_fields
+from pipeline.typed_config import RESUMABLE_MARK, flatten, hash_without, load_yaml_model, marked_fields
 
 if TYPE_CHECKING:
     import torch
@@ -180,20 +180,4 @@ def identity_hash(cfg: TrainConfig) -> str:
 def identity_fields(cfg: TrainConfig) -> dict[str, Any]:
     """What training computes as dotted field name → JSON value (RESUMABLE_FIELDS left out):
     the hash cannot say which fields a refused resume changed, these can."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: dict, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            elif prefix + key not in RESUMABLE_FIELDS:
-                flat[prefix + key] = value
-
-    walk(train_config_dict(cfg), "")
-    return flat
-
-
-def changed_fields(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """Dotted names whose value differs between two `identity_fields` (a field on one side only, too)."""
-    missing = object()
-    return sorted(k for k in before.keys() | now.keys() if before.get(k, missing) != now.get(k, missing))
+    return {k: v for k, v in flatten(train_config_dict(cfg)).items() if k not in RESUMABLE_FIELDS}

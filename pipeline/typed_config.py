@@ -84,11 +84,12 @@ def field_errors(e: ValidationError) -> list[str]:
     return [f"{'.'.join(map(str, err['loc'])) or '(config)'}: {err['msg']}" for err in e.errors()]
 
 
-def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested dict as one level of dotted keys (an empty dict stays a value)."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[prefix + key] = value
     return flat
@@ -96,7 +97,7 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 def changed_fields(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[str]:
     """'render.steps: 4 → 5' per dotted field whose value differs (fields under ``ignore`` left out)."""
-    before, after = _flatten(old), _flatten(new)
+    before, after = flatten(old), flatten(new)
     skipped = tuple(ignore)
     lines = []
     for key in sorted(set(before) | set(after)):
