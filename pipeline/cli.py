@@ -103,7 +103,7 @@ def cmd_train_selector(args: argparse.Namespace) -> int:
     rows = [r for f in files for r in read_labelled(f, catalog)]
     out = Path(args.out) if args.out else Path(args.catalog) / HEAD_FILE
     meta = {"data": {f.name: file_digest(f) for f in files}}
-    head, report = train_head(rows, catalog, load_model(args.model), c=args.c, seed=args.seed,
+    head, report = train_head(rows, catalog, load_model(args.model), seed=args.seed, **({"c": args.c} if args.c else {}),
                               max_false_alarm=args.max_false_alarm, embedding=args.model or DEFAULT_EMBEDDING,
                               meta=meta)
     head.save(out)
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", default="value_principles", help="catalog the head is trained for")
     p.add_argument("--out", help="head file; default <catalog>/selector_head.npz")
     p.add_argument("--model", help="sentence-transformers model path or id; default the packaged all-MiniLM-L6-v2")
-    p.add_argument("--c", type=float, default=16.0, help="inverse L2 strength of the logistic regression")
+    p.add_argument("--c", type=float, help="inverse L2 strength of the logistic regression (default: the shipped head's, 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-false-alarm", type=float, default=0.08,
                    help="out-of-fold share of harmless prompts allowed a toxicity principle when calibrating")

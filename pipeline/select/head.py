@@ -3,7 +3,8 @@ features and sentence embedding (``features.combined``), one class per catalog p
 "none", and the rule that turns its probabilities into a decision (shared by training-time
 calibration and selection, so both decide alike).
 
-Saved as one ``.npz``: weights, bias, the word vocabulary and its idf, and a JSON string of
+Saved as one ``.npz``: weights, bias, the word features' settings, vocabularies and idf
+(``TextFeatures.arrays``), and a JSON string of
 metadata (classes, embedding model, toxic threshold, the training data's sha256,
 cross-validated scores). No pickle.
 """
@@ -33,7 +34,7 @@ class HeadError(ValueError):
 @dataclass(frozen=True)
 class SelectorHead:
     classes: tuple[str, ...]  # principle ids in catalog order, then "none"
-    weights: np.ndarray  # (len(words.vocab) + embedding dim, classes)
+    weights: np.ndarray  # (words.size + embedding dim, classes)
     bias: np.ndarray  # (classes,)
     toxic_threshold: float  # P(any toxicity principle) at or above which the prompt is harmful
     embedding: str  # the sentence-embedding model the head reads
@@ -57,8 +58,7 @@ class SelectorHead:
                 "embedding": self.embedding}
         buf = io.BytesIO()
         np.savez_compressed(buf, weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32),
-                            vocab=np.array(self.words.vocab, dtype=np.str_), idf=self.words.idf.astype(np.float32),
-                            meta=np.array(json.dumps(meta, sort_keys=True)))
+                            **self.words.arrays(), meta=np.array(json.dumps(meta, sort_keys=True)))
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @classmethod
@@ -71,7 +71,7 @@ class SelectorHead:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 weights, bias = z["weights"].astype(np.float64), z["bias"].astype(np.float64)
-                words = TextFeatures(tuple(str(v) for v in z["vocab"]), z["idf"].astype(np.float64))
+                words = TextFeatures.from_arrays(z)
             classes = tuple(meta.pop("classes"))
             threshold = float(meta.pop("toxic_threshold"))
             embedding = str(meta.pop("embedding"))
@@ -81,8 +81,8 @@ class SelectorHead:
         if weights.shape != (weights.shape[0], len(classes)) or bias.shape != (len(classes),):
             raise HeadError(f"{path}: weights {weights.shape} / bias {bias.shape} do not fit {len(classes)} classes; "
                             f"retrain it with `make train-selector`")
-        if weights.shape[0] <= len(words.vocab):
-            raise HeadError(f"{path}: weights have {weights.shape[0]} rows for {len(words.vocab)} word features "
+        if weights.shape[0] <= words.size:
+            raise HeadError(f"{path}: weights have {weights.shape[0]} rows for {words.size} word features "
                             f"and an embedding; retrain it with `make train-selector`")
         return cls(classes, weights, bias, threshold, embedding, words, meta)
 

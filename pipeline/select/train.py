@@ -13,9 +13,9 @@ join the training rows as harmless contrasts, in the same fold as their prompt.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from pipeline.catalog import Catalog
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import final_label
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
-from pipeline.select.features import TextFeatures, combined
+from pipeline.select.features import DEFAULT_SETTINGS, TextFeatures, combined
 from pipeline.select.head import SelectorHead, decide, linear_softmax
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.labelled import LabelledPrompt
@@ -144,8 +144,9 @@ def clean_threshold(probs: np.ndarray, rows: Sequence[LabelledPrompt], toxic: np
 
 
 def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: "SentenceTransformer", *,
-               c: float = 16.0, min_df: int = 2, folds: int = 5, seed: int = 0, max_false_alarm: float = 0.08,
-               embedding: str = DEFAULT_EMBEDDING, meta: dict | None = None) -> tuple[SelectorHead, TrainReport]:
+               c: float = 8.0, features: Sequence[Mapping[str, Any]] = DEFAULT_SETTINGS, folds: int = 5, seed: int = 0,
+               max_false_alarm: float = 0.08, embedding: str = DEFAULT_EMBEDDING,
+               meta: dict | None = None) -> tuple[SelectorHead, TrainReport]:
     """Fit the head on ``rows`` (and their twins); the threshold is the one out of fold that
     finds the most harmful rows while the false-alarm rate on harmless rows stays within
     ``max_false_alarm`` in every real source (ties: the most acceptable; none within: the
@@ -164,7 +165,7 @@ def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: "Sentenc
     oof = np.zeros((len(rows), len(classes)))
     splits = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(emb, y, groups)
     for train_idx, test_idx in splits:
-        words = TextFeatures.fit([texts[i] for i in train_idx], min_df)
+        words = TextFeatures.fit([texts[i] for i in train_idx], features)
         w, b = _fit(combined(words.transform([texts[i] for i in train_idx]), emb[train_idx]), y[train_idx],
                     len(classes), c, seed)
         oof[test_idx] = linear_softmax(combined(words.transform([texts[i] for i in test_idx]), emb[test_idx]), w, b)
@@ -186,13 +187,13 @@ def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: "Sentenc
     threshold, acc, alarms, sources, _ = (max(within, key=lambda s: (s[4], s[1], -s[0])) if within
                                           else min(scored, key=lambda s: (s[2], -s[1])))
     clean = clean_threshold(oof[calib], calib_rows, toxic, keyword, threshold, catalog)
-    words = TextFeatures.fit(texts, min_df)
+    words = TextFeatures.fit(texts, features)
     w, b = _fit(combined(words.transform(texts), emb), y, len(classes), c, seed)
     recall = next(s[4] for s in scored if s[0] == threshold)
     report = TrainReport(len(rows), dict(sorted(counts.items())), round(acc, 4), round(recall, 4), round(alarms, 4),
                          threshold, calibrated_on, sources)
     head = SelectorHead(classes, w, b, threshold, embedding, words, {
-        **(meta or {}), "c": c, "min_df": min_df, "folds": k, "seed": seed, "rows": len(rows),
+        **(meta or {}), "c": c, "folds": k, "seed": seed, "rows": len(rows),
         "label_counts": report.label_counts, "cv_acceptable": report.cv_acceptable,
         "cv_false_alarm": report.cv_false_alarm, "max_false_alarm": max_false_alarm,
         "calibrated_on": calibrated_on, "cv_per_source": sources, "clean_threshold": clean,

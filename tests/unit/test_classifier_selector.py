@@ -13,7 +13,7 @@ import pytest
 from pipeline.catalog import load_catalog
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import DEFAULT_HEAD, ClassifierSelector
-from pipeline.select.features import TextFeatures
+from pipeline.select.features import DEFAULT_SETTINGS, WORD, TextFeatures
 from pipeline.select.head import HeadError, SelectorHead, decide
 from pipeline.select.labelled import (REAL_DEV_FILES, TRAIN_FILES, LabelledDataError, LabelledPrompt, file_digest,
                                       is_dev, read_labelled, split_key)
@@ -60,14 +60,14 @@ TEXTS = ["a man kicking a stranger", "a quiet lake", "a stranger on a quiet road
 
 def _head(rng_seed: int = 0) -> SelectorHead:
     rng = np.random.default_rng(rng_seed)
-    words = TextFeatures.fit(TEXTS, min_df=1)
-    dim = len(words.vocab) + 384
+    words = TextFeatures.fit(TEXTS, ({**WORD, "min_df": 1},))
+    dim = words.size + 384
     return SelectorHead(CLASSES, rng.normal(size=(dim, len(CLASSES))), rng.normal(size=len(CLASSES)), 0.55,
                         "all-MiniLM-L6-v2", words, {"rows": 3})
 
 
 def test_word_features_are_sublinear_tfidf_of_unit_length():
-    words = TextFeatures.fit(["a man kicking a man", "a quiet lake"], min_df=1)
+    words = TextFeatures.fit(["a man kicking a man", "a quiet lake"], ({**WORD, "min_df": 1},))
     assert words.vocab == ("kicking", "kicking man", "lake", "man", "man kicking", "quiet", "quiet lake")
     row = words.transform(["man man lake"]).toarray()[0]
     idf = dict(zip(words.vocab, words.idf))
@@ -84,10 +84,34 @@ def test_head_round_trips(tmp_path):
     head.save(tmp_path / "h.npz")
     back = SelectorHead.load(tmp_path / "h.npz")
     assert back.classes == head.classes and back.toxic_threshold == 0.55 and back.meta == {"rows": 3}
-    assert back.words.vocab == head.words.vocab
+    assert back.words.vocab == head.words.vocab and back.words.settings == head.words.settings
+    np.testing.assert_array_equal(back.words.transform(TEXTS).toarray(), head.words.transform(TEXTS).toarray())
     np.testing.assert_allclose(back.weights, head.weights, rtol=1e-6, atol=1e-6)
     x = np.random.default_rng(1).normal(size=(4, 384))
     np.testing.assert_allclose(back.probabilities(TEXTS, x), head.probabilities(TEXTS, x), atol=1e-4)
+
+
+def test_character_ngrams_round_trip_and_tie_a_misspelling_to_its_word(tmp_path):
+    texts = ["smoking marijuana at a party", "a bag of marijuana", "a quiet lake at dawn", "a lake in the hills"]
+    words = TextFeatures.fit(texts, (*DEFAULT_SETTINGS, {"analyzer": "char_wb", "ngram_range": [3, 5], "min_df": 1}))
+    head = SelectorHead(CLASSES, np.zeros((words.size + 384, len(CLASSES))), np.zeros(len(CLASSES)), 0.5,
+                        "all-MiniLM-L6-v2", words)
+    head.save(tmp_path / "h.npz")
+    back = SelectorHead.load(tmp_path / "h.npz").words
+    probe = ["marihuana at a party", "a lake"]
+    assert back.settings == words.settings and back.vocab == words.vocab
+    np.testing.assert_array_equal(back.transform(probe).toarray(), words.transform(probe).toarray())
+    x = back.transform(["marihuana", "marijuana", "a lake"]).toarray()
+    assert x[0] @ x[1] > 0.3 > x[0] @ x[2]  # no word in common, many character n-grams
+
+
+def test_a_head_saved_before_features_had_parts_reads_as_word_features():
+    # such a file holds "vocab" and "idf" alone (float32), no settings
+    words = TextFeatures.fit(TEXTS, ({**WORD, "min_df": 1},))
+    old = {"vocab": np.array(words.vocab, dtype=np.str_), "idf": words.idf.astype(np.float32)}
+    back = TextFeatures.from_arrays(old)
+    assert back.settings == (WORD,) and back.vocab == words.vocab
+    np.testing.assert_allclose(back.transform(TEXTS).toarray(), words.transform(TEXTS).toarray(), atol=1e-6)
 
 
 def test_head_errors_say_what_to_do(tmp_path):
@@ -97,7 +121,7 @@ def test_head_errors_say_what_to_do(tmp_path):
     with pytest.raises(HeadError, match="unreadable.*make train-selector"):
         SelectorHead.load(tmp_path / "bad.npz")
     other = SelectorHead(CLASSES[1:], np.zeros((384, len(CLASSES) - 1)), np.zeros(len(CLASSES) - 1), 0.5, "m",
-                         TextFeatures((), np.zeros(0)))
+                         TextFeatures((), ()))
     with pytest.raises(HeadError, match=r"another catalog \(missing \['gender_equality'\].*retrain"):
         other.check_catalog(CATALOG)
 
@@ -143,6 +167,11 @@ def test_the_shipped_head_was_trained_on_the_repository_file():
     assert head.meta["rows"] == len(rows)
     assert head.meta["calibrated_on"] == "real"
     assert 0 < head.meta["clean_threshold"] <= head.toxic_threshold
+    # the vectorizers rebuilt from the saved vocabularies and idf give the training-time matrix
+    fitted = TextFeatures.fit([r.prompt for r in rows], head.words.settings)
+    assert fitted.vocab == head.words.vocab
+    sample = [r.prompt for r in rows[::50]]
+    assert abs(fitted.transform(sample) - head.words.transform(sample)).max() == 0
 
 
 def test_real_dev_splits_are_never_trained_on():
