@@ -32,6 +32,29 @@ def test_livo_loss_equals_its_closed_form():
     assert m["reward_l"].item() == pytest.approx((0.0 - 0.002 + 0.002) / 3, abs=1e-6)
 
 
+def _reference_livo(model_w, model_l, ref_w, ref_l, beta, alpha, gamma1, gamma2):
+    """LiVO's loss as its official code computes it (FIELD.md §1):
+    mean(max(0, γ1 + β(ℓθ(y_w) − ℓref(y_w))) + max(0, γ2 − α(ℓθ(y_l) − ℓref(y_l))))."""
+    zero = torch.zeros_like(model_w)
+    return (torch.maximum(zero, gamma1 + beta * (model_w - ref_w))
+            + torch.maximum(zero, gamma2 - alpha * (model_l - ref_l))).mean()
+
+
+def test_livo_loss_and_gradient_match_the_reference_on_random_errors():
+    gen = torch.Generator().manual_seed(3)
+    errs = [torch.rand(16, generator=gen) * 0.004 + 0.1 for _ in range(4)]  # hinges both active and not
+    ours_in = [e.clone().requires_grad_(True) for e in errs[:2]]
+    ref_in = [e.clone().requires_grad_(True) for e in errs[:2]]
+    loss, _ = livo_loss(*ours_in, *errs[2:], **OFFICIAL)
+    ref = _reference_livo(*ref_in, *errs[2:], **OFFICIAL)
+    loss.backward()
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    for ours, theirs in zip(ours_in, ref_in):
+        assert ours.grad.tolist() == pytest.approx(theirs.grad.tolist(), rel=1e-6, abs=1e-9)
+    assert any(g == 0 for g in ours_in[0].grad.tolist()) and any(g != 0 for g in ours_in[0].grad.tolist())
+
+
 def test_livo_loss_at_policy_equal_reference_is_gamma1_plus_gamma2():
     errs_w, errs_l = torch.rand(5), torch.rand(5)
     loss, m = livo_loss(errs_w, errs_l, errs_w, errs_l, beta=1000.0, alpha=500.0, gamma1=1.0, gamma2=0.5)
