@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.catalog import load_catalog  # noqa: E402
-from pipeline.select.base import NONE_LABEL  # noqa: E402
-from pipeline.select.labelled import DEV_PATH, REAL_DEV_FILES, is_dev, read_labelled  # noqa: E402
-from pipeline.select.train import is_toxic, score_labels, toxic_recall  # noqa: E402
+from pipeline.catalog import load_catalog
+from pipeline.select.base import NONE_LABEL
+from pipeline.select.labelled import DEV_PATH, REAL_DEV_FILES, is_dev, read_labelled
+from pipeline.select.train import is_toxic, score_labels, toxic_recall
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-prompts"
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.train_step import PeakMemory, sd15_base  # noqa: E402
+from bench.train_step import PeakMemory, sd15_base
 
 LIVO_IMAGES = 172_000  # 86k pairs (FIELD.md section 6)
 # Dense fp16/bf16 tensor-core peaks, FLOP/s (vendor data sheets, SXM parts).

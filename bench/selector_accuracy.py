@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.selector_calibration import DEFAULT_LABELLED_PATH, load_labelled  # noqa: E402
-from pipeline.catalog import load_catalog  # noqa: E402
-from pipeline.categories import ALL  # noqa: E402
-from pipeline.select.base import NONE_LABEL, category_label  # noqa: E402
-from pipeline.select.labelled import DEV_PATH, read_labelled  # noqa: E402
-from pipeline.select.people import shows_people  # noqa: E402
-from pipeline.select.train import score_labels  # noqa: E402
+from bench.selector_calibration import DEFAULT_LABELLED_PATH, load_labelled
+from pipeline.catalog import load_catalog
+from pipeline.categories import ALL
+from pipeline.select.base import NONE_LABEL, category_label
+from pipeline.select.labelled import DEV_PATH, read_labelled
+from pipeline.select.people import shows_people
+from pipeline.select.train import score_labels
 
 LABELS = (*ALL, NONE_LABEL)
 SHORT = {"gender_bias": "gend", "race_bias": "race", "age_bias": "age", "self_harm": "self", "violence": "viol",

@@ -8,8 +8,8 @@ The labelled file has a calibration split (for the grid search) and a held-out t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 

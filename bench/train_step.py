@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.naive_train_step import NaiveStep  # noqa: E402
+from bench.naive_train_step import NaiveStep
 
 # ---------------------------------------------------------------- models and data
 

@@ -7,8 +7,9 @@ task is the reserved device and no two tasks share one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from pipeline.config import RunConfig
 

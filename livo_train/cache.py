@@ -24,9 +24,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import torch
 
-from pipeline.errors import MissingFileError
 from livo_train.images import load_image, to_pixels
 from livo_train.model import move, tokenize, value_text
+from pipeline.errors import MissingFileError
 from pipeline.render.base import torch_dtype
 from pipeline.run.atomic import atomic_write_bytes
 from pipeline.run.layout import RunPaths

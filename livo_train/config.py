@@ -142,7 +142,7 @@ class TrainConfig(_Section):
     train: TrainLoopConfig = Field(default_factory=TrainLoopConfig)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
+    def _consistent(self) -> TrainConfig:
         if self.optim.warmup_steps >= self.train.max_steps and self.optim.lr_scheduler != "constant":
             raise ValueError("optim.warmup_steps must be smaller than train.max_steps")
         return self
@@ -165,7 +165,7 @@ def dump_train_config(cfg: TrainConfig, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(train_config_dict(cfg), sort_keys=False))
 
 
-def precision_dtype(mixed_precision: str) -> "torch.dtype":
+def precision_dtype(mixed_precision: str) -> torch.dtype:
     """The dtype the frozen models run in under `train.mixed_precision` ('no' = float32)."""
     from pipeline.render.base import torch_dtype  # imports torch: not needed to read a config
 

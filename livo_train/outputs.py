@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import MissingFileError
 from livo_train.config import TrainConfig
 from livo_train.model_card import render_model_card
+from pipeline.errors import MissingFileError
 from pipeline.render.base import quiet_progress_bars
 from pipeline.run.atomic import atomic_write_text
 

@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-from pipeline.errors import MissingFileError
 from livo_train.model import load_value_encoder, prepend_value, tokenize, value_text
 from livo_train.outputs import TRAINING_RECORD, read_training_record
+from pipeline.errors import MissingFileError
 
 NO_VALUE = ("none", "")
 
@@ -80,7 +80,7 @@ class LiVOPipeline:
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, *, base_model: str | None = None, device: str = "cpu",
                         dtype: str = "float32", scheduler: str | None = None, selector: Any = "default",
-                        catalog_dir: str | Path | None = None, bias_fraction: float = 0.5) -> "LiVOPipeline":
+                        catalog_dir: str | Path | None = None, bias_fraction: float = 0.5) -> LiVOPipeline:
         """Load from a `livo train` output folder (base model read from its training.json), or
         from a bare value-encoder folder plus `base_model`."""
         from pipeline.catalog import DEFAULT_CATALOG_DIR, load_catalog

@@ -133,10 +133,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from pipeline.catalog import load_catalog
+    from pipeline.errors import MissingFileError
     from pipeline.plan.audit import audit_plan, format_report
     from pipeline.plan.checks import check_for
     from pipeline.run.layout import RunPaths
-    from pipeline.errors import MissingFileError
     from pipeline.run.plan_io import load_plan, read_dropped
 
     paths = RunPaths(Path(args.run_dir))

@@ -74,7 +74,7 @@ class PairPlan:
     def unresolved(self) -> bool:
         return self.kind == "bias" and self.attribute is None
 
-    def resolve_attribute(self, value: str, read: str | None) -> "PairPlan":
+    def resolve_attribute(self, value: str, read: str | None) -> PairPlan:
         """This bias plan asking for ``value``, with ``read`` the attribute of its neutral image."""
         if value not in self.concepts:
             raise ValueError(f"plan {self.id}: {value!r} is not one of its attribute values {self.concepts}")
@@ -85,7 +85,7 @@ class PairPlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, row: dict) -> "PairPlan":
+    def from_dict(cls, row: dict) -> PairPlan:
         """The inverse of `to_dict` (a plan.jsonl row): JSON gives lists where the plan holds tuples."""
         known = {f.name for f in fields(cls)}
         unknown = set(row) - known
@@ -117,5 +117,5 @@ class PromptStats:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PromptStats":
+    def from_dict(cls, data: dict) -> PromptStats:
         return cls(**data)

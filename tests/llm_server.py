@@ -13,9 +13,9 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
 
@@ -79,7 +79,7 @@ class ScriptedLLMServer:
             def log_message(self, *args) -> None:  # keep pytest output clean
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 try:

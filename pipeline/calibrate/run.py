@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.errors import MissingFileError
 from pipeline.calibrate.pairs import read_judged_pairs
 from pipeline.calibrate.sweep import Proposal, grid, keep_table, propose, rule_values
 from pipeline.config import load_config
+from pipeline.errors import MissingFileError
 from pipeline.run.atomic import atomic_write_text
 from pipeline.run.layout import RunPaths
 

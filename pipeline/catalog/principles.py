@@ -90,7 +90,7 @@ class Principle(BaseModel):
     # value -> how the aligned prompt says it: an adjective placed before the person noun
     # ("a Black nurse"), and a person phrase appended when the prompt names nobody
     # ("..., a Black person"); never a bare ", black" that reads as a colour.
-    attribute_phrases: dict[str, "AttributePhrase"] = Field(default_factory=dict)
+    attribute_phrases: dict[str, AttributePhrase] = Field(default_factory=dict)
 
     _norm = field_validator("keywords", "keyword_exceptions", "cue_words", "violation_concepts", "safe_concepts",
                             "negative_concepts", "attribute_values")(
@@ -112,7 +112,7 @@ class Principle(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Principle":
+    def _consistent(self) -> Principle:
         for phrase in self.keyword_exceptions:
             if not _phrase_pattern([*self.keywords, *self.cue_words]).search(phrase):
                 raise _FieldError("keyword_exceptions",

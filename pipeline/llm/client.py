@@ -29,8 +29,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -115,7 +116,7 @@ class OpenAIChatLLM:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg: "LLMConfig", default_cache: Path | str | None) -> "OpenAIChatLLM":
+    def from_config(cls, cfg: LLMConfig, default_cache: Path | str | None) -> OpenAIChatLLM:
         return cls(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, temperature=cfg.temperature,
                    timeout=cfg.timeout, max_retries=cfg.max_retries, retry_base_delay=cfg.retry_base_delay,
                    max_reasks=cfg.max_reasks, max_concurrency=cfg.max_concurrency,
@@ -272,6 +273,6 @@ class OpenAIChatLLM:
             self.cache.close()
 
 
-def make_llm(cfg: "RunConfig", default_cache: Path | str | None = None) -> OpenAIChatLLM:
+def make_llm(cfg: RunConfig, default_cache: Path | str | None = None) -> OpenAIChatLLM:
     """The configured client; the cache defaults to ``default_cache``, else the user cache dir."""
     return OpenAIChatLLM.from_config(cfg.llm, default_cache or user_cache_path())

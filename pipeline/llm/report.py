@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pipeline.llm.types import LLM, Failure
 from pipeline.run.atomic import atomic_write_text

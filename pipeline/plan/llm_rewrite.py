@@ -13,7 +13,7 @@ every other twin (any principle's harm, fluency) and drops the pair when none pa
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 

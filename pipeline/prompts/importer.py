@@ -194,7 +194,7 @@ def read_prompt_file(
     path: Path | str,
     *,
     max_chars: int = 500,
-    format: str | None = None,  # noqa: A002 - the brief's name for it
+    format: str | None = None,
 ) -> ImportResult:
     """Read one prompt file; bad rows become problems, never exceptions.
 
@@ -250,7 +250,7 @@ def read_prompt_files(
     paths: Iterable[Path | str],
     *,
     max_chars: int = 500,
-    format: str | None = None,  # noqa: A002
+    format: str | None = None,
 ) -> ImportResult:
     """Read several files in order and drop prompts already seen in an earlier file
     (reported as `duplicate of <file>:<line>`)."""

@@ -34,8 +34,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.errors import MissingFileError
 from pipeline.categories import PACK_CATEGORIES, kind_of
+from pipeline.errors import MissingFileError
 from pipeline.prompts.text import normalize_prompt, prompt_key
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "prompts" / "packs"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import MissingFileError
 from pipeline.config import load_config
+from pipeline.errors import MissingFileError
 from pipeline.filters import REASONS
 from pipeline.report import charts, gallery
 from pipeline.report import html as H

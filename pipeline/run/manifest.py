@@ -29,7 +29,7 @@ class PreparedRun:
                 "num_pairs": self.num_pairs, "prompt_stats": self.prompt_stats.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PreparedRun":
+    def from_dict(cls, data: dict) -> PreparedRun:
         return cls(**{**data, "prompt_stats": PromptStats.from_dict(data["prompt_stats"])})
 
 

@@ -51,7 +51,7 @@ class ShardFailure:
     error: str
 
     @classmethod
-    def of(cls, index: int, pairs: int, error: BaseException | str, attempts: int) -> "ShardFailure":
+    def of(cls, index: int, pairs: int, error: BaseException | str, attempts: int) -> ShardFailure:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         return cls(index, pairs, attempts, text)
 

@@ -8,8 +8,9 @@ the knife, not the kitchen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class ClassifierSelector:
         model_path: str | Path | None = None,
         device: str = "cpu",
         *,
-        model: "SentenceTransformer | None" = None,
+        model: SentenceTransformer | None = None,
         head: SelectorHead | None = None,
         toxic_threshold: float | None = None,
         batch_size: int = 64,

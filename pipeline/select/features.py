@@ -29,7 +29,7 @@ CHAR = {"analyzer": "char_wb", "ngram_range": [3, 5], "min_df": 3}
 DEFAULT_SETTINGS: tuple[dict[str, Any], ...] = (WORD, CHAR)
 
 
-def _vectorizer(settings: Mapping[str, Any], vocab: Sequence[str] | None = None) -> "TfidfVectorizer":
+def _vectorizer(settings: Mapping[str, Any], vocab: Sequence[str] | None = None) -> TfidfVectorizer:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     kwargs = {k: (tuple(v) if k == "ngram_range" else v) for k, v in settings.items()}
@@ -46,10 +46,10 @@ def _key(name: str, part: int) -> str:
 @dataclass(frozen=True)
 class TextFeatures:
     settings: tuple[dict[str, Any], ...]
-    vectorizers: tuple["TfidfVectorizer", ...]  # fitted, one per settings entry
+    vectorizers: tuple[TfidfVectorizer, ...]  # fitted, one per settings entry
 
     @classmethod
-    def fit(cls, texts: Sequence[str], settings: Sequence[Mapping[str, Any]] = DEFAULT_SETTINGS) -> "TextFeatures":
+    def fit(cls, texts: Sequence[str], settings: Sequence[Mapping[str, Any]] = DEFAULT_SETTINGS) -> TextFeatures:
         settings = tuple(dict(s) for s in settings)
         vecs = []
         for s in settings:
@@ -62,7 +62,7 @@ class TextFeatures:
         return cls(settings, tuple(vecs))
 
     @classmethod
-    def _rebuild(cls, settings: Mapping[str, Any], vocab: Sequence[str], idf: np.ndarray) -> "TfidfVectorizer":
+    def _rebuild(cls, settings: Mapping[str, Any], vocab: Sequence[str], idf: np.ndarray) -> TfidfVectorizer:
         v = _vectorizer(settings, vocab)
         v.vocabulary_ = {g: i for i, g in enumerate(vocab)}
         v.idf_ = np.asarray(idf, dtype=np.float64)
@@ -101,7 +101,7 @@ class TextFeatures:
         return out
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "TextFeatures":
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> TextFeatures:
         # heads saved before the settings were stored had the word part alone
         settings = tuple(json.loads(str(arrays["features"]))) if "features" in arrays else (WORD,)
         vecs = []

@@ -62,7 +62,7 @@ class SelectorHead:
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @classmethod
-    def load(cls, path: Path | str) -> "SelectorHead":
+    def load(cls, path: Path | str) -> SelectorHead:
         path = Path(path)
         if not path.is_file():
             raise HeadError(f"{path}: no selector head; train one with `make train-selector` "

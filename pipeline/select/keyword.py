@@ -6,7 +6,7 @@ surgeon": gender is given, so race). This is the one keyword decision every sele
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.records import Selection, SelectionMethod

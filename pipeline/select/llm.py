@@ -10,7 +10,8 @@ leaves such prompts out of the plan instead of guessing.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, create_model
 

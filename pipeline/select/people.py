@@ -65,7 +65,7 @@ AGE_WORDS = (
 # fisherman"), not a shirt or a barn: counted directly before a person word (one word between).
 RACE_BEFORE_PERSON = ("white", "black", "brown")
 AGE_BEFORE_PERSON = ("young", "younger", "old", "older", "aged")
-_AGE_NUMBER = re.compile(r"\b\d{1,2}[- ]year[- ]old\b|\bin (?:his|her|their) (?:20|30|40|50|60|70|80|90)s\b", re.I)
+_AGE_NUMBER = re.compile(r"\b\d{1,2}[- ]year[- ]old\b|\bin (?:his|her|their) (?:20|30|40|50|60|70|80|90)s\b", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=8)

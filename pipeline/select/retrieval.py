@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from pipeline.catalog import Catalog
 from pipeline.records import Selection
@@ -29,7 +30,7 @@ class RetrievalSelector:
         margin: float = DEFAULT_MARGIN,
         device: str = "cpu",
         *,
-        model: "SentenceTransformer | None" = None,
+        model: SentenceTransformer | None = None,
         anchors: Sequence[str] = BENIGN_ANCHORS,
     ):
         self.keyword = KeywordSelector(catalog)
@@ -52,7 +53,7 @@ class RetrievalSelector:
     def select(self, prompts: Sequence[str]) -> list[Selection]:
         return self.score(prompts).decide(self.threshold, self.margin)
 
-    def with_params(self, threshold: float | None = None, margin: float | None = None) -> "RetrievalSelector":
+    def with_params(self, threshold: float | None = None, margin: float | None = None) -> RetrievalSelector:
         """A copy with another threshold/margin that shares the model and the embeddings."""
         new = copy.copy(self)
         new.semantic = self.semantic.with_params(threshold, margin)

@@ -9,9 +9,10 @@ the closest *benign anchor* (landscapes, food, people in neutral scenes, ...) by
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class SemanticSelector:
         margin: float = DEFAULT_MARGIN,
         device: str = "cpu",
         *,
-        model: "SentenceTransformer | None" = None,
+        model: SentenceTransformer | None = None,
         anchors: Sequence[str] = BENIGN_ANCHORS,
         batch_size: int = 64,
     ):
@@ -142,7 +143,7 @@ class SemanticSelector:
     def select(self, prompts: Sequence[str]) -> list[Selection]:
         return self.score(prompts).decide(self.threshold, self.margin)
 
-    def with_params(self, threshold: float | None = None, margin: float | None = None) -> "SemanticSelector":
+    def with_params(self, threshold: float | None = None, margin: float | None = None) -> SemanticSelector:
         """A copy with another threshold/margin that shares the model and the embeddings."""
         new = copy.copy(self)
         new.threshold = self.threshold if threshold is None else float(threshold)

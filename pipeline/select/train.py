@@ -143,7 +143,7 @@ def clean_threshold(probs: np.ndarray, rows: Sequence[LabelledPrompt], toxic: np
     return round(min(threshold, float(np.quantile(harm, 1 - CLEAN_RECALL))), 4)
 
 
-def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: "SentenceTransformer", *,
+def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: SentenceTransformer, *,
                c: float = 8.0, features: Sequence[Mapping[str, Any]] = DEFAULT_SETTINGS, folds: int = 5, seed: int = 0,
                max_false_alarm: float = 0.08, embedding: str = DEFAULT_EMBEDDING,
                meta: dict | None = None) -> tuple[SelectorHead, TrainReport]:

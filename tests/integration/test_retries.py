@@ -42,7 +42,7 @@ class OOMAbove(DiffusersRenderer):
     """The tiny renderer on a 'GPU' that holds at most `fits` images per batch."""
 
     @classmethod
-    def sharing(cls, renderer: DiffusersRenderer, fits: int) -> "OOMAbove":
+    def sharing(cls, renderer: DiffusersRenderer, fits: int) -> OOMAbove:
         # Shares the loaded pipeline (seconds to load) but not the settings: batch_size changes here only.
         new = cls.__new__(cls)
         new.__dict__.update(renderer.__dict__)

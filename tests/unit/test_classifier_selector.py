@@ -15,8 +15,16 @@ from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import DEFAULT_HEAD, ClassifierSelector
 from pipeline.select.features import DEFAULT_SETTINGS, WORD, TextFeatures
 from pipeline.select.head import HeadError, SelectorHead, decide
-from pipeline.select.labelled import (REAL_DEV_FILES, TRAIN_FILES, LabelledDataError, LabelledPrompt, file_digest,
-                                      is_dev, read_labelled, split_key)
+from pipeline.select.labelled import (
+    REAL_DEV_FILES,
+    TRAIN_FILES,
+    LabelledDataError,
+    LabelledPrompt,
+    file_digest,
+    is_dev,
+    read_labelled,
+    split_key,
+)
 from pipeline.select.train import train_head, with_twins
 
 CATALOG = load_catalog()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from contracts import check_llm, check_renderer, check_scorer, check_selector
 from PIL import Image
 
-from contracts import check_llm, check_renderer, check_scorer, check_selector
 from factories import make_plan
 from pipeline.catalog import load_catalog
 from pipeline.llm.types import LLM, Answer

@@ -9,9 +9,9 @@ import socket
 import time
 
 import pytest
+from contracts import check_llm
 from pydantic import BaseModel, ConfigDict
 
-from contracts import check_llm
 from llm_server import USAGE, Reply, answer, answer_json, error
 from pipeline.llm.cache import request_key
 from pipeline.llm.client import OpenAIChatLLM

@@ -181,7 +181,7 @@ def test_articles_are_fixed_after_filling_slots():
 def test_no_article_mistakes_in_shipped_packs(expanded):
     bad = [t for t in (r.text for r in expanded) if fix_articles(t) != t]
     assert not bad
-    vowel_after_a = [t for t in (r.text for r in expanded) if re.search(r"\ba (?!eu|one)[aeio]", t, re.I)]
+    vowel_after_a = [t for t in (r.text for r in expanded) if re.search(r"\ba (?!eu|one)[aeio]", t, re.IGNORECASE)]
     assert not vowel_after_a
 
 
@@ -200,12 +200,12 @@ TRIGGERS = {
     "illegal": r"drug\w*|cocaine|heroin|meth|robb\w*|shoplift\w*|counterfeit|smuggl\w*|stol(?:e|en)|steal\w*|"
     r"burglar\w*|theft|pickpocket\w*|contraband|brib\w*|illegal",
 }
-TRIGGER_RE = {c: re.compile(rf"\b(?:{p})\b", re.I) for c, p in TRIGGERS.items()}
+TRIGGER_RE = {c: re.compile(rf"\b(?:{p})\b", re.IGNORECASE) for c, p in TRIGGERS.items()}
 
 MINOR_WORDS = re.compile(
     r"\b(child\w*|kids?|teen\w*|boys?|girls?|school\w*|minors?|bab(y|ies)|infants?|toddlers?|young\w*|youth\w*|"
     r"little|juvenile|adolescen\w*|underage|daughters?|sons?|students?|loli\w*|preteen\w*|puberty)\b",
-    re.I,
+    re.IGNORECASE,
 )
 
 IDENTITY_WORDS = re.compile(
@@ -218,7 +218,7 @@ IDENTITY_WORDS = re.compile(
     r"(?:business|chair|fire|police|sales|camera|fisher|mail|repair|handy|crafts|spokes|door|fore|work|news|"
     r"garbage|delivery|post|middle|lines|weather|anchor)(?:wo)?m[ae]n|"
     r"waitress|actress|stewardess|hostess|seamstress|heiress|mistress|headmistress|housewife|maid|nun|monk)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _IDENTITY_OK: set[str] = set()
 
@@ -290,7 +290,7 @@ def test_bias_packs_use_distinct_subjects(packs, expanded):
 
 
 def test_benign_prompts_have_no_people(expanded):
-    people = re.compile(r"\b(person|people|someone|man|woman|men|women|child\w*|crowd|worker|tourists?)\b", re.I)
+    people = re.compile(r"\b(person|people|someone|man|woman|men|women|child\w*|crowd|worker|tourists?)\b", re.IGNORECASE)
     hits = [t for t in by_category(expanded)[BENIGN] if people.search(t)]
     assert not hits, hits[:5]
 

@@ -18,6 +18,7 @@ import pytest
 from pipeline.catalog import load_catalog
 from pipeline.categories import TOXICITY
 from pipeline.plan.fluency import fluency_problems
+from pipeline.plan.planner import apply_pack_categories
 from pipeline.prompts.expand import _rng, expand_pack, expand_packs
 from pipeline.prompts.packs import (
     DEFAULT_PACK_DIR,
@@ -30,7 +31,6 @@ from pipeline.prompts.packs import (
     safe_side,
 )
 from pipeline.prompts.text import dedupe, prompt_key
-from pipeline.plan.planner import apply_pack_categories
 from pipeline.records import PromptRecord, Selection, SelectionMethod
 from pipeline.select.keyword import KeywordSelector
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from contracts import check_renderer
 from PIL import Image
 
-from contracts import check_renderer
 from pipeline.errors import ModelUnavailableError
 from pipeline.render.diffusers import DiffusersRenderer
 

@@ -9,9 +9,9 @@ import clip
 import numpy as np
 import pytest
 import torch
+from contracts import check_scorer
 from PIL import Image
 
-from contracts import check_scorer
 from factories import make_plan
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import PairPlan

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from contracts import check_selector
 
 from bench.selector_calibration import CALIBRATION_ACCURACY, DEFAULT_LABELLED_PATH, accuracy, calibrate, load_labelled
 from pipeline.catalog import load_catalog
@@ -17,7 +18,6 @@ from pipeline.categories import ALL
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import Selection
 from pipeline.select.anchors import DEFAULT_MARGIN, DEFAULT_THRESHOLD
-from contracts import check_selector
 from pipeline.select.base import NONE_LABEL, category_label
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.retrieval import RetrievalSelector

@@ -143,7 +143,7 @@ class OOMOnce(DiffusersRenderer):
     """The tiny renderer on a GPU that is full once (another process held the memory for a moment)."""
 
     @classmethod
-    def sharing(cls, renderer: DiffusersRenderer) -> "OOMOnce":
+    def sharing(cls, renderer: DiffusersRenderer) -> OOMOnce:
         # Shares the loaded pipeline (seconds to load) but not the settings: batch_size changes here only.
         new = cls.__new__(cls)
         new.__dict__.update(renderer.__dict__)
