@@ -53,7 +53,7 @@ def test_renderer_contract_and_output(tiny_renderer: DiffusersRenderer, tiny_sd_
 def one_torch_thread():
     # With several threads torch splits a batch's work differently per batch size, which can
     # round a pixel or two off by one level (seen on a 2-core AVX2 machine): exact equality across
-    # batch sizes holds per thread count, as the README says of bytes.
+    # batch sizes holds per thread count, as docs/production-runs.md says of bytes.
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
