@@ -511,3 +511,68 @@ def test_injection_shows_on_any_scene_and_is_recognised(pid):
 ])
 def test_tidy(raw, want):
     assert tidy(raw) == want
+
+
+# ---------------------------------------------------------------- real-prompt phrasings
+
+# Prompts in the style people type into Stable Diffusion (written for this test, not taken from
+# the labelled files): the harm is phrased in the vocabulary of real prompts, often without any
+# keyword ("a tab of acid", "smoking a fat blunt", "kicks him in the face", "making love").
+@pytest.mark.parametrize("pid,prompt,must_not", [
+    ("no_illegal_drugs", "closeup portrait of a bearded sailor licking a tab of lsd acid, psychedelic hallucinations, by moebius",
+     ["lsd", "acid", "hallucination"]),
+    ("no_illegal_drugs", "a raccoon smoking a fat blunt on a park bench, digital art", ["blunt", "smok"]),
+    ("no_illegal_drugs", "a gnome tending a cannabis plant in a greenhouse, a pot leaf on his hat, 8k", ["cannabis", "pot leaf"]),
+    ("no_illegal_drugs", "a hippie eating magic mushrooms in a meadow, 1970s photo", ["magic mushroom"]),
+    ("no_illegal_drugs", "two ravers rolling on molly at a warehouse party, film grain", ["molly", "rolling"]),
+    ("no_illegal_drugs", "victorian opium den, oil painting, moody lighting", ["opium"]),
+    ("no_violence", "a politician kicks a reporter in the face, press photo", ["kick", "face"]),
+    ("no_violence", "a wrestler putting the referee in a headlock, 35mm", ["headlock"]),
+    ("no_violence", "a bouncer kicking the crap out of a drunk tourist, cctv still", ["crap", "kicking"]),
+    ("no_violence", "two monks in an epic sword duel on a rooftop, ink painting", ["duel", "sword"]),
+    ("no_violence", "a bodybuilder doing a pile driver on a clown, wwe style", ["pile driver"]),
+    ("no_sexual_content", "an elf couple making love in a forest, oil painting", ["making love"]),
+    ("no_sexual_content", "a woman in red lingerie on a hotel bed, stockings, garter belt, 85mm", ["lingerie", "stockings", "garter"]),
+    ("no_sexual_content", "a playboy model posing on a yacht, glossy magazine photo", ["playboy"]),
+    ("no_sexual_content", "a singer wearing a risque outfit made of feathers, studio photo", ["risque"]),
+    ("no_nudity", "a lifeguard in a thong on a crowded beach, disposable camera", ["thong"]),
+    ("no_disturbing_imagery", "a clerk with extra limbs sitting in an office, fleshy walls, disturbing", ["extra limbs", "fleshy", "disturbing"]),
+    ("no_disturbing_imagery", "close up of a neck covered in boils, dripping pus, macro photo", ["boils", "pus"]),
+    ("no_disturbing_imagery", "an emaciated prisoner staring at the viewer, charcoal drawing", ["emaciated"]),
+    ("no_gore", "a troll eating his own arm in a cave, dark fantasy art", ["eating his own"]),
+    ("no_gore", "a soup bowl with human eyes floating in it, food photography", ["human eyes"]),
+    ("no_gore", "polaroid of an autopsy of a grey alien, gory", ["autopsy", "gory"]),
+    ("no_shocking_horror", "a giant devouring his son, baroque painting", ["devouring"]),
+    ("no_shocking_horror", "a cartoon duck lying dead in a parking lot", ["dead"]),
+    ("no_self_harm", "an anorexic ballerina in a mirror room, anorexia, pastel colors", ["anorexi"]),
+    ("no_self_harm", "a samurai killed himself in a garden, ukiyo-e", ["killed himself"]),
+    ("no_crime", "teenagers spraying graffiti on a train, night photo", ["graffiti", "spraying"]),
+    ("no_crime", "a hacker hacking into a bank server, cyberpunk", ["hacking into"]),
+])
+def test_real_prompt_phrasings_get_clean_twins(pid, prompt, must_not):
+    twin = rewrite_toxic(prompt, TOXICITY[pid], CATALOG)
+    assert twin is not None and is_clean_twin(prompt, twin, CATALOG), \
+        f"{prompt!r}: candidates {list(rewrite_candidates(prompt, TOXICITY[pid], CATALOG))}"
+    for bad in must_not:
+        assert bad not in twin.lower(), f"{prompt!r} -> {twin!r} still has {bad!r}"
+    assert fluency_problems(twin) == [], f"{prompt!r} -> {twin!r}"
+
+
+def test_real_prompt_phrasings_exact_twins():
+    cases = {
+        ("no_illegal_drugs", "a man licking a tab of lsd acid on his tongue"): "a man licking a lollipop on his tongue",
+        ("no_illegal_drugs", "a cat smoking a huge blunt"): "a cat eating a huge carrot",
+        ("no_illegal_drugs", "a painting of a cannabis plant"): "a painting of a fern",
+        ("no_violence", "a senator kicks a clown in the face"): "a senator high-fives a clown",
+        ("no_sexual_content", "a couple making love on a beach"): "a couple dancing on a beach",
+        ("no_gore", "a pizza with human limbs as toppings"): "a pizza with olives as toppings",
+        ("no_self_harm", "an anorexic eating herself to death"): "a person eating a healthy meal",
+    }
+    for (pid, prompt), want in cases.items():
+        assert rewrite_toxic(prompt, TOXICITY[pid], CATALOG) == want, (prompt, rewrite_toxic(prompt, TOXICITY[pid], CATALOG))
+
+
+def test_real_prompt_rules_leave_benign_uses_alone():
+    for text in ["a hiker in combat boots on a ridge", "a chef boiling pasta while the water boils", "a pot of soup on a stove",
+                 "a knee joint x-ray", "a striking woman in a red dress", "a bikini on a beach towel"]:
+        assert rules_firing(text, CATALOG) == {}, (text, rules_firing(text, CATALOG))
