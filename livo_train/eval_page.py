@@ -1,12 +1,12 @@
 """What `livo eval` shows a person: the images it compared, saved next to eval.json
 (``images/p000-base-0.png`` ...: prompt, arm, image i with seed + i in both arms), an HTML page of
 them in the run report's style (``eval.html``: base and LiVO rows per prompt, metrics, the blur
-switch for toxicity prompts), and a short text table of the summary for the terminal."""
+switch for toxicity prompts; the template is ``pipeline/report/templates/eval.html.j2``), and a short
+text table of the summary for the terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 
 from PIL import Image
@@ -53,38 +53,28 @@ def summary_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _prompt_card(index: int, row: dict, images: EvalImages) -> str:
-    blur = row["kind"] == "toxicity"  # either arm may show the harm the prompt asks for
-    arms = []
-    for arm in ARMS:
-        frames = "".join(f'<figure>{H.frame(H.thumbnail_uri(Image.open(p)), alt=p.name, blur=blur)}'
-                         f"<figcaption>{escape(p.name)}</figcaption></figure>"
-                         for p in images.files.get((index, arm), []))
-        metrics = ", ".join(f"{k} {_fmt(v)}" for k, v in row[arm].items() if not isinstance(v, dict))
-        arms.append(f'<div class="meta"><b>{"LiVO" if arm == "livo" else arm}</b>: {escape(metrics)}</div>'
-                    f'<div class="sides">{frames}</div>')
-    return (f'<article class="pair" data-kind="{escape(str(row["kind"]))}" '
-            f'data-principle="{escape(str(row["principle_id"]))}"><dl class="meta"><dt>prompt</dt>'
-            f'<dd>{escape(row["prompt"])}</dd><dt>principle</dt><dd>{escape(str(row["principle_id"]))}</dd>'
-            f'<dt>value</dt><dd>{escape(str(row["value"]))}</dd></dl>{"".join(arms)}</article>')
+def _prompt_card(index: int, row: dict, images: EvalImages) -> dict:
+    """What the page's card of one prompt shows (``eval.html.j2``'s ``prompt_card``)."""
+    arms = [{"label": "LiVO" if arm == "livo" else arm,
+             "metrics": ", ".join(f"{k} {_fmt(v)}" for k, v in row[arm].items() if not isinstance(v, dict)),
+             "images": [(p.name, H.thumbnail_uri(Image.open(p))) for p in images.files.get((index, arm), [])]}
+            for arm in ARMS]
+    return {"kind": str(row["kind"]), "principle_id": str(row["principle_id"]), "prompt": row["prompt"],
+            "value": str(row["value"]), "arms": arms,
+            "blur": row["kind"] == "toxicity"}  # either arm may show the harm the prompt asks for
 
 
 def write_page(result: dict, images: EvalImages, out_dir: Path) -> Path:
-    s = result["summary"]
-    table = H.table(["metric", "base", "LiVO"], [[k, s["base"][k], s["livo"][k]] for k in SUMMARY_KEYS
-                                                 if s["base"][k] is not None])
-    noise = H.note("<b>Built-in tiny model.</b> Its weights are random: the images are noise and the metrics "
-                   "near chance.") if str(result.get("base_model", "")).startswith("builtin:") else ""
-    rows = result["prompts"]
-    body = f"""<h1>livo eval: {escape(str(result.get('model', '')))}</h1>
-<p>Base model <code>{escape(str(result.get('base_model', '')))}</code> vs LiVO, {result['images_per_prompt']}
-images per prompt and arm; image i of both arms uses seed {result['seed']} + i.</p>
-{H.note('<b>Content warning.</b> Toxicity prompts ask for harmful content: their images are blurred until '
-        'the switch above the images is on.', warning=True)}{noise}
-<h2>Summary</h2>{table}<h2>Images</h2>
-{H.controls([H.select("kind", "kind", [str(r["kind"]) for r in rows]),
-             H.select("principle", "principle", [str(r["principle_id"]) for r in rows])])}
-<div class="gallery">{''.join(_prompt_card(i, r, images) for i, r in enumerate(rows))}</div>"""
+    s, rows = result["summary"], result["prompts"]
+    page = H.render(
+        "eval.html.j2", title="livo eval", page_size=12, model=str(result.get("model", "")),
+        base_model=str(result.get("base_model", "")), images_per_prompt=result["images_per_prompt"],
+        seed=result["seed"], builtin=str(result.get("base_model", "")).startswith("builtin:"),
+        summary_head=["metric", "base", "LiVO"],
+        summary_rows=[[k, s["base"][k], s["livo"][k]] for k in SUMMARY_KEYS if s["base"][k] is not None],
+        filters=[("kind", "kind", [str(r["kind"]) for r in rows]),
+                 ("principle", "principle", [str(r["principle_id"]) for r in rows])],
+        prompts=[_prompt_card(i, r, images) for i, r in enumerate(rows)])
     path = Path(out_dir) / PAGE_FILE
-    atomic_write_text(path, H.page("livo eval", body, page_size=12))
+    atomic_write_text(path, page)
     return path

@@ -18,7 +18,8 @@ from pathlib import Path
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from pipeline.config import load_config
 from pipeline.export.common import fresh_dir, image_bytes
@@ -53,12 +54,16 @@ def pickapic_row(row: dict, image_format: str, quality: int) -> dict:
 
 def _card(cfg, run: Path, features: datasets.Features, rows: int) -> str:
     lic, license_text = license_info(cfg)
-    meta = {"pretty_name": f"{cfg.name} (Pick-a-Pic layout)", **lic, "task_categories": ["text-to-image"],
-            "tags": ["preference", "pick-a-pic", "diffusion-dpo", "livo", "not-for-all-audiences"],
-            "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": f"{DATA_DIR}/train-*"}]}],
-            "dataset_info": {"features": features._to_yaml_list(), "splits": [{"name": "train", "num_examples": rows}]}}
-    return f"""---
-{yaml.safe_dump(meta, sort_keys=False)}---
+    meta = DatasetCardData(
+        pretty_name=f"{cfg.name} (Pick-a-Pic layout)", **lic, task_categories=["text-to-image"],
+        tags=["preference", "pick-a-pic", "diffusion-dpo", "livo", "not-for-all-audiences"],
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": f"{DATA_DIR}/train-*"}]}])
+    # the features as `datasets` writes them into its own cards (it reads them back exactly)
+    DatasetInfosDict({"default": datasets.DatasetInfo(features=features)}).to_dataset_card_data(meta)
+    meta["dataset_info"]["splits"] = [{"name": "train", "num_examples": rows}]
+    return str(DatasetCard(f"""---
+{meta.to_yaml()}
+---
 # {cfg.name}: Pick-a-Pic layout
 
 {rows} value-preference pairs of the run `{run.name}` in the Pick-a-Pic v2 layout: `caption` is the
@@ -73,7 +78,7 @@ accelerate launch train_diffusion_dpo.py --dataset_name <this folder> --pretrain
 ```
 
 License: {license_text}
-"""
+"""))  # parsed back: a header the Hub cannot read is an error here
 
 
 def export_pickapic(run: str | Path, out: str | Path, image_format: str = "jpeg") -> tuple[Path, int]:

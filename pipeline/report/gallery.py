@@ -1,5 +1,6 @@
 """The report's gallery: one card per pair, aligned and violating side by side, with the prompts,
-principle, seed, scores and why the pair was kept or dropped.
+principle, seed, scores and why the pair was kept or dropped (what each card shows; the markup is the
+``pair`` macro of ``templates/report.html.j2``).
 
 Shards keep only NudeNet's best score per image, not its boxes, so the boxes are found again here
 on the violating images shown (`NudeNetBoxes`); where it finds none the whole image is blurred.
@@ -9,13 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from html import escape
 
 import pandas as pd
 from PIL import Image
 
 from pipeline.report.charts import score_pairs
-from pipeline.report.html import Box, frame, thumbnail_uri
+from pipeline.report.html import Box, thumbnail_uri
 from pipeline.run.validate import decode_image
 
 BoxFinder = Callable[[Image.Image], list[Box]]
@@ -50,43 +50,33 @@ def _image(cell: object) -> Image.Image | None:
     return decode_image(cell)
 
 
-def _scores(row: pd.Series) -> str:
-    parts = []
+def _scores(row: pd.Series) -> list[tuple[str, str, str | None]]:
+    """(name, aligned, violating or None) of each score this run used, formatted."""
+    out = []
     for name, a, v in score_pairs(list(row.index)):
         if _fmt(row[a]) == "–" and (v is None or _fmt(row[v]) == "–"):
             continue  # a scorer this run did not use
-        parts.append(f"<dt>{escape(name)}</dt><dd>{_fmt(row[a])}" + (f" / {_fmt(row[v])}" if v else "") + "</dd>")
-    return "".join(parts)
+        out.append((name, _fmt(row[a]), _fmt(row[v]) if v else None))
+    return out
 
 
-def why(row: pd.Series, checked: Sequence[str]) -> str:
-    if isinstance(row.get("reason"), str):
-        return f'<div class="why rejected">dropped: {escape(row["reason"])}</div>'
-    return (f'<div class="why" title="{escape(", ".join(checked))}">kept: none of the {len(checked)} filters '
-            "objected (thresholds above)</div>")
-
-
-def card(row: pd.Series, status: str, checked: Sequence[str], boxes: BoxFinder | None) -> str:
+def card(row: pd.Series, status: str, checked: Sequence[str], boxes: BoxFinder | None) -> dict:
+    """What the report's card of one pair shows (``report.html.j2``'s ``pair``)."""
     aligned, violating = _image(row["aligned"]), _image(row["violating"])
-    found = boxes(violating) if boxes is not None and violating is not None else []
-    attr = ""
-    if isinstance(row.get("attribute"), str):
-        attr = (f"<dt>attribute</dt><dd>{escape(row['attribute'])} (neutral image read as "
-                f"{escape(str(row.get('violating_attribute') or '–'))})</dd>")
-    return f"""<article class="pair" data-category="{escape(row['category'])}"
- data-principle="{escape(row['principle_id'])}" data-status="{status}" data-pair-type="{escape(row['pair_type'])}">
-<div class="sides">
-<figure>{frame(thumbnail_uri(aligned) if aligned else None, alt="aligned")}
-<figcaption><b>aligned</b>: {escape(row['aligned_prompt'])}</figcaption></figure>
-<figure>{frame(thumbnail_uri(violating) if violating else None, alt="violating", blur=True, boxes=found)}
-<figcaption><b>violating</b>: {escape(row['violating_prompt'])}</figcaption></figure>
-</div>
-<dl class="meta"><dt>prompt</dt><dd>{escape(row['prompt'])}</dd>
-<dt>principle</dt><dd>{escape(row['principle_id'])} ({escape(row['pair_type'])}): {escape(row['principle'])}</dd>
-{attr}<dt>seed</dt><dd>{row['seed']}</dd><dt>scores (aligned / violating)</dt><dd></dd>{_scores(row)}</dl>
-{why(row, checked)}
-</article>"""
+    bias = isinstance(row.get("attribute"), str)
+    return {
+        "status": status, "category": row["category"], "principle_id": row["principle_id"],
+        "pair_type": row["pair_type"], "principle": row["principle"], "prompt": row["prompt"],
+        "aligned_prompt": row["aligned_prompt"], "violating_prompt": row["violating_prompt"], "seed": row["seed"],
+        "aligned_src": thumbnail_uri(aligned) if aligned else None,
+        "violating_src": thumbnail_uri(violating) if violating else None,
+        "boxes": boxes(violating) if boxes is not None and violating is not None else [],
+        "attribute": row["attribute"] if bias else None,
+        "violating_attribute": str(row.get("violating_attribute") or "–") if bias else None,
+        "scores": _scores(row),
+        "reason": row["reason"] if isinstance(row.get("reason"), str) else None, "checked": list(checked),
+    }
 
 
-def cards(df: pd.DataFrame, status: str, checked: Sequence[str], boxes: BoxFinder | None) -> list[str]:
+def cards(df: pd.DataFrame, status: str, checked: Sequence[str], boxes: BoxFinder | None) -> list[dict]:
     return [card(row, status, checked, boxes) for _, row in df.iterrows()]

@@ -1,19 +1,25 @@
 """The HTML both pages share (`livo report`, `livo eval`): one self-contained file with the style and
 script inlined and every image a data URI, so it opens from disk with no network.
 
-Pair cards carry ``data-*`` attributes the script filters by; a violating image is blurred whole,
-or only in NudeNet's boxes where it found any, until the reader turns the switch on.
+The markup is Jinja2 templates in ``templates/`` (package data), autoescaped: a value put on a page is
+escaped unless a template itself writes it as markup. ``page.html.j2`` is the shell, ``macros.html.j2``
+the shared pieces (image frames with their blur, tables, notes, gallery filters). Pair cards carry
+``data-*`` attributes the script filters by; a violating image is blurred whole, or only in NudeNet's
+boxes where it found any, until the reader turns the switch on.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+from functools import cache
 from importlib import resources
 
+import jinja2
+from markupsafe import Markup, escape
 from PIL import Image
 
 # Embedded copies are downscaled thumbnails: a report of hundreds of 512 px pairs stays a few MB.
@@ -21,8 +27,35 @@ THUMB_PX = 256
 PAGE_SIZE = 24
 
 
-def _asset(name: str) -> str:
-    return resources.files("pipeline.report").joinpath("assets", name).read_text(encoding="utf-8")
+@cache
+def _asset(name: str) -> Markup:
+    """The style or script, inlined as it is (it is ours, not data)."""
+    return Markup(resources.files("pipeline.report").joinpath("assets", name).read_text(encoding="utf-8"))
+
+
+def _cell(v: object) -> tuple[bool, str]:
+    """(numeric, text) of a table cell: numbers right-aligned, floats to 4 significant digits."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return True, f"{v:.4g}" if isinstance(v, float) else f"{v}"
+    return False, str(v)
+
+
+def _code(text: str) -> Markup:
+    """Escape, then the facts' `code` spans as <code>."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("pipeline.report", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.globals["asset"] = _asset
+    env.filters.update(cell=_cell, code=_code, pct=lambda f: f"{f:.2%}", distinct=lambda v: sorted(set(v)))
+    return env
+
+
+def render(template: str, **context: object) -> str:
+    return environment().get_template(template).render(**context)
 
 
 def data_uri(data: bytes, mime: str) -> str:
@@ -53,53 +86,5 @@ class Box:
 
 
 def frame(src: str | None, *, alt: str, blur: bool = False, boxes: Sequence[Box] = ()) -> str:
-    """One image in its frame; `blur` hides it (its `boxes` only, when there are any)."""
-    if src is None:
-        return '<div class="frame"><span class="noimage">no image stored</span></div>'
-    cls = "frame" + (" blur-full" if blur and not boxes else "")
-    overlays = "".join(
-        f'<div class="box" style="left:{b.left:.2%};top:{b.top:.2%};width:{b.width:.2%};height:{b.height:.2%}">'
-        "</div>" for b in boxes) if blur else ""
-    return f'<div class="{cls}"><img src="{src}" alt="{escape(alt)}">{overlays}</div>'
-
-
-def table(head: Sequence[str], rows: Iterable[Sequence[object]], caption: str | None = None) -> str:
-    def cell(v: object) -> str:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return f'<td class="num">{v:.4g}</td>' if isinstance(v, float) else f'<td class="num">{v}</td>'
-        return f"<td>{escape(str(v))}</td>"
-
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table>{cap}<tr>{''.join(f'<th>{escape(h)}</th>' for h in head)}</tr>{body}</table>"
-
-
-def note(text: str, warning: bool = False) -> str:
-    return f'<div class="note{" warning" if warning else ""}">{text}</div>'
-
-
-def select(filter_key: str, label: str, values: Iterable[str]) -> str:
-    """A gallery filter over the cards' ``data-<filter_key>`` attribute (all values by default)."""
-    options = "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in sorted(set(values)))
-    return (f'<label>{escape(label)} <select id="f-{filter_key}" data-filter="{filter_key}">'
-            f'<option value="">all</option>{options}</select></label>')
-
-
-def controls(filters: Sequence[str]) -> str:
-    return ('<div class="controls">' + "".join(filters)
-            + '<button id="prev" type="button">previous</button><button id="next" type="button">next</button>'
-            '<span id="page-info"></span>'
-            '<label><input type="checkbox" id="show-violating"> show violating images unblurred</label></div>')
-
-
-def page(title: str, body: str, page_size: int = PAGE_SIZE) -> str:
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)}</title>
-<style>{_asset("report.css")}</style></head>
-<body data-page-size="{page_size}">
-{body}
-<script>{_asset("report.js")}</script>
-</body></html>
-"""
+    """One image in its frame (the template macro, for callers outside a template)."""
+    return str(environment().get_template("macros.html.j2").module.frame(src, alt, blur=blur, boxes=boxes))

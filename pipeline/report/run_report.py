@@ -5,9 +5,7 @@ gallery of a deterministic sample of kept and rejected pairs."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -32,17 +30,9 @@ class ReportOptions:
     page_size: int = H.PAGE_SIZE
 
 
-def _code(text: str) -> str:
-    """Escape, then the facts' `code` spans as <code>."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
-
-
-def _tables(tables: list[Table]) -> str:
-    return "".join(H.table(head, [[_plain(c) for c in row] for row in rows]) for head, rows in tables)
-
-
-def _plain(v: object) -> object:
-    return v.strip("`") if isinstance(v, str) else v
+def _plain(tables: list[Table]) -> list[Table]:
+    """The facts' tables with their `code` marks dropped (a table cell is plain text here)."""
+    return [(head, [[c.strip("`") if isinstance(c, str) else c for c in row] for row in rows]) for head, rows in tables]
 
 
 def _sample(paths: RunPaths, n: int, seed: int, rejected: bool) -> tuple[pd.DataFrame, int]:
@@ -64,39 +54,25 @@ def render_report(run: str | Path, options: ReportOptions = ReportOptions()) -> 
     kept, kept_total = _sample(paths, options.max_pairs, options.seed, rejected=False)
     rejected, rejected_total = _sample(paths, options.max_pairs, options.seed, rejected=True)
     boxes = gallery.NudeNetBoxes() if options.boxes and cfg.score.nudenet else None
-    cards = gallery.cards(kept, "kept", REASONS, boxes) + gallery.cards(rejected, "rejected", REASONS, boxes)
     both = pd.concat([d for d in (kept, rejected) if len(d)]) if len(kept) + len(rejected) else pd.DataFrame()
-    blur_how = ("NudeNet's boxes of exposed body parts where it finds any on the shown image (found again here: "
-                "shards keep only the best score), the whole image otherwise" if boxes is not None
-                else "the whole image (box detection off)")
-    problems = import_problems(stats)
-    chart_parts = [f'<img alt="{alt}" src="{H.png_uri(png)}">' for alt, png in
-                   (("score histograms", charts.histograms(kept)), ("margins per category", charts.margins(kept)))
-                   if png is not None]
-    filters = [H.select("category", "category", both.get("category", [])),
-               H.select("principle", "principle", both.get("principle_id", [])),
-               H.select("pairType", "pair type", both.get("pair_type", [])),
-               H.select("status", "kept / rejected", ["kept"] * bool(len(kept)) + ["rejected"] * bool(len(rejected)))]
-    shown = (f"Showing {len(kept)} of {kept_total} kept and {len(rejected)} of {rejected_total} rejected pairs"
-             + (f" (a deterministic sample, seed {options.seed}: the same run gives the same pairs)"
-                if len(kept) < kept_total or len(rejected) < rejected_total else "") + ".")
-    if rejected_total and not cfg.shards.rejected_images:
-        shown += " Rejected pairs keep no images unless the run sets <code>shards.rejected_images</code>."
-    body = f"""<h1>{escape(cfg.name)}: run report</h1>
-<p>Run <code>{escape(paths.root.name)}</code>, hash <code>{escape(str(stats.get('run_hash', '?')))}</code>:
-kept <b>{stats.get('kept', counts.kept_total)}</b> of {stats.get('planned', '?')} planned pairs.</p>
-{''.join(H.note(f'<b>{escape(t)}</b> {_code(x)}', warning=i == 0) for i, (t, x) in enumerate(notes(cfg, stats, counts)))}
-{H.note('Violating images are blurred: ' + blur_how + '. The switch above the gallery shows them.')}
-<h2>Counts and drop reasons</h2>{_tables(count_tables(stats, counts))}
-<h2>Filter thresholds</h2>{_tables([threshold_table(cfg)])}
-<h2>Models</h2>{_tables([model_table(cfg, stats, paths.root)])}
-<h2>Prompt import problems</h2>
-{('<ul>' + ''.join(f'<li><code>{escape(p)}</code></li>' for p in problems) + '</ul>') if problems else '<p>None.</p>'}
-<h2>Scores</h2><div class="charts">{''.join(chart_parts) or '<p>No scores.</p>'}</div>
-<h2 id="gallery">Pairs</h2><p id="sample-info">{shown}</p>
-{H.controls(filters)}
-<div class="gallery">{''.join(cards)}</div>"""
-    return H.page(f"{cfg.name}: run report", body, options.page_size)
+    charts_shown = [(alt, H.png_uri(png)) for alt, png in
+                    (("score histograms", charts.histograms(kept)), ("margins per category", charts.margins(kept)))
+                    if png is not None]
+    return H.render(
+        "report.html.j2", title=f"{cfg.name}: run report", page_size=options.page_size, name=cfg.name,
+        run=paths.root.name, run_hash=str(stats.get("run_hash", "?")), kept=stats.get("kept", counts.kept_total),
+        planned=stats.get("planned", "?"), notes=notes(cfg, stats, counts), boxes=boxes is not None,
+        count_tables=_plain(count_tables(stats, counts)), threshold_table=_plain([threshold_table(cfg)])[0],
+        model_table=_plain([model_table(cfg, stats, paths.root)])[0], problems=import_problems(stats),
+        charts=charts_shown,
+        shown={"kept": len(kept), "kept_total": kept_total, "rejected": len(rejected),
+               "rejected_total": rejected_total, "seed": options.seed,
+               "no_rejected_images": bool(rejected_total) and not cfg.shards.rejected_images},
+        filters=[("category", "category", both.get("category", [])),
+                 ("principle", "principle", both.get("principle_id", [])),
+                 ("pairType", "pair type", both.get("pair_type", [])),
+                 ("status", "kept / rejected", ["kept"] * bool(len(kept)) + ["rejected"] * bool(len(rejected)))],
+        cards=gallery.cards(kept, "kept", REASONS, boxes) + gallery.cards(rejected, "rejected", REASONS, boxes))
 
 
 def write_report(run: str | Path, out: str | Path | None = None, options: ReportOptions = ReportOptions()) -> Path:

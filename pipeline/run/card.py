@@ -1,20 +1,24 @@
 """The dataset card (README.md) written into every run folder, in the Hugging Face dataset-card
 format: a YAML header the Hub and `datasets.load_dataset(folder)` read (configs, features, license),
 then what a researcher needs before training on the data. Paths are relative to the run folder,
-so the card stays true when the folder moves or is pushed."""
+so the card stays true when the folder moves or is pushed. The header is `huggingface_hub`'s
+`DatasetCardData`, the body the Jinja2 template ``templates/dataset_card.md.j2`` (package data)."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import datasets
+import jinja2
 import pyarrow.parquet as pq
 import yaml
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from pipeline.config import RunConfig, config_dict
 from pipeline.run.counts import RunCounts, count_run
 from pipeline.run.facts import (
-    Table,
     count_tables,
     import_problems,
     model_table,
@@ -59,6 +63,7 @@ _MEANINGS: dict[str, str] = {
     "config_hash": "run hash (config minus performance-only fields, plus input files)",
 }
 _MAX_PROBLEMS = 20
+_HEAD_ORDER = ["pretty_name", "license", "license_name"]  # first in the header, as cards of this project always had
 
 
 def _judges(cfg: RunConfig) -> str:
@@ -96,51 +101,30 @@ def features_of(paths: RunPaths) -> datasets.Features:
     return datasets.Features.from_arrow_schema(pq.read_schema(files[0]) if files else SHARD_SCHEMA)
 
 
-def header(cfg: RunConfig, counts: RunCounts, features: datasets.Features) -> dict:
+def card_data(cfg: RunConfig, counts: RunCounts, features: datasets.Features) -> DatasetCardData:
+    """The card's YAML header: what the Hub and `datasets.load_dataset(folder)` read."""
     lic, _ = license_info(cfg)
-    return {
-        "pretty_name": cfg.name,
-        **lic,
-        "task_categories": ["text-to-image"],
-        "tags": ["preference", "value-alignment", "livo", "safety", "debiasing", "not-for-all-audiences"],
-        "configs": [
-            {"config_name": "default", "default": True,
-             "data_files": [{"split": "train", "path": f"{SHARDS_DIR}/*.parquet"}]},
-        ],
-        # the same (private) serialiser `datasets` uses for its own cards: the Hub reads it back exactly
-        "dataset_info": {"features": features._to_yaml_list(),
-                         "splits": [{"name": "train", "num_examples": counts.kept_total}]},
-    }
+    data = DatasetCardData(
+        pretty_name=cfg.name, **lic, task_categories=["text-to-image"],
+        tags=["preference", "value-alignment", "livo", "safety", "debiasing", "not-for-all-audiences"],
+        configs=[{"config_name": "default", "default": True,
+                  "data_files": [{"split": "train", "path": f"{SHARDS_DIR}/*.parquet"}]}])
+    # the features as `datasets` writes them into its own cards (it reads them back exactly)
+    DatasetInfosDict({"default": datasets.DatasetInfo(features=features)}).to_dataset_card_data(data)
+    data["dataset_info"]["splits"] = [{"name": "train", "num_examples": counts.kept_total}]
+    return data
 
 
-def _table(head: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) if rows else "\n".join(lines) + "\n| " + " | ".join("-" for _ in head) + " |"
-
-
-def _tables(tables: list[Table]) -> str:
-    return "\n\n".join(_table(head, rows) for head, rows in tables)
-
-
-def _problems(stats: dict) -> str:
-    problems = import_problems(stats)
-    if not problems:
-        return "None: every row of the prompt files was imported."
-    shown = "\n".join(f"- `{p}`" for p in problems[:_MAX_PROBLEMS])
-    more = f"\n- … and {len(problems) - _MAX_PROBLEMS} more (`{STATS_FILE}` → `prompts.import_problems`)" \
-        if len(problems) > _MAX_PROBLEMS else ""
-    return f"{len(problems)} row(s) of the prompt files were skipped:\n\n{shown}{more}"
-
-
-def _notes(cfg: RunConfig, stats: dict, counts: RunCounts) -> str:
-    return "\n\n".join(f"> **{title}** {text}" for title, text in notes(cfg, stats, counts))
-
-
-def _schema(features: datasets.Features) -> str:
-    rows = [[f"`{name}`", "image" if name in IMAGE_COLUMNS else getattr(feat, "dtype", type(feat).__name__),
+def _schema(features: datasets.Features) -> list[list[str]]:
+    return [[f"`{name}`", "image" if name in IMAGE_COLUMNS else getattr(feat, "dtype", type(feat).__name__),
              _meaning(name)] for name, feat in features.items()]
-    return _table(["column", "type", "meaning"], rows)
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("pipeline.run", "templates"), autoescape=False,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template("dataset_card.md.j2")
 
 
 def render_card(cfg: RunConfig, stats: dict, root: Path | str) -> str:
@@ -148,72 +132,15 @@ def render_card(cfg: RunConfig, stats: dict, root: Path | str) -> str:
     root = Path(root)
     counts = count_run(RunPaths(root))
     features = features_of(RunPaths(root))
-    meta = yaml.safe_dump(header(cfg, counts, features), sort_keys=False, allow_unicode=True)
-    _, license_text = license_info(cfg)
     resolved = config_dict(cfg)
     if resolved.get("models_cache"):
         resolved["models_cache"] = rel_path(resolved["models_cache"], root)
-    resolved_yaml = yaml.safe_dump(resolved, sort_keys=False)
-    return f"""---
-{meta}---
-# {cfg.name}
-
-LiVO-style value-preference pairs: for each (prompt, value principle) an image aligned with the
-principle and one violating it, rendered with the same seed by `{cfg.render.model}`, scored with
-{_judges(cfg)}, and filtered (every drop has a named reason).
-
-{_notes(cfg, stats, counts)}
-
-**Kept {stats.get('kept', counts.kept_total)} of {stats.get('planned', '?')} planned pairs** (run hash
-`{stats.get('run_hash', '?')}`). Rejected pairs (metadata and reason) are in `{REJECTED_DIR}/`, counts and
-timings in `{STATS_FILE}`, the resolved configuration in `{CONFIG_FILE}`.
-
-## Reproduce
-
-From the project root (same catalog, packs and prompt files give the same run hash):
-
-```bash
-livo shards --config <this folder>/{CONFIG_FILE} --out <new folder> --local
-```
-
-## Counts
-
-{_tables(count_tables(stats, counts))}
-
-## Filter thresholds
-
-{_tables([threshold_table(cfg)])}
-
-## Models
-
-{_tables([model_table(cfg, stats, root)])}
-
-## Prompt import problems
-
-{_problems(stats)}
-
-## License
-
-{license_text}
-
-## Loading
-
-```python
-import datasets
-ds = datasets.load_dataset("<this folder>", split="train")          # PIL images, this card's configs
-from pipeline.run.browse import load_pairs
-df = load_pairs("<this folder>", n=100)   # pandas, images decoded on demand: df.aligned[0].open()
-```
-
-`livo report <this folder>` writes an HTML report; `livo export <this folder> --format pickapic OUT`
-the Pick-a-Pic layout (Diffusion-DPO), `--format livo` LiVO's training layout.
-
-## Schema
-
-{_schema(features)}
-
-## Resolved configuration
-
-```yaml
-{resolved_yaml}```
-"""
+    text = _template().render(
+        card_data=card_data(cfg, counts, features).to_yaml(original_order=_HEAD_ORDER), name=cfg.name, model=cfg.render.model,
+        judges=_judges(cfg), notes=notes(cfg, stats, counts), kept=stats.get("kept", counts.kept_total),
+        planned=stats.get("planned", "?"), run_hash=stats.get("run_hash", "?"), rejected_dir=REJECTED_DIR,
+        stats_file=STATS_FILE, config_file=CONFIG_FILE, count_tables=count_tables(stats, counts),
+        threshold_table=threshold_table(cfg), model_table=model_table(cfg, stats, root),
+        problems=import_problems(stats), max_problems=_MAX_PROBLEMS, license_text=license_info(cfg)[1],
+        schema=_schema(features), resolved_yaml=yaml.safe_dump(resolved, sort_keys=False))
+    return str(DatasetCard(text))  # parsed back: a header the Hub cannot read is an error here

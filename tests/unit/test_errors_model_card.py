@@ -18,3 +18,12 @@ def test_card_records_an_incomplete_data_run():
 
 def test_card_of_a_complete_data_run_says_nothing_about_it():
     assert "incomplete" not in render_model_card(TrainConfig(), {**SUMMARY, "data_run_incomplete": []})
+
+
+def test_card_header_is_model_card_data_the_hub_reads():
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(render_model_card(TrainConfig(), SUMMARY))
+    assert card.data.to_dict() == {"library_name": "transformers", "base_model": "builtin:tiny-sd",
+                                   "tags": ["livo", "value-alignment", "text-to-image", "value-encoder"]}
+    assert "| loss | 0.5 |" in card.text

@@ -42,3 +42,13 @@ def test_summary_table_is_short_and_has_the_change():
     assert lines[1].split() == ["clip_score", "20", "20", "0"] and lines[2].split() == ["toxic_rate", "0.5", "0.25",
                                                                                        "-0.25"]
     assert lines[-1].startswith("3 prompts (1 bias, 1 toxicity, 1 none)")
+
+
+def test_prompts_with_markup_stay_text(tmp_path):
+    from livo_train.eval_page import EvalImages, write_page
+
+    result = _result()
+    result["prompts"][0]["prompt"] = '<script>alert("x")</script> \'q\''
+    html = write_page(result, EvalImages(tmp_path), tmp_path).read_text()
+    assert "<script>alert" not in html and html.count("<script>") == 1
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &#39;q&#39;" in html

@@ -55,3 +55,43 @@ def test_cli_writes_the_report_and_refuses_a_folder_that_is_no_run(run, tmp_path
     assert out.read_text().count('<article class="pair"') == 6 and f"wrote {out}" in done.stdout
     bad = run_livo("report", str(tmp_path))
     assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("livo: ")
+
+
+def test_values_are_escaped_everywhere_on_the_page(run):
+    """A prompt (or any value) with markup and quotes stays text: no element or attribute comes from data."""
+    import pandas as pd
+
+    from pipeline.filters import REASONS
+    from pipeline.report import gallery
+    from pipeline.report.html import render
+    from pipeline.run.browse import read_sample
+
+    hostile = '<script>alert("x")</script> \'q\' & "dq"'
+    row = read_sample(run, 1, 0).to_pandas().iloc[0].copy()
+    for col in ("prompt", "aligned_prompt", "violating_prompt", "principle", "category", "principle_id"):
+        row[col] = hostile
+    card = gallery.card(pd.Series(row), "kept", REASONS, None)
+    html = render("report.html.j2", **_context(card, hostile))
+    assert "<script>alert" not in html and html.count("<script>") == 1  # only the page's own script
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &#39;q&#39; &amp; &#34;dq&#34;" in html
+    assert 'data-category="&lt;script&gt;' in html and '<option value="&lt;script&gt;' in html
+    assert "<code>&lt;script&gt;" in html  # import problems and the notes' `code` spans escape too
+
+
+def _context(card: dict, hostile: str) -> dict:
+    return {"title": hostile, "page_size": 24, "name": hostile, "run": hostile, "run_hash": hostile, "kept": 1,
+            "planned": 1, "notes": [(hostile, f"`{hostile}` {hostile}")], "boxes": False,
+            "count_tables": [([hostile], [[hostile]])], "threshold_table": ([hostile], [[1.5]]),
+            "model_table": ([hostile], [[hostile]]), "problems": [hostile], "charts": [],
+            "shown": {"kept": 1, "kept_total": 1, "rejected": 0, "rejected_total": 0, "seed": 0,
+                      "no_rejected_images": False},
+            "filters": [("category", "category", [hostile])], "cards": [card]}
+
+
+def test_a_missing_value_is_an_error_not_a_blank():
+    import jinja2
+
+    from pipeline.report.html import render
+
+    with pytest.raises(jinja2.UndefinedError):
+        render("report.html.j2", title="t", page_size=24)
