@@ -186,14 +186,12 @@ def evaluate(pipe: Any, prompts: Sequence[str], judge: ImageJudge, *, value: str
 
 def plot(result: dict, path: Path) -> Path:
     """Bar chart, one panel per summary metric with a value, base vs LiVO."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
 
     summary = result["summary"]
     keys = [k for k in SUMMARY_KEYS if summary["base"][k] is not None]
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.4 * len(keys), 3.2), squeeze=False)
+    fig = Figure(figsize=(2.4 * len(keys), 3.2))
+    axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, key in zip(axes[0], keys):
         vals = [summary[arm][key] for arm in ARMS]
         bars = ax.bar(["base", "LiVO"], vals, color=["#8c8c8c", "#2b7bba"])
@@ -208,7 +206,6 @@ def plot(result: dict, path: Path) -> Path:
                  f"{result['images_per_prompt']} images each", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

@@ -76,7 +76,8 @@ def dpo_loss(
     *,
     beta: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Diffusion-DPO exactly as the reference computes it (FIELD.md §2):
+    """Diffusion-DPO exactly as the reference computes it (SalesforceAIResearch/DiffusionDPO and diffusers'
+    examples/research_projects/diffusion_dpo/train_diffusion_dpo.py):
     inside = −0.5·β·((model_w − model_l) − (ref_w − ref_l)), loss = mean(−log σ(inside)).
 
     The 0.5 matters: −log σ(β·margin) would be the reference at twice its β, so a β copied

@@ -12,14 +12,11 @@ aligned pipeline follows the official inference (prompt truncated to 76 tokens, 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from pipeline.errors import ModelUnavailableError
 
 VALUE_SEPARATOR = ", "
 
@@ -40,16 +37,6 @@ class BaseComponents:
     noise_scheduler: Any
 
 
-def _from_pretrained(cls: Any, model: str, subfolder: str, **kwargs: Any) -> Any:
-    # A local dir that fails to load is broken, not unavailable: let its real error through.
-    if os.path.isdir(model):
-        return cls.from_pretrained(model, subfolder=subfolder, **kwargs)
-    try:
-        return cls.from_pretrained(model, subfolder=subfolder, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(model, str(exc).splitlines()[0] if str(exc) else "") from exc
-
-
 def load_base(model: str, *, parts: tuple[str, ...] = ("tokenizer", "text_encoder", "vae", "unet", "scheduler"),
               ) -> BaseComponents:
     """Load the named parts of a diffusers SD model (hub id or local dir), frozen, in eval mode.
@@ -60,20 +47,20 @@ def load_base(model: str, *, parts: tuple[str, ...] = ("tokenizer", "text_encode
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from pipeline.render.base import quiet_progress_bars
+    from pipeline.render.base import load_pretrained, quiet_progress_bars
 
     loaded: dict[str, Any] = {}
     with quiet_progress_bars():
         if "tokenizer" in parts:
-            loaded["tokenizer"] = _from_pretrained(CLIPTokenizer, model, "tokenizer")
+            loaded["tokenizer"] = load_pretrained(CLIPTokenizer, model, subfolder="tokenizer")
         if "text_encoder" in parts:
-            loaded["text_encoder"] = _from_pretrained(CLIPTextModel, model, "text_encoder")
+            loaded["text_encoder"] = load_pretrained(CLIPTextModel, model, subfolder="text_encoder")
         if "vae" in parts:
-            loaded["vae"] = _from_pretrained(AutoencoderKL, model, "vae")
+            loaded["vae"] = load_pretrained(AutoencoderKL, model, subfolder="vae")
         if "unet" in parts:
-            loaded["unet"] = _from_pretrained(UNet2DConditionModel, model, "unet")
+            loaded["unet"] = load_pretrained(UNet2DConditionModel, model, subfolder="unet")
         if "scheduler" in parts:
-            loaded["noise_scheduler"] = _from_pretrained(DDPMScheduler, model, "scheduler")
+            loaded["noise_scheduler"] = load_pretrained(DDPMScheduler, model, subfolder="scheduler")
     for name in ("text_encoder", "vae", "unet"):
         if name in loaded:
             loaded[name].requires_grad_(False)

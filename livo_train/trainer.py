@@ -43,6 +43,7 @@ from livo_train.outputs import (
     write_final,
 )
 from livo_train.sampler import EpochOrder
+from pipeline.render.speed import torch_settings
 from pipeline.run.manifest import run_hash_of
 
 
@@ -67,11 +68,7 @@ class LiVOTrainer:
             log_with="tensorboard",
             project_config=ProjectConfiguration(project_dir=str(self.out), logging_dir=str(self.out / LOGS_DIR)),
         )
-        if t.cpu_threads is not None:
-            torch.set_num_threads(t.cpu_threads)
         self.weight_dtype = precision_dtype(t.mixed_precision)
-        if t.allow_tf32 and torch.cuda.is_available():
-            torch.backends.cuda.matmul.allow_tf32 = True
         self.rank = self.accelerator.process_index
         self.world = self.accelerator.num_processes
         self.checkpoints = Checkpoints(self.accelerator, self.out, t.checkpoints_keep)
@@ -92,16 +89,17 @@ class LiVOTrainer:
         `base`: already loaded components (all parts) instead of the base model named by the
         config or the data run; `base_name` is then what the outputs record.
         """
-        self._init_output(resume)
-        self._identify_inputs(in_memory=base is not None, base_name=base_name)
-        if base is None:
-            base = self._load_base()
-        # Copied before prepare may cast the text encoder to a half dtype: the trainable copy stays fp32.
-        value_encoder = init_value_encoder(base.text_encoder, self.cfg.model.value_encoder_init)
-        self._prepare_cache(base)
-        self._prepare_models(value_encoder)
-        self._build_optimizer(value_encoder)
-        self._build_data()
+        with torch_settings(self.cfg.train.cpu_threads, self.cfg.train.allow_tf32):  # restored after, as in train()
+            self._init_output(resume)
+            self._identify_inputs(in_memory=base is not None, base_name=base_name)
+            if base is None:
+                base = self._load_base()
+            # Copied before prepare may cast the text encoder to a half dtype: the trainable copy stays fp32.
+            value_encoder = init_value_encoder(base.text_encoder, self.cfg.model.value_encoder_init)
+            self._prepare_cache(base)
+            self._prepare_models(value_encoder)
+            self._build_optimizer(value_encoder)
+            self._build_data()
         self._ready = True
         if resume is not None:
             self.resume(resume)
@@ -254,18 +252,20 @@ class LiVOTrainer:
         start_step = self.global_step
         accum = t.gradient_accumulation_steps
         batches = self.batches(self.global_step * accum)
-        self.value_encoder.train()
-        while self.global_step < t.max_steps:
-            for i in range(accum):
-                batch = next(batches)
-                log.add(self.train_step(batch, self.global_step * accum + i), batch["value_ids"].shape[0] * self.world)
-            self.lr_scheduler.step()
-            self.global_step += 1
-            if self.global_step % t.log_every == 0 or self.global_step == t.max_steps:
-                last = log.write(self.global_step, self.lr_scheduler.get_last_lr()[0], t.max_steps)
-            if self.global_step % t.checkpoint_every == 0:
-                self.save_checkpoint()
-        summary = self.finish(last, time.perf_counter() - t0, self.global_step - start_step)
+        with torch_settings(t.cpu_threads, t.allow_tf32):  # restored after: the caller's process goes on
+            self.value_encoder.train()
+            while self.global_step < t.max_steps:
+                for i in range(accum):
+                    batch = next(batches)
+                    metrics = self.train_step(batch, self.global_step * accum + i)
+                    log.add(metrics, batch["value_ids"].shape[0] * self.world)
+                self.lr_scheduler.step()
+                self.global_step += 1
+                if self.global_step % t.log_every == 0 or self.global_step == t.max_steps:
+                    last = log.write(self.global_step, self.lr_scheduler.get_last_lr()[0], t.max_steps)
+                if self.global_step % t.checkpoint_every == 0:
+                    self.save_checkpoint()
+            summary = self.finish(last, time.perf_counter() - t0, self.global_step - start_step)
         acc.end_training()
         return summary
 

@@ -12,7 +12,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from pipeline.categories import ALL, BENIGN
 from pipeline.run.atomic import atomic_write_text
@@ -165,15 +165,14 @@ class Thresholds(_Section):
     min_attribute_prob: float = Field(0.5, description="bias_attribute_not_confirmed below this (aligned image).")
 
 
-class CategoryThresholds(_Section):
-    """Per-category overrides of `Thresholds`: unset fields keep the global value."""
-
-    min_clip_score: float | None = None
-    max_aligned_nsfw: float | None = None
-    max_aligned_violation: float | None = None
-    min_violating_violation: float | None = None
-    min_margin: float | None = None
-    min_attribute_prob: float | None = None
+# Every field of Thresholds, optional: a threshold is declared once, above.
+CategoryThresholds = create_model(
+    "CategoryThresholds",
+    __base__=_Section,
+    __doc__="Per-category overrides of `Thresholds`: unset fields keep the global value.",
+    __module__=__name__,
+    **{name: (f.annotation | None, None) for name, f in Thresholds.model_fields.items()},
+)
 
 
 class FilterConfig(Thresholds):

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
+
+
+def is_missing(value: object) -> bool:
+    """True for None and for a NaN (numpy floats included): a value that was not computed, as a
+    score column's null reads back from Parquet or pandas."""
+    return value is None or (isinstance(value, numbers.Real) and math.isnan(value))
 
 
 @dataclass(frozen=True)

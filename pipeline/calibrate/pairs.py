@@ -6,12 +6,10 @@ so the rules can be re-applied to a run with any thresholds without rendering an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
+from pipeline.records import is_missing
 from pipeline.run.schema import SCORE_COLUMNS
 from pipeline.run.tables import read_rejected, read_run
 
@@ -31,11 +29,11 @@ class StoredPair:
 
 
 def _text(v: object) -> str | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    return None if is_missing(v) else str(v)
 
 
 def _score(v: object) -> float | None:
-    return None if v is None or pd.isna(v) else float(v)
+    return None if is_missing(v) else float(v)
 
 
 def read_judged_pairs(run: Path | str) -> tuple[list[StoredPair], list[dict[str, float | None]]]:

@@ -9,13 +9,11 @@ import numpy as np
 
 
 def plot_calibration(result, values_by_reason: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
 
     rules = result.rules
-    fig, axes = plt.subplots(1, len(rules), figsize=(3.2 * len(rules), 3.0), squeeze=False)
+    fig = Figure(figsize=(3.2 * len(rules), 3.0))
+    axes = fig.subplots(1, len(rules), squeeze=False)
     for ax, rc in zip(axes[0], rules):
         rv = values_by_reason[rc.reason]
         if rv.rule.contrast is not None and np.isfinite(rv.low).any():
@@ -36,5 +34,4 @@ def plot_calibration(result, values_by_reason: dict, path: Path) -> Path:
     fig.suptitle(f"{result.pairs} judged pairs of {Path(result.run).name}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

@@ -21,6 +21,7 @@ import numpy as np
 from pipeline.config import FilterConfig
 from pipeline.filters import RULES, THRESHOLD_RULES
 from pipeline.filters.rules import ThresholdRule
+from pipeline.records import is_missing
 
 MIN_PAIRS = 10  # fewer values than this on a side: no proposal, the current threshold stays
 # Below this J the two sides overlap so much that a valley is noise (random models, a judge that
@@ -49,10 +50,6 @@ class Proposal:
     separation: float | None = None  # Youden's J of the valley
 
 
-def _nan(v: float | None) -> float:
-    return np.nan if v is None else float(v)
-
-
 def rule_values(pairs: Sequence, scores: Sequence[dict], cfg: FilterConfig) -> list[RuleValues]:
     """Every threshold rule's statistic over the pairs, with the current thresholds of the others."""
     thresholds = [cfg.for_category(p.category) for p in pairs]
@@ -60,7 +57,8 @@ def rule_values(pairs: Sequence, scores: Sequence[dict], cfg: FilterConfig) -> l
               for r in RULES}
     out = []
     for rule in THRESHOLD_RULES:
-        values = np.array([_nan(rule.statistic(p, s)) if rule.applies(p) else np.nan for p, s in zip(pairs, scores)])
+        stats = [rule.statistic(p, s) if rule.applies(p) else None for p, s in zip(pairs, scores)]
+        values = np.array([np.nan if is_missing(v) else float(v) for v in stats])
         sides = [rule.contrast(p, s) if rule.contrast and rule.applies(p) else None for p, s in zip(pairs, scores)]
         low = np.array([np.nan if c is None else c[0] for c in sides])
         high = np.array([np.nan if c is None else c[1] for c in sides])

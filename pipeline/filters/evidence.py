@@ -10,10 +10,10 @@ Several judges look at each image; a rule sees one number per image:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Protocol
 
+from pipeline.records import is_missing
 from pipeline.score.faces import value_probability
 
 Scores = Mapping[str, float | None]
@@ -31,7 +31,7 @@ class Pair(Protocol):
 def score(s: Scores, column: str) -> float | None:
     """A stored score, None when it was not computed (missing, null or NaN)."""
     v = s.get(column)
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    return None if is_missing(v) else float(v)
 
 
 def violation(pair: Pair, s: Scores, side: str) -> float:

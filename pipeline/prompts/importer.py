@@ -32,7 +32,8 @@ log = logging.getLogger("pipeline.prompts")
 FORMATS = ("txt", "jsonl", "csv")
 _SUFFIX_FORMAT = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
-# I2P column layout (FIELD.md §3); only `prompt` is required, `categories` is kept.
+# The columns of the I2P prompt set's CSV (Schramowski et al., Safe Latent Diffusion, CVPR 2023; github
+# ml-research/i2p); only `prompt` is required, `categories` is kept.
 I2P_COLUMNS = (
     "prompt",
     "categories",

@@ -1,13 +1,17 @@
-"""The ``Renderer`` protocol and what every renderer shares: dtype names, quiet model loading."""
+"""The ``Renderer`` protocol and what every renderer shares: dtype names, quiet model loading, and
+loading a diffusers/transformers model from a hub id or a local dir (also the trainer's loader)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from PIL import Image
+
+from pipeline.errors import ModelUnavailableError
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -59,3 +63,16 @@ def quiet_progress_bars() -> Iterator[None]:
         for module, on in was_on:
             if on:
                 module.enable_progress_bar()
+
+
+def load_pretrained(cls: Any, model: str, **kwargs: Any) -> Any:
+    """``cls.from_pretrained(model, **kwargs)`` for a hub id or a local dir, never substituting another
+    model: a hub id that cannot be loaded raises ModelUnavailableError (OSError: hub unreachable and
+    nothing cached; ValueError: neither a dir nor a repo id). A local dir that exists but fails to load
+    is a broken model, not an unavailable one: its real error goes through."""
+    if os.path.isdir(model):
+        return cls.from_pretrained(model, **kwargs)
+    try:
+        return cls.from_pretrained(model, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(model, str(exc).splitlines()[0] if str(exc) else "") from exc

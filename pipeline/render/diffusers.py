@@ -11,8 +11,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from pipeline.errors import ModelUnavailableError
-from pipeline.render.base import TORCH_DTYPES, quiet_progress_bars
+from pipeline.render.base import TORCH_DTYPES, load_pretrained, quiet_progress_bars
 from pipeline.render.speed import auto_batch_size, compile_unet, decode_latents, speed_up
 
 log = logging.getLogger("pipeline.render")
@@ -30,15 +29,7 @@ def _load_pipeline(model: str, dtype: torch.dtype) -> Any:
         # Without accelerate diffusers would warn on every load and fall back anyway.
         low_cpu_mem_usage=is_accelerate_available(),
     )
-    if os.path.isdir(model):
-        # A local dir that exists but fails to load is a broken model, not an unavailable
-        # one: let the real error through.
-        return DiffusionPipeline.from_pretrained(model, **kwargs)
-    try:
-        return DiffusionPipeline.from_pretrained(model, **kwargs)
-    except (OSError, ValueError) as exc:
-        # OSError: hub unreachable and nothing cached; ValueError: neither a dir nor a repo id.
-        raise ModelUnavailableError(model, str(exc).splitlines()[0] if str(exc) else "") from exc
+    return load_pretrained(DiffusionPipeline, model, **kwargs)
 
 
 def _swap_scheduler(pipe: Any, name: str) -> None:

@@ -5,7 +5,8 @@ batch size from free GPU memory, and a VAE decode that slices (then tiles) only 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -22,6 +23,23 @@ MAX_AUTO_BATCH_SIZE = 64
 _FREE_MEMORY_SHARE = 0.6
 
 COMPILE_MODES = ("blocks", "unet")
+
+
+@contextmanager
+def torch_settings(cpu_threads: int | None, allow_tf32: bool = False) -> Iterator[None]:
+    """torch's CPU thread count (None: left as it is) and, on a CUDA machine, TF32 matmuls for a block,
+    both restored after it: torch keeps them process-wide, and the caller's process goes on."""
+    threads, tf32 = torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32
+    if cpu_threads is not None:
+        torch.set_num_threads(cpu_threads)
+    if allow_tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        if cpu_threads is not None:
+            torch.set_num_threads(threads)
+        torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def speed_up(pipeline: Any, device: str) -> None:

@@ -78,8 +78,9 @@ def clip_tokenizer_files(dest_dir: str | os.PathLike[str]) -> Path:
 def ensure_tiny_sd(dest_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     """Return a tiny StableDiffusionPipeline dir (64 px images, 32 px latents), building it once.
 
-    Same seed ⇒ identical weights: the global torch seed is reset before each component
-    so one component's size never shifts another's initialisation.
+    Same seed ⇒ identical weights: the torch seed is reset before each component so one
+    component's size never shifts another's initialisation, inside a fork of the RNG so the
+    caller's global torch RNG state is left as it was.
     """
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
@@ -91,43 +92,45 @@ def ensure_tiny_sd(dest_dir: str | os.PathLike[str], seed: int = 0) -> Path:
         return dest
 
     with atomic_dir(dest, marker="model_index.json") as tmp:
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
-        )
-        torch.manual_seed(seed)
-        vae = AutoencoderKL(
-            block_out_channels=(32, 64),
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-            latent_channels=4,
-            sample_size=64,
-        )
-        torch.manual_seed(seed)
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                # bos/eos/pad must match the real tokenizer: CLIPTextModel pools at eos_token_id.
-                bos_token_id=_CLIP_BOS_ID,
-                eos_token_id=_CLIP_EOS_ID,
-                pad_token_id=_CLIP_EOS_ID,
-                hidden_size=32,
-                intermediate_size=37,
-                num_attention_heads=4,
-                num_hidden_layers=5,
-                layer_norm_eps=1e-5,
-                vocab_size=_CLIP_VOCAB_SIZE,
-                max_position_embeddings=77,
+        # The caller's global RNG is put back afterwards: building a model draws nothing from it.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            unet = UNet2DConditionModel(
+                block_out_channels=(32, 64),
+                layers_per_block=2,
+                sample_size=32,
+                in_channels=4,
+                out_channels=4,
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                cross_attention_dim=32,
             )
-        )
+            torch.manual_seed(seed)
+            vae = AutoencoderKL(
+                block_out_channels=(32, 64),
+                in_channels=3,
+                out_channels=3,
+                down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+                latent_channels=4,
+                sample_size=64,
+            )
+            torch.manual_seed(seed)
+            text_encoder = CLIPTextModel(
+                CLIPTextConfig(
+                    # bos/eos/pad must match the real tokenizer: CLIPTextModel pools at eos_token_id.
+                    bos_token_id=_CLIP_BOS_ID,
+                    eos_token_id=_CLIP_EOS_ID,
+                    pad_token_id=_CLIP_EOS_ID,
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_attention_heads=4,
+                    num_hidden_layers=5,
+                    layer_norm_eps=1e-5,
+                    vocab_size=_CLIP_VOCAB_SIZE,
+                    max_position_embeddings=77,
+                )
+            )
         tokenizer = CLIPTokenizer.from_pretrained(clip_tokenizer_files(tmp / "tokenizer"))
         # DDIM with eta=0 is deterministic: the only randomness is the initial latent.
         scheduler = DDIMScheduler(
@@ -160,19 +163,20 @@ def ensure_tiny_clip(dest_path: str | os.PathLike[str], seed: int = 0) -> Path:
     dest = Path(dest_path)
     if dest.exists():
         return dest
-    torch.manual_seed(seed)
-    model = CLIP(
-        embed_dim=64,
-        image_resolution=64,  # the tiny SD renders 64 px, so preprocessing is a no-op resize
-        vision_layers=2,
-        vision_width=64,
-        vision_patch_size=16,
-        context_length=77,
-        vocab_size=_CLIP_VOCAB_SIZE,
-        transformer_width=64,
-        transformer_heads=1,
-        transformer_layers=2,
-    )
+    with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
+        torch.manual_seed(seed)
+        model = CLIP(
+            embed_dim=64,
+            image_resolution=64,  # the tiny SD renders 64 px, so preprocessing is a no-op resize
+            vision_layers=2,
+            vision_width=64,
+            vision_patch_size=16,
+            context_length=77,
+            vocab_size=_CLIP_VOCAB_SIZE,
+            transformer_width=64,
+            transformer_heads=1,
+            transformer_layers=2,
+        )
     convert_weights(model)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(dest, binary=True) as f:

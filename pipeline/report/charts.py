@@ -1,4 +1,4 @@
-"""The report's charts as PNG bytes (matplotlib, Agg): score histograms of both sides, and the
+"""The report's charts as PNG bytes (matplotlib figures, no pyplot): score histograms of both sides, and the
 violating − aligned margin of each score per category. Score columns come from the shard schema, so
 a scorer added later gets its panels without a change here."""
 
@@ -31,20 +31,16 @@ def score_pairs(columns: list[str] | None = None) -> list[tuple[str, str | None,
     return out
 
 
-def _plt():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=90)
-    _plt().close(fig)
     return buf.getvalue()
 
 
@@ -60,10 +56,10 @@ def histograms(df: pd.DataFrame) -> bytes | None:
     panels = [(n, a, v) for n, a, v in score_pairs(list(df.columns)) if len(_values(df, a)) + len(_values(df, v))]
     if not panels:
         return None
-    plt = _plt()
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    fig = _figure((4 * cols, 2.8 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (name, a, v) in zip(axes.flat, panels):
         both = np.concatenate([_values(df, a), _values(df, v)])
         bins = np.histogram_bin_edges(both, bins=20) if np.ptp(both) > 0 else 10
@@ -83,10 +79,9 @@ def margins(df: pd.DataFrame) -> bytes | None:
     panels = [(n, a, v) for n, a, v in score_pairs(list(df.columns)) if v and len(_values(df, a))]
     if not panels or "category" not in df:
         return None
-    plt = _plt()
     cats = sorted(df["category"].unique())
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, 0.8 * len(cats) + 2), 2.6 * len(panels)),
-                             squeeze=False)
+    fig = _figure((max(6, 0.8 * len(cats) + 2), 2.6 * len(panels)))
+    axes = fig.subplots(len(panels), 1, squeeze=False)
     for ax, (name, a, v) in zip(axes[:, 0], panels):
         data, labels = [], []
         for c in cats:

@@ -8,12 +8,12 @@ on the violating images shown (`NudeNetBoxes`); where it finds none the whole im
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import pandas as pd
 from PIL import Image
 
+from pipeline.records import is_missing
 from pipeline.report.charts import score_pairs
 from pipeline.report.html import Box, thumbnail_uri
 from pipeline.run.validate import decode_image
@@ -39,7 +39,7 @@ class NudeNetBoxes:
 
 
 def _fmt(v: object) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if is_missing(v):
         return "–"
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 

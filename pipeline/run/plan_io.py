@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 
 from pipeline.records import PairPlan
 from pipeline.run.atomic import atomic_write_text
 from pipeline.run.layout import RunPaths
-
-_plan_cache: dict[tuple[str, int, int], list[PairPlan]] = {}
 
 
 def write_plan(paths: RunPaths, plans: Sequence[PairPlan]) -> None:
@@ -29,15 +29,17 @@ def read_dropped(paths: RunPaths) -> list[dict]:
 
 
 def load_plan(paths: RunPaths) -> list[PairPlan]:
-    """The run's plan, parsed once per process: every shard task reads it, and re-parsing the
-    whole plan per shard would cost O(pairs × shards) on large runs."""
+    """The run's plan, parsed once per process while the file is unchanged: every shard task reads
+    it, and re-parsing the whole plan per shard would cost O(pairs × shards) on large runs."""
     st = paths.plan.stat()
-    key = (str(paths.plan.resolve()), st.st_mtime_ns, st.st_size)
-    if key not in _plan_cache:
-        rows = [json.loads(line) for line in paths.plan.read_text().splitlines() if line]
-        _plan_cache.clear()
-        _plan_cache[key] = [PairPlan.from_dict(r) for r in rows]
-    return _plan_cache[key]
+    return parsed_plan(str(paths.plan.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=1)  # the last plan read: one run per process at a time
+def parsed_plan(path: str, mtime_ns: int, size: int) -> list[PairPlan]:
+    """The plan file at ``path``, cached by (path, mtime, size): a rewritten plan is read again.
+    ``parsed_plan.cache_clear()`` empties the cache."""
+    return [PairPlan.from_dict(json.loads(line)) for line in Path(path).read_text().splitlines() if line]
 
 
 def shard_plans(plans: Sequence[PairPlan], index: int, size: int) -> list[PairPlan]:

@@ -21,8 +21,6 @@ from pipeline.run.layout import RunPaths
 
 log = logging.getLogger("pipeline.build")
 
-_CHUNK = 1 << 20
-
 
 @dataclass
 class ShardReport:
@@ -60,11 +58,9 @@ class ShardFailure:
 
 
 def file_digest(path: Path) -> dict:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"size": path.stat().st_size, "sha256": sha256}
 
 
 def _shard_files(paths: RunPaths, index: int) -> list[Path]:

@@ -12,14 +12,13 @@ Hugging Face features (key ``huggingface``) exactly as `datasets` writes and rea
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Mapping
 
 import datasets
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.records import PairPlan
+from pipeline.records import PairPlan, is_missing
 
 IMAGE_COLUMNS: tuple[str, ...] = ("aligned", "violating")
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -129,7 +128,7 @@ def _image_cell(data: bytes | None, pair_id: str, side: str, ext: str) -> dict |
 
 
 def _score_cell(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
+    return None if is_missing(value) else float(value)
 
 
 def pair_row(

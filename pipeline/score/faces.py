@@ -8,14 +8,13 @@ does. Only bias pairs are read: a toxicity pair's faces decide nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from pipeline.records import PairPlan
+from pipeline.records import PairPlan, is_missing
 from pipeline.score.base import ImageMemo, check_lengths, rgb
 
 # Attribute values (catalog spelling) the classifier's gender output can confirm.
@@ -49,16 +48,12 @@ def _age_membership(value: str, age: float) -> float:
     return max(0.0, 1.0 - distance / AGE_MARGIN)
 
 
-def _missing(x: float | None) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
 def value_probability(value: str | None, female: float | None, age: float | None) -> float | None:
     """P(the image shows ``value``) by the face classifier; None when it cannot say (no face, or a
     value it does not read, e.g. a race)."""
-    if value in GENDER_OF and not _missing(female):
+    if value in GENDER_OF and not is_missing(female):
         return float(female) if GENDER_OF[value] == "female" else 1.0 - float(female)
-    if value in AGE_YEARS and not _missing(age):
+    if value in AGE_YEARS and not is_missing(age):
         return _age_membership(value, float(age))
     return None
 

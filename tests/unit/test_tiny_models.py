@@ -82,7 +82,10 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_tiny_sd_same_seed_same_weights(tiny_sd_path: Path, tmp_path: Path) -> None:
+    torch.manual_seed(1234)
+    rng = torch.random.get_rng_state()
     again = _weights(ensure_tiny_sd(tmp_path / "again", seed=0))
+    assert torch.equal(torch.random.get_rng_state(), rng)  # the caller's global RNG is left as it was
     first = _weights(tiny_sd_path)
     assert first.keys() == again.keys() and len(first) > 100
     assert all(torch.equal(first[k], again[k]) for k in first)
@@ -124,7 +127,9 @@ def test_tiny_clip_loads_with_clip_load(tiny_clip_path: Path) -> None:
 
 
 def test_tiny_clip_reproducible_and_reused(tiny_clip_path: Path, tmp_path: Path) -> None:
+    rng = torch.random.get_rng_state()
     again = torch.load(ensure_tiny_clip(tmp_path / "c.pt", seed=0))
+    assert torch.equal(torch.random.get_rng_state(), rng)  # the caller's global RNG is left as it was
     first = torch.load(tiny_clip_path)
     assert all(torch.equal(first[k], again[k]) for k in first)
     other = torch.load(ensure_tiny_clip(tmp_path / "o.pt", seed=1))

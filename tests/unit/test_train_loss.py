@@ -33,7 +33,7 @@ def test_livo_loss_equals_its_closed_form():
 
 
 def _reference_livo(model_w, model_l, ref_w, ref_l, beta, alpha, gamma1, gamma2):
-    """LiVO's loss as its official code computes it (FIELD.md §1):
+    """LiVO's loss as its official code computes it (Wang et al. 2024, "Embedding an Ethical Mind", arXiv:2410.12700):
     mean(max(0, γ1 + β(ℓθ(y_w) − ℓref(y_w))) + max(0, γ2 − α(ℓθ(y_l) − ℓref(y_l))))."""
     zero = torch.zeros_like(model_w)
     return (torch.maximum(zero, gamma1 + beta * (model_w - ref_w))
@@ -77,7 +77,7 @@ def test_livo_gradient_pushes_aligned_error_down_and_violating_error_up():
 
 def _reference_dpo(model_w, model_l, ref_w, ref_l, beta_dpo):
     """The reference's lines, as written in SalesforceAIResearch/DiffusionDPO and diffusers'
-    examples/research_projects/diffusion_dpo/train_diffusion_dpo.py (FIELD.md §2)."""
+    examples/research_projects/diffusion_dpo/train_diffusion_dpo.py."""
     model_diff = model_w - model_l
     ref_diff = ref_w - ref_l
     scale_term = -0.5 * beta_dpo
