@@ -13,7 +13,7 @@ so one bad answer cannot stop a run; only a configuration that makes *every* req
   finding is remembered per endpoint in the cache), the first JSON object extracted and
   validated either way;
 * retries with exponential backoff and jitter on timeouts, connection errors, 408/409,
-  429 (honouring ``Retry-After``) and 5xx;
+  429 (honouring ``Retry-After``) and 5xx (the policy: ``pipeline.llm.retry``);
 * a bounded number of re-asks on invalid answers, showing the model its validation error;
 * an SQLite request cache keyed by sha256 of (base URL, model, messages, parameters):
   re-running the same work sends no requests. The API key is never part of the key nor
@@ -21,14 +21,11 @@ so one bad answer cannot stop a run; only a configuration that makes *every* req
 * usage totals (requests, cache hits, tokens, retries, re-asks, failures).
 """
 
-
 from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +34,7 @@ from pydantic import BaseModel
 
 from pipeline.llm.cache import RequestCache, normalize_base_url, request_key, user_cache_path
 from pipeline.llm.jsonx import describe_error, extract_json, response_format, with_schema_instruction
+from pipeline.llm.retry import Transient, is_retryable, retry_after, with_retries
 from pipeline.llm.types import Answer, LLMUnavailableError, Messages, T, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,31 +44,23 @@ log = logging.getLogger("pipeline.llm")
 
 # Local servers (vLLM, llama.cpp, Ollama) accept any key; the client insists on one.
 PLACEHOLDER_KEY = "no-key"
-RETRY_STATUS = (408, 409, 429)  # plus every 5xx
-MAX_BACKOFF = 30.0
 TEXT_MODE_FLAG = "json_schema_unsupported"
 
 REASK = ("Your previous answer was not valid: {error}\n"
          "Answer again with only a JSON object that matches the schema, and nothing else.")
 
 
-
 class _RequestFailed(Exception):
     """No usable HTTP answer for this request (after retries); the row fails, the run goes on."""
+
+
+class _SchemaUnsupported(Exception):
+    """The server rejected ``response_format`` (a 400/422 naming it): switch to plain text."""
 
 
 def _schema_unsupported(e: Exception) -> bool:
     msg = str(getattr(e, "message", "") or e).lower()
     return any(word in msg for word in ("response_format", "json_schema", "structured output", "response format"))
-
-
-def _retry_after(e: Exception) -> float | None:
-    response = getattr(e, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 class OpenAIChatLLM:
@@ -150,11 +140,6 @@ class OpenAIChatLLM:
             params["response_format"] = response_format(schema)
         return params
 
-    def _backoff(self, attempt: int, hint: float | None) -> float:
-        ceiling = min(MAX_BACKOFF, self.retry_base_delay * 2 ** attempt)
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": never ~0, never in lockstep
-        return min(MAX_BACKOFF, max(delay, hint or 0.0))
-
     def _request(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
         """One answer: {"content", "refusal"}, from the cache or the server (with retries).
 
@@ -162,73 +147,109 @@ class OpenAIChatLLM:
         (a dead server would otherwise cost every remaining row its full retry schedule).
         """
         try:
-            answer = self._request_once(messages, schema, temperature)
+            return self._request_once(messages, schema, temperature)
         except _RequestFailed as e:
-            with self._lock:
-                self._failures_in_a_row += 1
-                streak = self._failures_in_a_row
-            if self.max_consecutive_failures is not None and streak >= self.max_consecutive_failures:
-                raise LLMUnavailableError(
-                    f"{self.base_url} (model {self.model!r}): {streak} requests in a row failed, the last with {e}; "
-                    "stopping this stage (answers so far are cached: run again once the server works)") from None
+            self._note_failure(e)
             raise
-        return answer
 
     def _request_once(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
-        oa = self._openai
-        params = self._params(schema, temperature)
+        """The answer, asked for with ``json_schema`` output unless this endpoint is in text mode; if
+        the server turns it down, the same request in plain text (the schema is in the system message
+        too), and text from then on."""
+        try:
+            return self._cached_or_fetched(messages, self._params(schema, temperature))
+        except _SchemaUnsupported:
+            self._switch_to_text_mode()
+            return self._cached_or_fetched(messages, self._params(schema, temperature))  # no response_format now
+
+    def _cached_or_fetched(self, messages: Messages, params: dict) -> dict:
+        """The cached answer to (messages, params), else the server's (then cached)."""
         key = request_key(self.base_url, self.model, messages, params)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 self._count(cache_hits=1)
                 return hit
-        for attempt in range(self.max_retries + 1):
-            self._count(requests=1)
-            try:
-                resp = self._client.chat.completions.create(model=self.model, messages=messages, **params)
-            except (oa.AuthenticationError, oa.PermissionDeniedError, oa.NotFoundError) as e:
-                hint = f"; set the key in ${self.api_key_env} (llm.api_key_env)" if e.status_code in (401, 403) else ""
-                raise LLMUnavailableError(
-                    f"{self.base_url} refused model {self.model!r}: HTTP {e.status_code} "
-                    f"{self.redact(getattr(e, 'message', str(e)))}{hint}") from None
-            except (oa.BadRequestError, oa.UnprocessableEntityError) as e:
-                if "response_format" in params and _schema_unsupported(e):
-                    log.warning("%s does not support json_schema output; using plain text + JSON extraction",
-                                self._endpoint)
-                    with self._lock:
-                        self._text_mode = self._usage.text_mode = True
-                    if self.cache is not None:
-                        self.cache.set_flag(self._endpoint, TEXT_MODE_FLAG)
-                    return self._request_once(messages, schema, temperature)
-                raise _RequestFailed(f"HTTP {e.status_code}: {self.redact(e.message)}") from None
-            except (oa.APIConnectionError, oa.APIStatusError) as e:
-                status = getattr(e, "status_code", None)
-                retryable = status is None or status in RETRY_STATUS or status >= 500
-                kind = ("timeout" if isinstance(e, oa.APITimeoutError) else
-                        "connection error" if status is None else f"HTTP {status}")
-                if not retryable or attempt == self.max_retries:
-                    tries = f" after {attempt + 1} tries" if retryable else ""
-                    raise _RequestFailed(f"{kind}{tries}: {self.redact(getattr(e, 'message', str(e)))}") from None
-                self._count(retries=1)
-                time.sleep(self._backoff(attempt, _retry_after(e)))
-                continue
-            except Exception as e:  # noqa: BLE001 - a body the client cannot parse: this row fails, not the run
-                raise _RequestFailed(f"malformed response: {type(e).__name__}: {self.redact(str(e))[:300]}") from None
-            choices = getattr(resp, "choices", None)
-            if not choices:
-                raise _RequestFailed(f"malformed response (no choices): {self.redact(str(resp)[:500])}")
-            message = choices[0].message
-            usage = getattr(resp, "usage", None)
-            if usage is not None:
-                self._count(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
-            answer = {"content": message.content, "refusal": getattr(message, "refusal", None)}
-            with self._lock:  # only the server answering ends a streak (cache hits say nothing about it)
-                self._failures_in_a_row = 0
-            if self.cache is not None:
-                self.cache.put(key, answer)
-            return answer
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        answer = self._answer_of(self._send(messages, params))
+        self._note_answer()
+        if self.cache is not None:
+            self.cache.put(key, answer)
+        return answer
+
+    def _send(self, messages: Messages, params: dict) -> Any:
+        """`_attempt` under the retry policy (`with_retries`); retries are counted."""
+        try:
+            return with_retries(lambda: self._attempt(messages, params), max_retries=self.max_retries,
+                                base_delay=self.retry_base_delay, on_retry=lambda: self._count(retries=1))
+        except Transient as e:
+            raise _RequestFailed(f"{e.kind} after {e.tries} tries: {e.detail}") from None
+
+    def _attempt(self, messages: Messages, params: dict) -> Any:
+        """One HTTP request; its failure comes out as one of this module's exceptions (`_failure`)."""
+        self._count(requests=1)
+        try:
+            return self._client.chat.completions.create(model=self.model, messages=messages, **params)
+        except Exception as e:  # noqa: BLE001 - sorted by `_failure`; nothing escapes unclassified
+            raise self._failure(e, structured="response_format" in params) from None
+
+    def _failure(self, e: Exception, *, structured: bool) -> Exception:
+        """What a failed attempt means: the endpoint is unusable (``LLMUnavailableError``), the server
+        cannot do structured output (`_SchemaUnsupported`), worth a retry (`Transient`), or this row
+        fails (`_RequestFailed`)."""
+        oa = self._openai
+        if isinstance(e, (oa.AuthenticationError, oa.PermissionDeniedError, oa.NotFoundError)):
+            hint = f"; set the key in ${self.api_key_env} (llm.api_key_env)" if e.status_code in (401, 403) else ""
+            return LLMUnavailableError(f"{self.base_url} refused model {self.model!r}: HTTP {e.status_code} "
+                                       f"{self.redact(getattr(e, 'message', str(e)))}{hint}")
+        if isinstance(e, (oa.BadRequestError, oa.UnprocessableEntityError)):
+            if structured and _schema_unsupported(e):
+                return _SchemaUnsupported()
+            return _RequestFailed(f"HTTP {e.status_code}: {self.redact(e.message)}")
+        if isinstance(e, (oa.APIConnectionError, oa.APIStatusError)):
+            status = getattr(e, "status_code", None)
+            kind = ("timeout" if isinstance(e, oa.APITimeoutError) else
+                    "connection error" if status is None else f"HTTP {status}")
+            detail = self.redact(getattr(e, "message", str(e)))
+            if is_retryable(status):
+                return Transient(kind, detail, retry_after(e))
+            return _RequestFailed(f"{kind}: {detail}")
+        # a body the client cannot parse: this row fails, not the run
+        return _RequestFailed(f"malformed response: {type(e).__name__}: {self.redact(str(e))[:300]}")
+
+    def _answer_of(self, resp: Any) -> dict:
+        """{"content", "refusal"} of a chat completion, its tokens counted."""
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            raise _RequestFailed(f"malformed response (no choices): {self.redact(str(resp)[:500])}")
+        message = choices[0].message
+        usage = getattr(resp, "usage", None)
+        if usage is not None:
+            self._count(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
+        return {"content": message.content, "refusal": getattr(message, "refusal", None)}
+
+    def _switch_to_text_mode(self) -> None:
+        log.warning("%s does not support json_schema output; using plain text + JSON extraction", self._endpoint)
+        with self._lock:
+            self._text_mode = self._usage.text_mode = True
+        if self.cache is not None:
+            self.cache.set_flag(self._endpoint, TEXT_MODE_FLAG)
+
+    # ------------------------------------------------------------ the failure streak
+
+    def _note_answer(self) -> None:
+        """Only the server answering ends a streak (cache hits say nothing about it)."""
+        with self._lock:
+            self._failures_in_a_row = 0
+
+    def _note_failure(self, e: _RequestFailed) -> None:
+        """One more failed request; ``max_consecutive_failures`` in a row stop the stage."""
+        with self._lock:
+            self._failures_in_a_row += 1
+            streak = self._failures_in_a_row
+        if self.max_consecutive_failures is not None and streak >= self.max_consecutive_failures:
+            raise LLMUnavailableError(
+                f"{self.base_url} (model {self.model!r}): {streak} requests in a row failed, the last with {e}; "
+                "stopping this stage (answers so far are cached: run again once the server works)") from None
 
     # ------------------------------------------------------------ one validated answer
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -85,50 +87,79 @@ def _schema_problems(name: str, schema: pa.Schema, expected: pa.Schema) -> list[
     return problems
 
 
-def _check_table_file(path: Path, expected: pa.Schema, required: frozenset[str], seen_ids: dict[str, list[str]],
-                      *, decode_images: bool) -> list[str]:
-    """Schema, nulls, images, prompt equality and enum values of one Parquet file; collects its ids."""
-    name = f"{path.parent.name}/{path.name}"
+def _file_label(path: Path) -> str:
+    """How problems name a table file: its folder and name (``shards/shard-00000.parquet``)."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def _row_problems(where: str, row: dict, required: frozenset[str]) -> list[str]:
+    """Nulls in required columns, equal prompts and enum values of one row; ``where`` names the row."""
+    problems = []
+    nulls = sorted(c for c in required if row[c] is None)
+    if nulls:
+        problems.append(f"{where}: null in required column(s) {nulls}")
+    if row["aligned_prompt"] is not None and row["aligned_prompt"] == row["violating_prompt"]:
+        problems.append(f"{where}: aligned_prompt == violating_prompt ({row['aligned_prompt']!r})")
+    if row["kind"] is not None and row["kind"] not in KINDS:
+        problems.append(f"{where}: kind {row['kind']!r} not in {sorted(KINDS)}")
+    if row["pair_type"] is not None and row["pair_type"] not in PAIR_TYPES:
+        problems.append(f"{where}: pair_type {row['pair_type']!r} not in {sorted(PAIR_TYPES)}")
+    return problems
+
+
+def _image_problems(where: str, row: dict) -> list[str]:
+    """The image cells of one row that do not decode (a null cell is reported as a null, if required)."""
+    problems = []
+    for col in IMAGE_COLUMNS:
+        if row[col] is None:
+            continue
+        try:
+            decode_image(row[col])
+        except Exception as e:  # noqa: BLE001 - any decoder error is this cell's problem, reported
+            problems.append(f"{where}: column {col!r}: image does not decode ({type(e).__name__}: {e})")
+    return problems
+
+
+def _rows(pf: pq.ParquetFile, columns: list[str]) -> Iterator[dict]:
+    """The rows of a Parquet file, ``_BATCH_ROWS`` at a time (images of large shards stay bounded)."""
+    for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+        yield from batch.to_pylist()
+
+
+@dataclass
+class _TableCheck:
+    """What checking one table file found: its problems, and the ids of the rows read, in file order."""
+
+    problems: list[str]
+    ids: list[str]
+
+
+def _check_table_file(path: Path, expected: pa.Schema, required: frozenset[str], *,
+                      decode_images: bool) -> _TableCheck:
+    """Schema, nulls, images, prompt equality and enum values of one Parquet file, and its ids."""
+    name = _file_label(path)
     try:
         pf = pq.ParquetFile(path)
         schema = pf.schema_arrow
-    except Exception as e:  # not Parquet, truncated, ...
-        return [f"{name}: cannot read Parquet file ({type(e).__name__}: {e})"]
-    problems = _schema_problems(name, schema, expected)
-    if problems:
-        return problems  # rows of a file with the wrong columns are not worth checking one by one
+    except Exception as e:  # noqa: BLE001 - not Parquet, truncated, ...: reported
+        return _TableCheck([f"{name}: cannot read Parquet file ({type(e).__name__}: {e})"], [])
+    found = _TableCheck(_schema_problems(name, schema, expected), [])
+    if found.problems:
+        return found  # rows of a file with the wrong columns are not worth checking one by one
 
     columns = ["id", "kind", "pair_type", "aligned_prompt", "violating_prompt", *sorted(required)]
     if decode_images:
         columns += list(IMAGE_COLUMNS)
-    columns = list(dict.fromkeys(columns))
     try:
-        for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
-            for row in batch.to_pylist():
-                rid = row["id"]
-                seen_ids[rid].append(name)
-                nulls = sorted(c for c in required if row[c] is None)
-                if nulls:
-                    problems.append(f"{name}: row id={rid!r}: null in required column(s) {nulls}")
-                if row["aligned_prompt"] is not None and row["aligned_prompt"] == row["violating_prompt"]:
-                    problems.append(f"{name}: row id={rid!r}: aligned_prompt == violating_prompt ({row['aligned_prompt']!r})")
-                if row["kind"] is not None and row["kind"] not in KINDS:
-                    problems.append(f"{name}: row id={rid!r}: kind {row['kind']!r} not in {sorted(KINDS)}")
-                if row["pair_type"] is not None and row["pair_type"] not in PAIR_TYPES:
-                    problems.append(f"{name}: row id={rid!r}: pair_type {row['pair_type']!r} not in {sorted(PAIR_TYPES)}")
-                if not decode_images:
-                    continue
-                for col in IMAGE_COLUMNS:
-                    cell = row[col]
-                    if cell is None:
-                        continue  # reported as a null above when images are required
-                    try:
-                        decode_image(cell)
-                    except Exception as e:
-                        problems.append(f"{name}: row id={rid!r}: column {col!r}: image does not decode ({type(e).__name__}: {e})")
-    except Exception as e:  # corrupt pages
-        problems.append(f"{name}: cannot read rows ({type(e).__name__}: {e})")
-    return problems
+        for row in _rows(pf, list(dict.fromkeys(columns))):
+            found.ids.append(row["id"])
+            where = f"{name}: row id={row['id']!r}"
+            found.problems += _row_problems(where, row, required)
+            if decode_images:
+                found.problems += _image_problems(where, row)
+    except Exception as e:  # noqa: BLE001 - corrupt pages: reported, with the rows read so far kept
+        found.problems.append(f"{name}: cannot read rows ({type(e).__name__}: {e})")
+    return found
 
 
 def _temp_leftovers(folders: list[Path]) -> list[str]:
@@ -208,7 +239,7 @@ def validate_run(run_dir: str | Path, *, decode_images: bool = True) -> list[str
             continue
         try:
             load(p.read_text(encoding="utf-8"))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever the parser raises is reported
             problems.append(f"{fname} does not parse ({type(e).__name__}: {e})")
 
     paths = RunPaths(run)
@@ -225,8 +256,10 @@ def validate_run(run_dir: str | Path, *, decode_images: bool = True) -> list[str
         if not shard_files:
             problems.append(f"{SHARDS_DIR}/ in {run} holds no .parquet file")
         for path in shard_files:
-            problems += _check_table_file(path, SHARD_SCHEMA, SHARD_REQUIRED, seen_ids,
-                                          decode_images=decode_images)
+            found = _check_table_file(path, SHARD_SCHEMA, SHARD_REQUIRED, decode_images=decode_images)
+            problems += found.problems
+            for rid in found.ids:
+                seen_ids[rid].append(_file_label(path))
     for rid, files in seen_ids.items():
         if len(files) > 1:
             problems.append(f"duplicate id {rid!r} in {', '.join(files)}")
@@ -234,6 +267,6 @@ def validate_run(run_dir: str | Path, *, decode_images: bool = True) -> list[str
     if rejected_dir.is_dir():
         # rejected ids are not checked for uniqueness: the rejected table is a log, not the dataset
         for path in parquet_files(rejected_dir):
-            problems += _check_table_file(path, REJECTED_SCHEMA, REJECTED_REQUIRED, defaultdict(list),
-                                          decode_images=decode_images)
+            problems += _check_table_file(path, REJECTED_SCHEMA, REJECTED_REQUIRED,
+                                          decode_images=decode_images).problems
     return problems

@@ -270,3 +270,29 @@ def test_a_parameter_every_request_rejects_stops_the_stage_and_a_success_resets_
     with pytest.raises(LLMUnavailableError, match="'temperature' is not supported"):
         llm.complete_json(MESSAGES, Pick)
     assert len(llm_server.requests) == 6
+
+
+def test_other_statuses_fail_at_once_and_auth_errors_name_the_key_variable(make_llm, llm_server):
+    llm_server.script(error(413, "payload too large"), error(422, "unprocessable"))
+    llm = make_llm()
+    assert llm.complete_json(MESSAGES, Pick).error == "HTTP 413: Error code: 413 - payload too large"
+    assert llm.complete_json([{"role": "user", "content": "b"}], Pick).error == "HTTP 422: Error code: 422 - unprocessable"
+    assert len(llm_server.requests) == 2 and llm.usage()["retries"] == 0
+    llm_server.script(error(403, "forbidden"), error(404, "no such model"))
+    with pytest.raises(LLMUnavailableError) as e:
+        make_llm().complete_json(MESSAGES, Pick)
+    assert str(e.value).endswith("HTTP 403 Error code: 403 - forbidden; set the key in $LIVO_TEST_KEY (llm.api_key_env)")
+    with pytest.raises(LLMUnavailableError) as e:
+        make_llm().complete_json(MESSAGES, Pick)
+    assert str(e.value).endswith("refused model 'test-model': HTTP 404 Error code: 404 - no such model")
+
+
+def test_json_schema_unsupported_after_a_retry_still_falls_back(make_llm, llm_server):
+    llm_server.script(error(503, "warming up"),
+                      error(422, "response_format json_schema is not supported by this server"),
+                      answer('{"label": "late"}'))
+    llm = make_llm(max_consecutive_failures=1)  # the fallback is no failed request
+    a = llm.complete_json(MESSAGES, Pick)
+    assert a.ok and a.value.label == "late" and llm.usage()["text_mode"]
+    assert [("response_format" in r.body) for r in llm_server.requests] == [True, True, False]
+    assert (llm.usage()["requests"], llm.usage()["retries"]) == (3, 1)

@@ -102,7 +102,9 @@ def test_a_refused_key_stops_the_stage_without_sending_the_rest(llm, llm_server)
     llm_server.responder = lambda body: error(401, "invalid api key")
     with pytest.raises(LLMUnavailableError, match="HTTP 401"):
         LLMSelector(CATALOG, llm).select([f"a quiet scene number {i}" for i in range(30)])
-    assert len(llm_server.requests) <= 4  # the two in flight, not all thirty
+    # not all thirty: the two in flight, and a row a worker took just before the stop was seen (a
+    # thread-timing race, so the bound leaves room for a loaded machine)
+    assert len(llm_server.requests) <= 8
 
 
 def _open_files() -> set[str]:
