@@ -56,7 +56,7 @@ def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
     """(exit code 2: invalid input, exit code 1: anything else a user can fix)."""
     from livo_train.errors import EvalError, TrainingError
     from pipeline.catalog import CatalogError
-    from pipeline.errors import ModelUnavailableError, UserError
+    from pipeline.errors import ModelUnavailableError, ShardsFailedError, UserError
     from pipeline.llm.types import LLMUnavailableError
     from pipeline.prompts.importer import PromptFileError
     from pipeline.select.head import HeadError
@@ -65,7 +65,7 @@ def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
 
     return ((ConfigError, PromptFileError, EvalError),
             (UserError, ModelUnavailableError, CatalogError, LLMUnavailableError, HeadError, LabelledDataError,
-             TrainingError))
+             TrainingError, ShardsFailedError))
 
 
 def report_error(e: BaseException, command: str | None = None) -> int:
@@ -74,6 +74,12 @@ def report_error(e: BaseException, command: str | None = None) -> int:
         again = "; run the same command again to resume (completed work is kept)" if command in RESUMABLE else ""
         print(f"livo: interrupted{again}", file=sys.stderr)
         return INTERRUPTED
+    from pipeline.errors import ShardsFailedError
+
+    if isinstance(e, ShardsFailedError):  # which shards failed, one line each, before the line that says what to do
+        for f in e.failed:
+            print(f"livo: shard {f.index} ({f.pairs} pairs) failed after {f.attempts} attempt(s): {f.error}",
+                  file=sys.stderr)
     invalid, fixable = _user_errors()
     if isinstance(e, invalid + fixable):
         print(f"livo: {e}", file=sys.stderr)

@@ -1,28 +1,22 @@
-"""`livo export`, `livo push`, `livo browse`: argument handling, registered into the `livo` command."""
+"""`livo export`, `livo push`, `livo browse`: argument handling, registered into the `livo` command; their
+errors (`ExportError`, a `UserError`) end in pipeline/console.py."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-
-from pipeline.export.common import ExportError
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    try:
-        if args.format == "pickapic":
-            from pipeline.export.pickapic import export_pickapic
+    if args.format == "pickapic":
+        from pipeline.export.pickapic import export_pickapic
 
-            out, pairs = export_pickapic(args.run_dir, args.out, args.image_format)
-            print(f"wrote {pairs} pairs to {out} (Pick-a-Pic v2 layout: train_diffusion_dpo.py --dataset_name {out})")
-        else:
-            from pipeline.export.livo_layout import export_livo
+        out, pairs = export_pickapic(args.run_dir, args.out, args.image_format)
+        print(f"wrote {pairs} pairs to {out} (Pick-a-Pic v2 layout: train_diffusion_dpo.py --dataset_name {out})")
+    else:
+        from pipeline.export.livo_layout import export_livo
 
-            out, pairs, scenes = export_livo(args.run_dir, args.out)
-            print(f"wrote {pairs} pairs in {scenes} scenes to {out} (LiVO layout: train.py --train_data_dir {out})")
-    except (ExportError, FileNotFoundError) as e:
-        print(f"livo: {e}", file=sys.stderr)
-        return 1
+        out, pairs, scenes = export_livo(args.run_dir, args.out)
+        print(f"wrote {pairs} pairs in {scenes} scenes to {out} (LiVO layout: train.py --train_data_dir {out})")
     return 0
 
 
@@ -31,19 +25,15 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     from pipeline.export.hub import push, upload_list
 
-    try:
-        upload = upload_list(args.run_dir, include_report=args.report)
-        root = Path(args.run_dir)
-        if args.dry_run:
-            for f in upload.files:
-                print(f"{(root / f).stat().st_size:>12,}  {f.as_posix()}")
-            print(f"{len(upload.files)} files, {upload.total_bytes(root) / 1e6:.1f} MB would go to dataset repo "
-                  f"{args.repo_id} ({'private' if args.private else 'public'}); nothing was uploaded (--dry-run)")
-            return 0
-        url = push(args.run_dir, args.repo_id, upload, private=args.private)
-    except (ExportError, FileNotFoundError) as e:
-        print(f"livo: {e}", file=sys.stderr)
-        return 1
+    upload = upload_list(args.run_dir, include_report=args.report)
+    root = Path(args.run_dir)
+    if args.dry_run:
+        for f in upload.files:
+            print(f"{(root / f).stat().st_size:>12,}  {f.as_posix()}")
+        print(f"{len(upload.files)} files, {upload.total_bytes(root) / 1e6:.1f} MB would go to dataset repo "
+              f"{args.repo_id} ({'private' if args.private else 'public'}); nothing was uploaded (--dry-run)")
+        return 0
+    url = push(args.run_dir, args.repo_id, upload, private=args.private)
     print(f"pushed {len(upload.files)} files to {args.repo_id}: {url}")
     return 0
 
@@ -54,11 +44,7 @@ def cmd_browse(args: argparse.Namespace) -> int:
     from pipeline.run.browse import load_pairs, summary_lines
 
     where = dict(kv.split("=", 1) for kv in args.where)
-    try:
-        df = load_pairs(args.run_dir, args.n, args.seed, rejected=args.rejected, **where)
-    except (FileNotFoundError, KeyError) as e:
-        print(f"livo: {e}", file=sys.stderr)
-        return 1
+    df = load_pairs(args.run_dir, args.n, args.seed, rejected=args.rejected, **where)
     for line in summary_lines(args.run_dir, df):
         print(line)
     cols = [c for c in ("principle_id", "pair_type", "reason", "prompt") if c in df]

@@ -1,5 +1,5 @@
 """What the exports share: the output folder rule, image bytes in the format asked for, and
-the error every export command turns into one `livo: ...` line."""
+their user error (the console prints it as one `livo: ...` line)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from pipeline.errors import UserError
 from pipeline.run.schema import encode_image
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """A user error of an export: the message says what to do."""
 
 

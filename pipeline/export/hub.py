@@ -51,5 +51,6 @@ def push(run: str | Path, repo_id: str, upload: Upload, private: bool = True) ->
                                  commit_message=f"livo push {Path(run).name}")
     except Exception as e:  # offline, refused token, unknown repo...: one line says which
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ExportError(f"could not push to the Hub ({type(e).__name__}: {first}); nothing was uploaded") from e
+        raise ExportError(f"could not push to the Hub ({type(e).__name__}: {first}); nothing was uploaded: check the "
+                          f"network (HF_ENDPOINT) and that your token may write to {repo_id}, then run livo push again") from e
     return str(getattr(info, "commit_url", info))

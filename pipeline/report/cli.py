@@ -14,11 +14,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     options = ReportOptions(max_pairs=args.max_pairs, seed=args.seed, boxes=not args.no_boxes,
                             page_size=args.page_size)
-    try:
-        path = write_report(args.run_dir, args.out, options)
-    except FileNotFoundError as e:
-        print(f"livo: {e}", file=sys.stderr)
-        return 1
+    path = write_report(args.run_dir, args.out, options)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); open it in a browser, it needs no network")
     return 0
 
