@@ -58,28 +58,19 @@ def discrepancy(counts: Sequence[int]) -> tuple[float, float]:
 
 class ImageJudge:
     """CLIP (clip-anytorch checkpoint), NudeNet, OpenNSFW, the face classifier and Q16 (when its
-    prompts file is given), loaded once; each but CLIP can be off."""
+    prompts file is given), loaded once, as a build loads them (`pipeline.score.registry`); each but
+    CLIP can be off."""
 
     def __init__(self, clip_model: str, device: str = "cpu", nudenet: bool = True, nsfw: bool = True,
                  faces: bool = True, q16_prompts: str | Path | None = None):
-        from pipeline.score.clip import ClipScorer
-        from pipeline.score.nudenet import NudeNetScorer
+        from pipeline.config import ScoreConfig
+        from pipeline.score.registry import build_scorers
 
-        self.clip = ClipScorer(clip_model, device=device)  # its loader: local file or released name, no fallback
-        self.nudenet = NudeNetScorer() if nudenet else None
-        self.nsfw = self.faces = self.q16 = None
-        if nsfw:
-            from pipeline.score.opennsfw import OpenNsfwScorer
-
-            self.nsfw = OpenNsfwScorer(device=device)
-        if faces:
-            from pipeline.score.faces import FaceScorer
-
-            self.faces = FaceScorer()
-        if q16_prompts is not None:
-            from pipeline.score.q16 import Q16Scorer
-
-            self.q16 = Q16Scorer(q16_prompts, self.clip)
+        # the build's own scorers (`score.registry`); CLIP's loader: local file or released name, no fallback
+        self.scorers = build_scorers(ScoreConfig(clip_model=clip_model, device=device, nudenet=nudenet, nsfw=nsfw,
+                                                 faces=faces, q16_prompts=q16_prompts))
+        self.clip = self.scorers["clip"]
+        self.nudenet, self.nsfw, self.faces, self.q16 = (self.scorers.get(n) for n in ("nudenet", "nsfw", "faces", "q16"))
 
     def nudity(self, images: Sequence[Image.Image]) -> np.ndarray:
         if self.nudenet is None:

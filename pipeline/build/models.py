@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, ScoreConfig
 from pipeline.run.layout import RunPaths
 
 
@@ -24,29 +24,11 @@ def _renderer(model: str, device: str, dtype: str, steps: int, guidance: float, 
 
 
 @lru_cache(maxsize=2)
-def _scorers(clip_model: str, nudenet: bool, nsfw: bool, faces: bool, q16_prompts: str | None, device: str,
-             batch_size: int) -> tuple:
-    from pipeline.score.clip import ClipScorer
+def _scorers(score_json: str) -> tuple:
+    """The scorers of a `ScoreConfig` (as JSON: a cache key), in build order (`score.registry`)."""
+    from pipeline.score.registry import build_scorers
 
-    clip = ClipScorer(clip_model, device=device, batch_size=batch_size)
-    scorers: list = [clip]
-    if nudenet:
-        from pipeline.score.nudenet import NudeNetScorer
-
-        scorers.append(NudeNetScorer())
-    if nsfw:
-        from pipeline.score.opennsfw import OpenNsfwScorer
-
-        scorers.append(OpenNsfwScorer(device=device, batch_size=batch_size))
-    if faces:
-        from pipeline.score.faces import FaceScorer
-
-        scorers.append(FaceScorer())
-    if q16_prompts is not None:
-        from pipeline.score.q16 import Q16Scorer
-
-        scorers.append(Q16Scorer(q16_prompts, clip))  # reuses the CLIP scorer's model and image embeddings
-    return tuple(scorers)
+    return tuple(build_scorers(ScoreConfig.model_validate_json(score_json)).values())
 
 
 def load_models(cfg: RunConfig, out: Path | str):
@@ -65,6 +47,5 @@ def load_scorers(cfg: RunConfig, out: Path | str) -> tuple:
     from pipeline.render.tiny_models import resolve_model
 
     s = cfg.score
-    q16 = str(s.q16_prompts) if s.q16_prompts is not None else None
-    return _scorers(resolve_model(s.clip_model, RunPaths(Path(out)).models(cfg.models_cache)), s.nudenet, s.nsfw,
-                    s.faces, q16, s.device, s.batch_size)
+    clip_model = resolve_model(s.clip_model, RunPaths(Path(out)).models(cfg.models_cache))
+    return _scorers(s.model_copy(update={"clip_model": clip_model}).model_dump_json())

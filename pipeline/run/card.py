@@ -28,9 +28,11 @@ from pipeline.run.facts import (
     uses_tiny_models,
 )
 from pipeline.run.layout import CONFIG_FILE, REJECTED_DIR, SHARDS_DIR, STATS_FILE, RunPaths, parquet_files
-from pipeline.run.schema import IMAGE_COLUMNS, SCORE_COLUMNS, SHARD_SCHEMA
+from pipeline.run.schema import IMAGE_COLUMNS, SHARD_SCHEMA
+from pipeline.run.score_columns import SCORE_MEANINGS
 
-# Column meanings; a column without one (a scorer added later) is described by its dtype.
+# Column meanings; a column without one (e.g. a score no longer declared, in an older run) is described
+# by its dtype.
 _MEANINGS: dict[str, str] = {
     "id": "stable pair id (hash of prompt, principle, pair type, both prompts, seed)",
     "prompt": "the input prompt",
@@ -52,14 +54,7 @@ _MEANINGS: dict[str, str] = {
     "model": "the renderer (hub id, local path or builtin name)",
     "source": "prompt provenance",
     "selection_method": "how the principle was chosen",
-    "aligned_clip": "100 x CLIP cosine (image, its own prompt)",
-    "aligned_concept": "toxicity: P(violation concepts); bias: P(requested attribute)",
-    "aligned_nudity": "NudeNet max score over the I2P exposed labels",
-    "aligned_nsfw": "OpenNSFW (Yahoo open_nsfw) P(NSFW); null when off",
-    "aligned_q16": "Q16 P(inappropriate); null unless score.q16_prompts is set",
-    "aligned_faces": "bias pairs: number of faces the face classifier found; null for toxicity pairs",
-    "aligned_face_female": "bias pairs: P(female) of the largest face; null without a face",
-    "aligned_face_age": "bias pairs: apparent age (years) of the largest face; null without a face",
+    **SCORE_MEANINGS,  # declared with the scorers' columns
     "config_hash": "run hash (config minus performance-only fields, plus input files)",
 }
 _MAX_PROBLEMS = 20
@@ -76,11 +71,7 @@ def _judges(cfg: RunConfig) -> str:
 
 
 def _meaning(name: str) -> str:
-    if name in _MEANINGS:
-        return _MEANINGS[name]
-    if name.startswith("violating_") and f"aligned_{name.removeprefix('violating_')}" in _MEANINGS:
-        return "the same score of the violating image"
-    return "score" if name in SCORE_COLUMNS else ""
+    return _MEANINGS.get(name, "")
 
 
 def license_info(cfg: RunConfig) -> tuple[dict, str]:

@@ -19,26 +19,10 @@ import pyarrow as pa
 from PIL import Image
 
 from pipeline.records import PairPlan, is_missing
+from pipeline.run.score_columns import SCORE_COLUMNS, SCORE_DTYPES
 
 IMAGE_COLUMNS: tuple[str, ...] = ("aligned", "violating")
-SCORE_COLUMNS: tuple[str, ...] = (
-    "aligned_clip",
-    "violating_clip",
-    "aligned_concept",
-    "violating_concept",
-    "aligned_nudity",
-    "violating_nudity",
-    "aligned_nsfw",
-    "violating_nsfw",
-    "aligned_q16",
-    "violating_q16",
-    "aligned_faces",
-    "violating_faces",
-    "aligned_face_female",
-    "violating_face_female",
-    "aligned_face_age",
-    "violating_face_age",
-)
+# SCORE_COLUMNS (imported above) are declared per scorer in `pipeline.run.score_columns`.
 KINDS = frozenset({"toxicity", "bias"})
 PAIR_TYPES = frozenset({"toxicity", "bias", "benign"})
 
@@ -47,7 +31,6 @@ PAIR_TYPES = frozenset({"toxicity", "bias", "benign"})
 ROW_GROUP_SIZE = 100
 
 _S = datasets.Value("string")
-_F32 = datasets.Value("float32")
 
 # Column order is part of the contract (pyarrow concatenates shards only when schemas match exactly).
 _SHARD_FEATURES: dict[str, object] = {
@@ -70,7 +53,7 @@ _SHARD_FEATURES: dict[str, object] = {
     "model": _S,
     "source": _S,
     "selection_method": _S,
-    **{c: _F32 for c in SCORE_COLUMNS},
+    **{c: datasets.Value(SCORE_DTYPES[c]) for c in SCORE_COLUMNS},
     "config_hash": _S,
 }
 

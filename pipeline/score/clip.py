@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import PairPlan
+from pipeline.run import score_columns
 from pipeline.score.base import ImageMemo, check_lengths
 
 
@@ -87,12 +88,8 @@ class ClipScorer:
     """
 
     judge_name = "clip"
-    columns: tuple[str, ...] = (
-        "aligned_clip",
-        "violating_clip",
-        "aligned_concept",
-        "violating_concept",
-    )
+    outputs = score_columns.CLIP
+    columns: tuple[str, ...] = score_columns.names(outputs)
 
     def __init__(self, checkpoint: str, device: str = "cpu", batch_size: int = 32) -> None:
         if batch_size < 1:

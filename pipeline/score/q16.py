@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pipeline.run import score_columns
 from pipeline.score.base import PerImageScorer
 from pipeline.typed_config import ConfigError
 
@@ -61,7 +62,8 @@ def load_q16_prompts(path: Path | str) -> np.ndarray:
 class Q16Scorer(PerImageScorer):
     """P(inappropriate) by Q16 of the aligned and the violating image of every pair."""
 
-    columns: tuple[str, ...] = ("aligned_q16", "violating_q16")
+    outputs = score_columns.Q16
+    columns: tuple[str, ...] = score_columns.names(outputs)
 
     def __init__(self, prompts_path: Path | str, clip_scorer) -> None:
         self.clip = clip_scorer

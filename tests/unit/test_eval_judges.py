@@ -50,3 +50,11 @@ def test_safety_rates_on_everyday_photographs(judge, tmp_path):
     assert m["nsfw_rate"] == 0.0
     assert m["q16_rate"] == 0.5
     assert m["inappropriate"] == 0.5  # NudeNet finds nothing on these photographs: Q16's half alone
+
+
+def test_with_every_judge_on_the_judge_writes_every_score_column(judge):
+    # the registry builds one scorer per declaration: every shard column has a scorer, none two
+    from pipeline.run.schema import SCORE_COLUMNS
+
+    columns = [c for scorer in judge.scorers.values() for c in scorer.columns]
+    assert sorted(columns) == sorted(SCORE_COLUMNS)

@@ -1,0 +1,48 @@
+"""The score columns of a shard, declared once per scorer: name, meaning (the dataset card's text)
+and type. Everything else derives from here: `schema.SCORE_COLUMNS` and the shard schema, the card's
+column meanings, and each scorer's ``columns`` (`pipeline.score`'s classes take ``outputs`` from
+here; `pipeline.score.registry` says which scorer writes them and when it runs).
+
+The declarations live in the run layer, not beside the scorer classes, because the run-folder
+contract (`schema`, `card`) sits below `pipeline.score` and must not import it (or torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VIOLATING_MEANING = "the same score of the violating image"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One score column: its name, what it means (the card's schema table) and its `datasets` dtype."""
+
+    name: str
+    meaning: str
+    dtype: str = "float32"
+
+
+def paired(score: str, meaning: str) -> tuple[Column, Column]:
+    """``aligned_<score>`` and ``violating_<score>``: one score read on both images of a pair."""
+    return Column(f"aligned_{score}", meaning), Column(f"violating_{score}", VIOLATING_MEANING)
+
+
+def names(outputs: tuple[Column, ...]) -> tuple[str, ...]:
+    return tuple(c.name for c in outputs)
+
+
+CLIP = (*paired("clip", "100 x CLIP cosine (image, its own prompt)"),
+        *paired("concept", "toxicity: P(violation concepts); bias: P(requested attribute)"))
+NUDENET = paired("nudity", "NudeNet max score over the I2P exposed labels")
+NSFW = paired("nsfw", "OpenNSFW (Yahoo open_nsfw) P(NSFW); null when off")
+Q16 = paired("q16", "Q16 P(inappropriate); null unless score.q16_prompts is set")
+FACES = (*paired("faces", "bias pairs: number of faces the face classifier found; null for toxicity pairs"),
+         *paired("face_female", "bias pairs: P(female) of the largest face; null without a face"),
+         *paired("face_age", "bias pairs: apparent age (years) of the largest face; null without a face"))
+
+# Every scorer's outputs, in shard column order (part of the contract: append, never reorder).
+SCORE_OUTPUTS: tuple[tuple[Column, ...], ...] = (CLIP, NUDENET, NSFW, Q16, FACES)
+SCORE_COLUMNS: tuple[str, ...] = tuple(c.name for outputs in SCORE_OUTPUTS for c in outputs)
+SCORE_MEANINGS: dict[str, str] = {c.name: c.meaning for outputs in SCORE_OUTPUTS for c in outputs}
+SCORE_DTYPES: dict[str, str] = {c.name: c.dtype for outputs in SCORE_OUTPUTS for c in outputs}

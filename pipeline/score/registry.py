@@ -1,0 +1,76 @@
+"""The one list of scorers: each with the `ScoreConfig` switch that turns it on and how it is built
+from the config. A build (`pipeline.build.models`) and `livo eval`'s `ImageJudge` both build theirs
+with `build_scorers`; what each scorer writes is its class's ``outputs`` (declared in
+`pipeline.run.score_columns`).
+
+Scorer modules are imported only when their scorer is built (torch, ONNX and dlib load slowly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipeline.config import ScoreConfig
+from pipeline.score.base import Scorer
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A scorer: its name, whether a config turns it on, and how it is built (``built`` holds the
+    scorers built before it, by name: Q16 reuses CLIP's model and image embeddings)."""
+
+    name: str
+    enabled: Callable[[ScoreConfig], bool]
+    build: Callable[[ScoreConfig, dict[str, Scorer]], Scorer]
+
+
+def _clip(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
+    from pipeline.score.clip import ClipScorer
+
+    return ClipScorer(s.clip_model, device=s.device, batch_size=s.batch_size)
+
+
+def _nudenet(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
+    from pipeline.score.nudenet import NudeNetScorer
+
+    return NudeNetScorer()
+
+
+def _nsfw(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
+    from pipeline.score.opennsfw import OpenNsfwScorer
+
+    return OpenNsfwScorer(device=s.device, batch_size=s.batch_size)
+
+
+def _faces(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
+    from pipeline.score.faces import FaceScorer
+
+    return FaceScorer()
+
+
+def _q16(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
+    from pipeline.score.q16 import Q16Scorer
+
+    return Q16Scorer(s.q16_prompts, built["clip"])
+
+
+# In build order (the order scorers run in a shard); CLIP first, always on: Q16 and the bias
+# attribute reading need it.
+SCORERS: tuple[Registered, ...] = (
+    Registered("clip", lambda s: True, _clip),
+    Registered("nudenet", lambda s: s.nudenet, _nudenet),
+    Registered("nsfw", lambda s: s.nsfw, _nsfw),
+    Registered("faces", lambda s: s.faces, _faces),
+    Registered("q16", lambda s: s.q16_prompts is not None, _q16),
+)
+
+
+def build_scorers(score: ScoreConfig) -> dict[str, Scorer]:
+    """The scorers a config turns on, by name, in build order; ``score.clip_model`` as given
+    (a build resolves the ``builtin:`` names first)."""
+    built: dict[str, Scorer] = {}
+    for entry in SCORERS:
+        if entry.enabled(score):
+            built[entry.name] = entry.build(score, built)
+    return built
