@@ -80,10 +80,8 @@ def test_the_plan_is_parsed_once_while_the_file_is_unchanged(tmp_path):
 def test_one_loader_for_renderer_and_trainer(tmp_path):
     from livo_train.model import load_base
 
-    model = "livo-data-tests/no-such-model-7f3a"  # never downloads: unavailable offline and online
-    with pytest.raises(ModelUnavailableError) as info:
-        load_base(model, parts=("scheduler",))
-    assert info.value.model == model
+    # (an unavailable hub id is ModelUnavailableError: test_render checks it through the renderer; through
+    # the trainer's loader it costs the hub client's network retries, ~20 s offline)
     broken = tmp_path / "broken"
     (broken / "scheduler").mkdir(parents=True)
     (broken / "scheduler" / "scheduler_config.json").write_text("{not json")
