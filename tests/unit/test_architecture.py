@@ -22,7 +22,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline.cli", "pipeline.console"),
 )
 PACKAGES = ("pipeline", "flows", "livo_train")
-MAX_LINES = 300
+# A cohesive module of a few hundred lines beats several that must be read together; the cap only
+# stops a module from becoming a grab bag.
+MAX_LINES = 500
 # Data tables, not logic: allowed to be long.
 DATA_TABLES: frozenset[str] = frozenset()
 
