@@ -52,8 +52,7 @@ def main() -> int:
 
     from pipeline.score.clip import ClipScorer
     from pipeline.score.faces import FaceScorer
-    from pipeline.score.nudenet import NudeNetScorer
-    from pipeline.score.opennsfw import OpenNsfwScorer
+    from pipeline.score.nsfw import NudeNetScorer, OpenNsfwScorer
     from pipeline.score.q16 import Q16Scorer
 
     with tempfile.TemporaryDirectory() as tmp:

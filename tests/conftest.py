@@ -78,14 +78,14 @@ def clip_scorer(tiny_clip_path: Path):
 
 @pytest.fixture(scope="session")
 def nudenet_scorer():
-    from pipeline.score.nudenet import NudeNetScorer
+    from pipeline.score.nsfw import NudeNetScorer
 
     return NudeNetScorer()
 
 
 @pytest.fixture(scope="session")
 def nsfw_scorer():
-    from pipeline.score.opennsfw import OpenNsfwScorer
+    from pipeline.score.nsfw import OpenNsfwScorer
 
     return OpenNsfwScorer(batch_size=4)
 

@@ -1,9 +1,9 @@
 """`livo calibrate RUN` as a library call: sweep every threshold rule over a finished run, overall
 and per category, and write what each threshold would keep and the proposed `filters:` block.
 
-Writes <out>/calibration.json (tables and proposals), calibration.png (distributions with the
-current and proposed thresholds) and filters.yaml (paste into a profile); <out> defaults to
-RUN/calibration.
+Writes <out>/calibration.json (tables and proposals), calibration.png (per threshold rule, the
+distributions it separates with the current (grey) and proposed (blue) thresholds) and filters.yaml
+(paste into a profile); <out> defaults to RUN/calibration.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.calibrate.pairs import read_judged_pairs
-from pipeline.calibrate.sweep import Proposal, grid, keep_table, propose, rule_values
+from pipeline.calibrate.sweep import Proposal, grid, keep_table, propose, read_judged_pairs, rule_values
 from pipeline.config import load_config
 from pipeline.errors import MissingFileError
 from pipeline.run.atomic import atomic_write_text
@@ -110,8 +109,37 @@ def _write(result: Calibration, out: Path, rule_values_by_reason: dict | None) -
               f"{result.keep:g}).\n# Paste into a profile (configs/*.yaml) in place of its filters: block.\n")
     atomic_write_text(files["yaml"], header + yaml.safe_dump(result.snippet(), sort_keys=False))
     if rule_values_by_reason is not None:
-        from pipeline.calibrate.plot import plot_calibration
-
         files["png"] = plot_calibration(result, rule_values_by_reason, out / "calibration.png")
     result.files = {k: str(v) for k, v in files.items()}
     atomic_write_text(files["json"], json.dumps(asdict(result), indent=2))
+
+
+def plot_calibration(result: Calibration, values_by_reason: dict, path: Path) -> Path:
+    """calibration.png: per threshold rule, the distributions it separates with the current (grey) and
+    proposed (blue) thresholds."""
+    from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
+
+    rules = result.rules
+    fig = Figure(figsize=(3.2 * len(rules), 3.0))
+    axes = fig.subplots(1, len(rules), squeeze=False)
+    for ax, rc in zip(axes[0], rules):
+        rv = values_by_reason[rc.reason]
+        if rv.rule.contrast is not None and np.isfinite(rv.low).any():
+            low, high = rv.rule.contrast_sides
+            series = [(f"{low} image", rv.low, "#2b7bba"), (f"{high} image", rv.high, "#d6604d")]
+        else:
+            series = [("pairs", rv.values, "#7f7f7f")]
+        finite = [v[np.isfinite(v)] for _, v, _ in series]
+        bins = np.histogram_bin_edges(np.concatenate(finite), bins=20) if sum(map(len, finite)) else 10
+        for (label, _, colour), v in zip(series, finite):
+            if len(v):
+                ax.hist(v, bins=bins, alpha=0.55, color=colour, label=label)
+        ax.axvline(rc.current, color="#555555", linestyle="--", label=f"current {rc.current:g}")
+        ax.axvline(rc.proposal.threshold, color="#08306b", label=f"proposed {rc.proposal.threshold:g}")
+        ax.set_title(f"{rc.field}\n({rc.proposal.method})", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"{result.pairs} judged pairs of {Path(result.run).name}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path

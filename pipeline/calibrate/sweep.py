@@ -1,5 +1,8 @@
-"""Each threshold rule's statistic over a run's pairs, what each threshold would keep, and a
-proposed threshold.
+"""A finished run's judged pairs as the filter rules see them, each threshold rule's statistic over
+them, what each threshold would keep, and a proposed threshold.
+
+Every score is stored with every pair (a rejected pair keeps the scores that rejected it),
+so the rules can be re-applied to a run with any thresholds without rendering anything.
 
 A rule whose statistic can be measured on an image that should pass and on one that should
 not (the aligned and the violating image of a toxicity pair; the requested attribute on the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -22,12 +26,49 @@ from pipeline.config import FilterConfig
 from pipeline.filters import RULES, THRESHOLD_RULES
 from pipeline.filters.rules import ThresholdRule
 from pipeline.records import is_missing
+from pipeline.run.schema import SCORE_COLUMNS
+from pipeline.run.tables import read_rejected, read_run
 
 MIN_PAIRS = 10  # fewer values than this on a side: no proposal, the current threshold stays
 # Below this J the two sides overlap so much that a valley is noise (random models, a judge that
 # cannot see the category): the threshold stays, and the table says why.
 MIN_SEPARATION = 0.3
 GRID_POINTS = 21
+
+_FACTS = ["id", "category", "kind", "attribute", "violating_attribute"]
+
+
+@dataclass(frozen=True)
+class StoredPair:
+    """The plan fields a rule reads (`pipeline.filters.evidence.Pair`), from a shard row."""
+
+    id: str
+    category: str
+    kind: str
+    attribute: str | None
+    violating_attribute: str | None
+    kept: bool
+
+
+def _text(v: object) -> str | None:
+    return None if is_missing(v) else str(v)
+
+
+def _score(v: object) -> float | None:
+    return None if is_missing(v) else float(v)
+
+
+def read_judged_pairs(run: Path | str) -> tuple[list[StoredPair], list[dict[str, float | None]]]:
+    """(pairs, their scores) of every kept and rejected pair of ``run``, images not read."""
+    columns = _FACTS + list(SCORE_COLUMNS)
+    frames = [(read_run(run, columns), True), (read_rejected(run, columns), False)]
+    pairs, scores = [], []
+    for frame, kept in frames:
+        for row in frame.to_dict("records"):
+            pairs.append(StoredPair(str(row["id"]), str(row["category"]), str(row["kind"]), _text(row["attribute"]),
+                                    _text(row["violating_attribute"]), kept))
+            scores.append({c: _score(row[c]) for c in SCORE_COLUMNS})
+    return pairs, scores
 
 
 @dataclass

@@ -1,2 +1,2 @@
-"""A finished run in the layouts other tools train on: Pick-a-Pic v2 (Diffusion-DPO and other
-Pick-a-Pic readers), LiVO's official training folders; `livo push` to the Hugging Face Hub."""
+"""A finished run in the layouts other tools train on (layouts: Pick-a-Pic v2 for Diffusion-DPO and
+other Pick-a-Pic readers, LiVO's official training folders); `livo push` to the Hugging Face Hub (hub)."""

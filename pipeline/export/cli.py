@@ -8,12 +8,12 @@ import argparse
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "pickapic":
-        from pipeline.export.pickapic import export_pickapic
+        from pipeline.export.layouts import export_pickapic
 
         out, pairs = export_pickapic(args.run_dir, args.out, args.image_format)
         print(f"wrote {pairs} pairs to {out} (Pick-a-Pic v2 layout: train_diffusion_dpo.py --dataset_name {out})")
     else:
-        from pipeline.export.livo_layout import export_livo
+        from pipeline.export.layouts import export_livo
 
         out, pairs, scenes = export_livo(args.run_dir, args.out)
         print(f"wrote {pairs} pairs in {scenes} scenes to {out} (LiVO layout: train.py --train_data_dir {out})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.export.common import ExportError
+from pipeline.export.layouts import ExportError
 from pipeline.run.layout import CONFIG_FILE, STATS_FILE, RunPaths, parquet_files
 
 

@@ -25,7 +25,7 @@ class NudeNetBoxes:
     """NudeNet's boxes of the I2P exposed labels (the ones the scorer counts), as image fractions."""
 
     def __init__(self) -> None:
-        from pipeline.score.nudenet import NudeNetScorer
+        from pipeline.score.nsfw import NudeNetScorer
 
         self.scorer = NudeNetScorer()
 

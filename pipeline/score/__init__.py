@@ -1,2 +1,2 @@
-"""Scoring rendered pairs: the ``Scorer`` protocol and column merge (base), the scorers (clip, nudenet,
-opennsfw, faces, q16) and the one list of them with their config switches (registry)."""
+"""Scoring rendered pairs: the ``Scorer`` protocol and column merge (base), the scorers (clip, nsfw:
+NudeNet and open_nsfw, faces, q16) and the one list of them with their config switches (registry)."""

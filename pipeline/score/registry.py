@@ -32,13 +32,13 @@ def _clip(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
 
 
 def _nudenet(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
-    from pipeline.score.nudenet import NudeNetScorer
+    from pipeline.score.nsfw import NudeNetScorer
 
     return NudeNetScorer()
 
 
 def _nsfw(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
-    from pipeline.score.opennsfw import OpenNsfwScorer
+    from pipeline.score.nsfw import OpenNsfwScorer
 
     return OpenNsfwScorer(device=s.device, batch_size=s.batch_size)
 

@@ -10,7 +10,7 @@ import pipeline.cli
 from pipeline.cli import build_parser
 from pipeline.console import run_command
 from pipeline.errors import ShardsFailedError, UserError
-from pipeline.export.common import ExportError
+from pipeline.export.layouts import ExportError
 
 COMMANDS = ["principles", "prompts", "select", "train-selector", "shards", "plan", "audit", "validate", "train",
             "eval", "calibrate", "report", "export", "push", "browse"]

@@ -42,7 +42,7 @@ def _official_read(train_data_dir: Path) -> list[dict]:
 
 
 def test_official_reader_gets_every_pair(tmp_path):
-    from pipeline.export.livo_layout import export_livo
+    from pipeline.export.layouts import export_livo
     from pipeline.run.browse import load_pairs
 
     run = make_run(tmp_path / "run", kept=6)

@@ -19,7 +19,7 @@ from livo_cli import run_livo
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory):
-    from pipeline.export.pickapic import export_pickapic
+    from pipeline.export.layouts import export_pickapic
 
     root = tmp_path_factory.mktemp("pickapic")
     out, pairs = export_pickapic(make_run(root / "run", kept=7), root / "out")

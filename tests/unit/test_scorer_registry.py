@@ -45,8 +45,7 @@ def test_every_declared_column_has_a_meaning_a_type_and_a_place_in_the_schema():
 def test_the_scorer_classes_take_their_columns_from_the_declarations():
     from pipeline.score.clip import ClipScorer
     from pipeline.score.faces import FaceScorer
-    from pipeline.score.nudenet import NudeNetScorer
-    from pipeline.score.opennsfw import OpenNsfwScorer
+    from pipeline.score.nsfw import NudeNetScorer, OpenNsfwScorer
     from pipeline.score.q16 import Q16Scorer
 
     classes = (ClipScorer, NudeNetScorer, OpenNsfwScorer, FaceScorer, Q16Scorer)

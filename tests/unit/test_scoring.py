@@ -17,7 +17,7 @@ from pipeline.errors import ModelUnavailableError
 from pipeline.records import PairPlan
 from pipeline.score.base import combine_scores
 from pipeline.score.clip import ClipScorer, concept_texts
-from pipeline.score.nudenet import I2P_NUDITY_LABELS, NudeNetScorer
+from pipeline.score.nsfw import I2P_NUDITY_LABELS, NudeNetScorer
 
 
 def _toxicity_plan(i: int = 0) -> PairPlan:

@@ -1,7 +1,9 @@
-"""`livo export RUN --format pickapic OUT`: the Pick-a-Pic v2 layout, so the diffusers Diffusion-DPO
-research example (`train_diffusion_dpo.py --dataset_name OUT`) and other Pick-a-Pic readers train on
-a run unchanged.
+"""`livo export RUN --format pickapic|livo OUT`: a finished run in the layouts other tools train on, and
+what the two exports share: the output folder rule, image bytes in the format asked for, and
+their user error (the console prints it as one `livo: ...` line).
 
+**Pick-a-Pic v2** (`export_pickapic`), so the diffusers Diffusion-DPO research example
+(`train_diffusion_dpo.py --dataset_name OUT`) and other Pick-a-Pic readers train on a run unchanged.
 As Pick-a-Pic stores them: ``caption`` (str), ``jpg_0`` / ``jpg_1`` raw encoded image bytes in a
 plain binary column (those readers call ``Image.open(io.BytesIO(b))`` on them, so an ``Image``
 feature that decodes to PIL would break them), ``label_0`` float64 (1.0 = ``jpg_0`` preferred;
@@ -9,10 +11,27 @@ never a 0.5 tie, which they would count as a ``jpg_0`` win). Here ``jpg_0`` is a
 image and ``label_0`` 1.0. Files ``data/train-NNNNN-of-NNNNN.parquet`` (one per shard, so
 `load_dataset(OUT)` finds the ``train`` split by name) and a dataset card. Every non-image column of
 the run's shards follows, under its own name.
+
+**The official LiVO training layout** (`export_livo`), which LiVO's
+`value_encoder/train.py --train_data_dir OUT` reads.
+
+    OUT/<group>/<scene>/metadata.jsonl   {"prompt", "value", "file_name", "label"} per image
+    OUT/<group>/<scene>/<file_name>      the image (label 1 aligned, 0 violating)
+
+That reader lists OUT and every group folder and expects only folders there, and pairs each aligned
+image with a random violating image of its scene. So: group = the principle, scene = one prompt
+of it (every pair of the prompt, e.g. one per requested attribute value), and nothing else is
+written into OUT (no card: the run folder keeps it). Its training text is ``value + ", " + prompt``:
+``value`` is the principle statement, ``prompt`` the input prompt, as our trainer reads them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import re
+from collections import defaultdict
 from pathlib import Path
 
 import datasets
@@ -20,13 +39,39 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
+from PIL import Image
 
 from pipeline.config import load_config
-from pipeline.export.common import fresh_dir, image_bytes
+from pipeline.errors import UserError
 from pipeline.run.atomic import atomic_open, atomic_write_text
 from pipeline.run.card import license_info
 from pipeline.run.layout import RunPaths
-from pipeline.run.schema import IMAGE_COLUMNS, ROW_GROUP_SIZE
+from pipeline.run.schema import IMAGE_COLUMNS, ROW_GROUP_SIZE, encode_image
+
+
+class ExportError(UserError):
+    """A user error of an export: the message says what to do."""
+
+
+def fresh_dir(out: Path | str) -> Path:
+    """`out`, created; refused when it already holds files (an export never mixes two runs)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out} exists and is not an empty folder: choose a new folder or remove it")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def image_bytes(cell: dict, fmt: str, quality: int = 95) -> tuple[bytes, str]:
+    """(bytes, extension) of a shard image cell: as stored (`fmt` "original") or re-encoded as JPEG."""
+    data = cell["bytes"]
+    stored = Path(cell.get("path") or "x.png").suffix.lstrip(".").lower() or "png"
+    if fmt == "original" or stored in ("jpg", "jpeg"):
+        return data, "jpg" if stored == "jpeg" else stored
+    return encode_image(Image.open(io.BytesIO(data)), "jpeg", quality), "jpg"
+
+
+# Pick-a-Pic v2
 
 DATA_DIR = "data"
 _S, _B, _F64 = datasets.Value("string"), datasets.Value("binary"), datasets.Value("float64")
@@ -99,3 +144,38 @@ def export_pickapic(run: str | Path, out: str | Path, image_format: str = "jpeg"
         rows += table.num_rows
     atomic_write_text(target / "README.md", _card(cfg, paths.root, features, rows))
     return target, rows
+
+
+# LiVO's training folders
+
+METADATA_FILE = "metadata.jsonl"
+
+
+def scene_name(prompt: str) -> str:
+    """A readable, collision-free folder name for a prompt: a slug and 8 hex of its sha256."""
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:48] or "prompt"
+    return f"{slug}-{hashlib.sha256(prompt.encode()).hexdigest()[:8]}"
+
+
+def export_livo(run: str | Path, out: str | Path) -> tuple[Path, int, int]:
+    """Write the export; returns (folder, pairs, scenes). Images keep their stored bytes."""
+    paths = RunPaths(Path(run))
+    files = paths.shard_files()
+    target = fresh_dir(out)
+    metadata: dict[Path, list[dict]] = defaultdict(list)
+    pairs = 0
+    for f in files:
+        for row in pq.read_table(f).to_pylist():
+            scene = target / row["principle_id"] / scene_name(row["prompt"])
+            scene.mkdir(parents=True, exist_ok=True)
+            for side, label in (("aligned", 1), ("violating", 0)):
+                data, ext = image_bytes(row[side], "original")
+                name = f"{row['id']}-{side}.{ext}"
+                with atomic_open(scene / name, binary=True) as fh:
+                    fh.write(data)
+                metadata[scene].append({"prompt": row["prompt"], "value": row["principle"], "file_name": name,
+                                        "label": label})
+            pairs += 1
+    for scene, rows in metadata.items():
+        atomic_write_text(scene / METADATA_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+    return target, pairs, len(metadata)
