@@ -54,7 +54,7 @@ class NaiveStep:
         import torch
         from PIL import Image
 
-        from livo_train.images import load_image
+        from livo_train.data import load_image
 
         img = load_image({"bytes": data}, self.args.resolution)
         if flip:

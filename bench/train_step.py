@@ -74,8 +74,7 @@ def sd15_base(tokenizer_dir: Path):
 def load_bench_base(args):
     if args.model_size == "sd15":
         return sd15_base(Path(args.workdir) / "tokenizer"), "random:sd15"
-    from livo_train.base_model import resolve_base_model
-    from livo_train.model import load_base
+    from livo_train.model import load_base, resolve_base_model
 
     name, path = resolve_base_model(args.data, None)
     return load_base(path), name

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import torch
 
-from livo_train.images import load_image, to_pixels
+from livo_train.data import load_image, to_pixels
 from livo_train.model import move, tokenize, value_text
 from pipeline.errors import MissingFileError
 from pipeline.render.base import torch_dtype

@@ -17,8 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from livo_train.config import TrainConfig, identity_fields, identity_hash, load_train_config
-from livo_train.errors import TrainingError
+from livo_train.config import TrainConfig, TrainingError, identity_fields, identity_hash, load_train_config
 from livo_train.outputs import CONFIG_FILE, VALUE_ENCODER
 from pipeline.render.base import quiet_progress_bars
 from pipeline.run.atomic import atomic_write_text

@@ -11,7 +11,7 @@ from typing import get_args
 def check_data_run(data_run, allow_incomplete: bool) -> list[str]:
     """Why the data run is not a complete build (empty when it is). Refused (TrainingError) unless
     ``allow_incomplete``: a model trained on part of a run would silently miss what the rest holds."""
-    from livo_train.errors import TrainingError
+    from livo_train.config import TrainingError
     from pipeline.run.validate import completeness_problems, repair_command
 
     problems = completeness_problems(data_run)
@@ -58,8 +58,8 @@ def _print_skipped(problem: str) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from livo_train.errors import EvalError
-    from livo_train.eval_job import EvalConfig, run_eval
+    from livo_train.config import EvalError
+    from livo_train.evaluate import IMAGES_DIR, PAGE_FILE, EvalConfig, run_eval, summary_table
     from pipeline.typed_config import field_errors
 
     # The eval flags' dests are EvalConfig's field names and unset flags are absent (SUPPRESS):
@@ -70,7 +70,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ValidationError as e:
         raise EvalError("; ".join(field_errors(e))) from None
     result, json_path, png_path = run_eval(cfg, on_skipped=_print_skipped)
-    from livo_train.eval_page import IMAGES_DIR, PAGE_FILE, summary_table
 
     print(summary_table(result))
     out = json_path.parent
@@ -79,7 +78,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _choices(field: str) -> list[str]:
-    from livo_train.eval_job import EvalConfig
+    from livo_train.evaluate import EvalConfig
 
     return list(get_args(EvalConfig.model_fields[field].annotation))
 

@@ -4,6 +4,9 @@ Defaults are LiVO's official hyper-parameters (β=1000, α=500, γ1=1, γ2=0.5, 
 weight decay 1e-2, grad clip 1.0, constant schedule, batch 8 per device). The resolved
 config is saved next to the output as ``train_config.yaml``; its identity hash (minus the
 fields that only change speed or length) guards resuming into a folder trained differently.
+
+Also the errors a user can cause in `livo train` and `livo eval` (TrainingError, EvalError), which
+the CLI reports as one line (`livo: ...`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ from pipeline.typed_config import RESUMABLE_MARK, flatten, hash_without, load_ya
 
 if TYPE_CHECKING:
     import torch
+
+
+class TrainingError(RuntimeError):
+    """An error a user can cause in `livo train`; the CLI reports it as one line (`livo: ...`)."""
+
+
+class EvalError(ValueError):
+    """An error a user can cause in `livo eval`; the CLI reports it as one line (`livo: ...`)."""
+
 
 SHARD_GROUP_COLUMNS = ("prompt", "principle_id", "principle", "category", "kind", "pair_type", "source", "attribute")
 

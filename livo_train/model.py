@@ -7,11 +7,15 @@ output (final-LN state at the EOS token) is used, prepended as one extra token t
 frozen text encoder's per-token states: cond = [value_vec ; prompt_states]. No add, gate or
 projection. Training pads prompts to the tokenizer's 77 tokens (the UNet sees 78); the
 aligned pipeline follows the official inference (prompt truncated to 76 tokens, unpadded).
+
+The base model around it: which one a data run trains (`resolve_base_model`: the one named in
+the config, else the run's renderer) and its frozen parts (`load_base`).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,32 @@ class BaseComponents:
     vae: Any
     unet: Any
     noise_scheduler: Any
+
+
+def run_model(run_dir: str | Path) -> str:
+    """The renderer recorded in the shards' `model` column (one per run)."""
+    import pyarrow.parquet as pq
+
+    from pipeline.run.layout import RunPaths
+
+    names: set[str] = set()
+    for f in RunPaths(run_dir).shard_files():
+        names.update(pq.read_table(f, columns=["model"]).column("model").unique().to_pylist())
+    names.discard(None)
+    if len(names) != 1:
+        raise ValueError(f"{run_dir}: expected one rendering model in the shards, found {sorted(names)}")
+    return names.pop()
+
+
+def resolve_base_model(run_dir: str | Path, base: str | None) -> tuple[str, str]:
+    """(name, loadable path or hub id) of the base model: `base`, else the run's renderer."""
+    from pipeline.render.tiny_models import resolve_model
+    from pipeline.run.layout import RunPaths
+
+    name = base or run_model(run_dir)
+    path = resolve_model(name, RunPaths(run_dir).saved_models())
+    # A local dir is recorded absolute: the trained model is loaded later from anywhere.
+    return name, os.path.abspath(path) if os.path.isdir(path) else path
 
 
 def load_base(model: str, *, parts: tuple[str, ...] = ("tokenizer", "text_encoder", "vae", "unet", "scheduler"),

@@ -22,16 +22,28 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from livo_train.base_model import resolve_base_model
 from livo_train.cache import PairCache, cache_complete, cache_spec, prepare_cache
 from livo_train.checkpoints import Checkpoints, check_output
-from livo_train.config import TrainConfig, dump_train_config, identity_hash, precision_dtype, train_config_dict
-from livo_train.dataset import PreferenceDataset
-from livo_train.errors import TrainingError
+from livo_train.config import (
+    TrainConfig,
+    TrainingError,
+    dump_train_config,
+    identity_hash,
+    precision_dtype,
+    train_config_dict,
+)
+from livo_train.data import EpochOrder, PreferenceDataset, noisy_pairs, step_generator
 from livo_train.loss import dpo_loss, livo_loss
 from livo_train.metrics import MetricsLog, flat_hparams, truncate_metrics
-from livo_train.model import BaseComponents, compile_unet, init_value_encoder, load_base, move, prepend_value
-from livo_train.noise import noisy_pairs, step_generator
+from livo_train.model import (
+    BaseComponents,
+    compile_unet,
+    init_value_encoder,
+    load_base,
+    move,
+    prepend_value,
+    resolve_base_model,
+)
 from livo_train.outputs import (
     CACHE_DIR,
     CONFIG_FILE,
@@ -42,7 +54,6 @@ from livo_train.outputs import (
     read_training_record,
     write_final,
 )
-from livo_train.sampler import EpochOrder
 from pipeline.render.speed import torch_settings
 from pipeline.run.manifest import run_hash_of
 

@@ -54,7 +54,7 @@ def setup_logging(verbose: bool) -> None:
 
 def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
     """(exit code 2: invalid input, exit code 1: anything else a user can fix)."""
-    from livo_train.errors import EvalError, TrainingError
+    from livo_train.config import EvalError, TrainingError
     from pipeline.catalog import CatalogError
     from pipeline.errors import ModelUnavailableError, ShardsFailedError, UserError
     from pipeline.llm.types import LLMUnavailableError

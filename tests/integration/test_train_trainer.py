@@ -13,11 +13,10 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import ROOT
-from livo_train.base_model import resolve_base_model
 from livo_train.cache import PairCache, cache_spec, prepare_cache
 from livo_train.config import load_train_config
-from livo_train.dataset import PreferenceDataset
-from livo_train.model import load_base
+from livo_train.data import PreferenceDataset
+from livo_train.model import load_base, resolve_base_model
 from livo_train.trainer import LiVOTrainer, TrainingError
 
 pytestmark = pytest.mark.slow

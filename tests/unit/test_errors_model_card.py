@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from livo_train.config import TrainConfig
-from livo_train.model_card import render_model_card
+from livo_train.outputs import render_model_card
 
 SUMMARY = {"base_model": "builtin:tiny-sd", "base_model_path": "/m", "data_run": "/runs/tiny", "data_run_hash": "abc",
            "pairs": 3, "num_processes": 1, "global_step": 1, "final_metrics": {"loss": 0.5}}

@@ -20,7 +20,7 @@ def _result(kinds=("toxicity", "bias", None)):
 
 
 def test_images_are_saved_and_shown_per_prompt_and_arm(tmp_path):
-    from livo_train.eval_page import EvalImages, write_page
+    from livo_train.evaluate import EvalImages, write_page
 
     images = EvalImages(tmp_path)
     for i in range(3):
@@ -35,7 +35,7 @@ def test_images_are_saved_and_shown_per_prompt_and_arm(tmp_path):
 
 
 def test_summary_table_is_short_and_has_the_change():
-    from livo_train.eval_page import summary_table
+    from livo_train.evaluate import summary_table
 
     lines = summary_table(_result()).splitlines()
     assert lines[0].split() == ["metric", "base", "LiVO", "change"]
@@ -45,7 +45,7 @@ def test_summary_table_is_short_and_has_the_change():
 
 
 def test_prompts_with_markup_stay_text(tmp_path):
-    from livo_train.eval_page import EvalImages, write_page
+    from livo_train.evaluate import EvalImages, write_page
 
     result = _result()
     result["prompts"][0]["prompt"] = '<script>alert("x")</script> \'q\''

@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_model_card_paths_are_relative(tmp_path):
     from conftest import ROOT
     from livo_train.config import load_train_config
-    from livo_train.model_card import render_model_card
+    from livo_train.outputs import render_model_card
 
     (tmp_path / "run" / "models" / "tiny-sd").mkdir(parents=True)
     out = tmp_path / "train"

@@ -3,7 +3,7 @@
 import itertools
 from collections import Counter
 
-from livo_train.sampler import EpochOrder
+from livo_train.data import EpochOrder
 
 
 def take(it, n):
