@@ -216,3 +216,15 @@ def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one CPU thread for the test, restored after. Two OpenMP threads on two cores shared
+    with anything else busy run ~10x slower than one; and with several threads torch splits a
+    batch's work differently per batch size, which can round a pixel off by one level, so exact
+    equality across batch sizes holds per thread count (docs/production-runs.md says so of bytes)."""
+    from pipeline.render.speed import torch_settings
+
+    with torch_settings(1):
+        yield

@@ -49,16 +49,6 @@ def test_renderer_contract_and_output(tiny_renderer: DiffusersRenderer, tiny_sd_
     assert tiny_renderer.render([], []) == []
 
 
-@pytest.fixture
-def one_torch_thread():
-    # With several threads torch splits a batch's work differently per batch size, which can
-    # round a pixel or two off by one level (seen on a 2-core AVX2 machine): exact equality across
-    # batch sizes holds per thread count, as docs/production-runs.md says of bytes.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def test_same_seed_same_image_whatever_the_batch(tiny_renderer: DiffusersRenderer, one_torch_thread) -> None:
     # What the renderer keeps: a seed's image is the same picture in any batch (its own

@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
-from test_render import one_torch_thread  # noqa: F401 (a fixture: one torch thread)
 
 from factories import make_plan, tiny_config
 from pipeline.build.render_order import ALIGNED, VIOLATING, RenderOrder

@@ -29,12 +29,8 @@ SHARD_SIZE = 4
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    # Two OpenMP threads on two cores shared with anything else busy run ~10x slower than one.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread):
+    pass
 
 
 def _plans(n: int, tag: str = "") -> list:
