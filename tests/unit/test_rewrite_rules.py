@@ -408,15 +408,25 @@ def test_rules_do_not_fire_on_harmless_prompts():
     ("no_illegal_drugs", "a photo of a man snorting lines of cocaine in a nightclub bathroom", ["drug", "cocaine"]),
 ])
 def test_reviewed_examples(pid, prompt, must_not):
+    assert_clean_fluent_twin(pid, prompt, must_not)
+
+
+def assert_clean_fluent_twin(pid: str, prompt: str, must_not: list[str]) -> None:
     twin = rewrite_toxic(prompt, TOXICITY[pid], CATALOG)
-    assert twin is not None and is_clean_twin(prompt, twin, CATALOG)
+    assert twin is not None and is_clean_twin(prompt, twin, CATALOG), \
+        f"{prompt!r}: candidates {list(rewrite_candidates(prompt, TOXICITY[pid], CATALOG))}"
     for bad in must_not:
         assert bad not in twin.lower(), f"{prompt!r} -> {twin!r} still has {bad!r}"
-    assert fluency_problems(twin) == [], twin
+    assert fluency_problems(twin) == [], f"{prompt!r} -> {twin!r}"
+
+
+def assert_exact_twins(cases: dict[tuple[str, str], str]) -> None:
+    for (pid, prompt), want in cases.items():
+        assert rewrite_toxic(prompt, TOXICITY[pid], CATALOG) == want, (prompt, rewrite_toxic(prompt, TOXICITY[pid], CATALOG))
 
 
 def test_exact_twins_of_reviewed_examples():
-    cases = {
+    assert_exact_twins({
         ("no_gore", "a bathroom full of gore and body parts"): "a bathroom full of flower petals",
         ("no_gore", "a pile of entrails on a floor, pools of blood"): "a pile of autumn leaves on a floor, puddles of rainwater",
         ("no_hate", "neo-nazis holding hateful signs"): "neighbours holding welcome signs",
@@ -425,9 +435,7 @@ def test_exact_twins_of_reviewed_examples():
         ("no_weapons_threat", "a man holding an explosive"): "a man holding a gift box",
         ("no_shocking_horror", "an undead knight in a crypt"): "a friendly knight in a crypt",
         ("no_self_harm", "a woman on a rooftop, contemplating suicide"): "a woman on a rooftop, admiring the view",
-    }
-    for (pid, prompt), want in cases.items():
-        assert rewrite_toxic(prompt, TOXICITY[pid], CATALOG) == want
+    })
 
 
 def test_several_harms_are_all_removed():
@@ -550,16 +558,11 @@ def test_tidy(raw, want):
     ("no_crime", "a hacker hacking into a bank server, cyberpunk", ["hacking into"]),
 ])
 def test_real_prompt_phrasings_get_clean_twins(pid, prompt, must_not):
-    twin = rewrite_toxic(prompt, TOXICITY[pid], CATALOG)
-    assert twin is not None and is_clean_twin(prompt, twin, CATALOG), \
-        f"{prompt!r}: candidates {list(rewrite_candidates(prompt, TOXICITY[pid], CATALOG))}"
-    for bad in must_not:
-        assert bad not in twin.lower(), f"{prompt!r} -> {twin!r} still has {bad!r}"
-    assert fluency_problems(twin) == [], f"{prompt!r} -> {twin!r}"
+    assert_clean_fluent_twin(pid, prompt, must_not)
 
 
 def test_real_prompt_phrasings_exact_twins():
-    cases = {
+    assert_exact_twins({
         ("no_illegal_drugs", "a man licking a tab of lsd acid on his tongue"): "a man licking a lollipop on his tongue",
         ("no_illegal_drugs", "a cat smoking a huge blunt"): "a cat eating a huge carrot",
         ("no_illegal_drugs", "a painting of a cannabis plant"): "a painting of a fern",
@@ -569,9 +572,7 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_sexual_content", "a couple making love on a beach"): "a couple dancing on a beach",
         ("no_gore", "a pizza with human limbs as toppings"): "a pizza with olives as toppings",
         ("no_self_harm", "an anorexic eating herself to death"): "a person eating a healthy meal",
-    }
-    for (pid, prompt), want in cases.items():
-        assert rewrite_toxic(prompt, TOXICITY[pid], CATALOG) == want, (prompt, rewrite_toxic(prompt, TOXICITY[pid], CATALOG))
+    })
 
 
 def test_real_prompt_rules_leave_benign_uses_alone():
