@@ -22,11 +22,22 @@ from PIL import Image
 
 from pipeline.config import RunConfig
 from pipeline.filters import attribute_judge, judge
+from pipeline.plan.bias import resolve_bias_plans
 from pipeline.records import PairPlan
 from pipeline.run.schema import encode_image, pair_row, rejected_row
-from pipeline.score.base import combine_scores
+from pipeline.score.base import AttributeReaders, combine_scores
 
 _ENCODERS = 2
+
+
+@dataclass(frozen=True)
+class RenderedPair:
+    """A pair with both images rendered; `index`: its place in the shard's plans (rows keep that order)."""
+
+    index: int
+    plan: PairPlan
+    aligned: Image.Image
+    violating: Image.Image
 
 
 @dataclass
@@ -57,15 +68,19 @@ class PairWork:
         self._encoding = ThreadPoolExecutor(_ENCODERS, "livo-encode")
         self._chunks: list[tuple[list[int], Future]] = []
 
-    def call(self, key: str, fn: Callable, *args: Any) -> Future:
-        """fn(*args) on the scoring thread, in turn with the scoring; its time is added to seconds[key]."""
-        return self._scoring.submit(self._timed, key, fn, *args)
+    def read_attributes(self, plans: Sequence[PairPlan], neutral_images: Sequence[Image.Image | None],
+                        reader: AttributeReaders) -> Future[list[PairPlan]]:
+        """The plans with their bias attributes read (`resolve_bias_plans`), on the scoring thread in turn
+        with the scoring: the scorers' memos keep what the readers computed for the neutral images."""
+        # A copy of the images: the render thread goes on filling the shard's list.
+        return self._call("read_attributes", resolve_bias_plans, plans, list(neutral_images), reader)
 
-    def judge(self, pairs: Sequence[int], plans: Sequence[PairPlan], aligned: Sequence[Image.Image],
-              violating: Sequence[Image.Image]) -> None:
-        """Score, judge and encode these complete pairs (`pairs`: their places in the shard; the same
-        image objects the attribute reading saw, so the scorers' memos hit)."""
-        self._chunks.append((list(pairs), self.call("score", self._judge, list(plans), list(aligned), list(violating))))
+    def judge(self, pairs: Sequence[RenderedPair]) -> None:
+        """Score, judge and encode these pairs (their images the same objects the attribute reading
+        saw, so the scorers' memos hit)."""
+        self._chunks.append(([p.index for p in pairs],
+                             self._call("score", self._judge, [p.plan for p in pairs], [p.aligned for p in pairs],
+                                        [p.violating for p in pairs])))
 
     def raise_if_failed(self) -> None:
         """Raise a finished chunk's error now, instead of after the shard's last batch."""
@@ -95,6 +110,10 @@ class PairWork:
         """Stop the threads; work not started is dropped (an error or an interrupt ends the shard)."""
         self._scoring.shutdown(wait=True, cancel_futures=True)
         self._encoding.shutdown(wait=True, cancel_futures=True)
+
+    def _call(self, key: str, fn: Callable, *args: Any) -> Future:
+        """fn(*args) on the scoring thread, in turn with the scoring; its time is added to seconds[key]."""
+        return self._scoring.submit(self._timed, key, fn, *args)
 
     def _timed(self, key: str, fn: Callable, *args: Any) -> Any:
         t0 = time.perf_counter()

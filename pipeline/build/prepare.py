@@ -6,7 +6,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -15,11 +19,16 @@ from pipeline.catalog import Catalog, load_catalog
 from pipeline.config import PERFORMANCE_ONLY, RunConfig, config_dict, dump_config
 from pipeline.errors import PlanningError, RunConflictError
 from pipeline.llm.types import LLM, Failure
+from pipeline.records import PairPlan, PromptRecord, PromptStats, Selection
 from pipeline.run.layout import RunPaths
 from pipeline.run.lock import check_unlocked
 from pipeline.run.manifest import PreparedRun, read_manifest, write_manifest
 from pipeline.run.plan_io import write_dropped, write_plan
 from pipeline.typed_config import changed_fields
+
+if TYPE_CHECKING:
+    from pipeline.plan.planner import Plan
+    from pipeline.select.base import Selector
 
 log = logging.getLogger("pipeline.build")
 
@@ -56,7 +65,7 @@ def preflight(cfg: RunConfig, out: Path | str) -> None:
         raise conflict_error(paths, previous, cfg, rhash)
 
 
-def _nothing_planned(cfg: RunConfig, stats) -> PlanningError:
+def _nothing_planned(cfg: RunConfig, stats: PromptStats) -> PlanningError:
     refused = stats.planning_dropped or {}
     if refused:
         return PlanningError(f"no pairs planned: every pair failed the prompt checks ({refused}); see "
@@ -66,84 +75,174 @@ def _nothing_planned(cfg: RunConfig, stats) -> PlanningError:
                          "prompts that show a principle's harm or people, or turn planning.benign_pairs on")
 
 
-def _select(cfg: RunConfig, catalog: Catalog, paths: RunPaths, llm: LLM | None):
-    """(prompts, their stats, the selector, its selections, the LLM rewrites or None)."""
-    from pipeline.plan.planner import apply_pack_categories
-    from pipeline.prompts.collect import collect_prompts
-    from pipeline.select.factory import make_selector
+@dataclass(frozen=True)
+class _Collected:
+    """The run's prompts; ``counts``: collect_prompts' part of the prompt stats (template, imported,
+    import problems, generated, unique)."""
 
-    llm_failures: list[Failure] = []
-    prompts, stats = collect_prompts(cfg, llm, llm_failures)
-    for problem in stats.import_problems:
-        log.warning("skipped prompt: %s", problem)
-    if not prompts:
-        raise PlanningError("no prompts: the template packs give none (prompts.categories empty or prompts.packs_dir "
-                            "null) and neither do prompts.files; choose pack categories or add a prompt file")
-    t0 = time.perf_counter()
-    selector = make_selector(cfg, catalog, llm)
-    selections = selector.select([p.text for p in prompts])
-    llm_failures += getattr(selector, "failures", [])
-    stats.selection_seconds = round(time.perf_counter() - t0, 3)
-    if cfg.planning.trust_pack_category:
-        selections = apply_pack_categories(prompts, selections, catalog)
-    stats.selection_methods = dict(Counter(str(s.method) for s in selections))
-    rewrites = None
-    if llm is not None:
-        from pipeline.llm.report import usage_stats, write_failures
-        from pipeline.plan.llm_rewrite import llm_rewrites
-        from pipeline.select.llm import drop_failed_selections
-
-        prompts, selections, stats.selection_failed = drop_failed_selections(prompts, selections)
-        if cfg.rewriter == "llm":
-            rewrites, stats.llm_rewrites = llm_rewrites(cfg, llm, catalog, selections, llm_failures)
-        stats.llm = usage_stats(llm, llm_failures)
-        write_failures(paths.llm_failures, llm_failures)
-        for f in llm_failures:
-            log.warning("LLM %s failed for %r: %s", f.stage, f.item[:80], f.reason)
-    return prompts, stats, selector, selections, rewrites
+    prompts: list[PromptRecord]
+    counts: PromptStats
+    failures: list[Failure]  # LLM prompt generation's
 
 
-def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
-    """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused."""
-    from pipeline.plan.checks import check_for
-    from pipeline.plan.planner import plan_pairs
+@dataclass(frozen=True)
+class _Selected:
+    """The prompts that go on to planning, each with its selection, and the selector (planning's checks use it)."""
 
-    paths = RunPaths(Path(out))
-    rhash = run_hash(cfg)
+    prompts: list[PromptRecord]
+    selections: list[Selection]
+    selector: Selector
+    seconds: float
+    methods: dict[str, int]  # counted before the LLM selector's undecided prompts are left out
+    failed: int | None  # prompts the LLM selector could not decide; None without an LLM
+    failures: list[Failure]
+
+
+@dataclass(frozen=True)
+class _Rewritten:
+    """The LLM's safe twins, (prompt, principle id) -> twin; None when the rules write every twin."""
+
+    rewrites: dict[tuple[str, str], str] | None = None
+    stats: dict | None = None
+    failures: list[Failure] = field(default_factory=list)
+
+
+def _resume(cfg: RunConfig, paths: RunPaths, rhash: str) -> PreparedRun | None:
+    """The folder's run when it is this one and its plan is written; another run is refused."""
     previous = read_manifest(paths)
-    if previous is not None:
-        if previous.run_hash != rhash:
-            raise conflict_error(paths, previous, cfg, rhash)
-        if paths.plan.exists():
-            log.info("resuming run %s in %s", rhash, paths.root)
-            paths.remove_root_leftovers()
-            return previous
-    catalog = load_catalog(cfg.catalog_dir)  # before anything is written: a bad catalog leaves no folder
+    if previous is None:
+        return None
+    if previous.run_hash != rhash:
+        raise conflict_error(paths, previous, cfg, rhash)
+    if not paths.plan.exists():
+        return None
+    log.info("resuming run %s in %s", rhash, paths.root)
+    paths.remove_root_leftovers()
+    return previous
+
+
+def _start_folder(cfg: RunConfig, paths: RunPaths) -> None:
     paths.remove_root_leftovers()
     paths.make_dirs()
     dump_config(cfg, paths.config)
 
-    llm = None
-    if cfg.uses_llm:
-        from pipeline.llm.client import make_llm
 
-        llm = make_llm(cfg, paths.llm_cache)
+@contextmanager
+def _open_llm(cfg: RunConfig, paths: RunPaths) -> Iterator[LLM | None]:
+    """The run's LLM client (None when no stage uses one), closed after the LLM stages even when one
+    fails: its HTTP connections and the cache's SQLite handle."""
+    if not cfg.uses_llm:
+        yield None
+        return
+    from pipeline.llm.client import make_llm
+
+    llm = make_llm(cfg, paths.llm_cache)
     try:
-        prompts, stats, selector, selections, rewrites = _select(cfg, catalog, paths, llm)
+        yield llm
     finally:
-        if llm is not None:  # a failed stage too: its HTTP connections and the cache's SQLite handle
-            llm.close()
+        llm.close()
+
+
+def _collect(cfg: RunConfig, llm: LLM | None) -> _Collected:
+    from pipeline.prompts.collect import collect_prompts
+
+    failures: list[Failure] = []
+    prompts, counts = collect_prompts(cfg, llm, failures)
+    for problem in counts.import_problems:
+        log.warning("skipped prompt: %s", problem)
+    if not prompts:
+        raise PlanningError("no prompts: the template packs give none (prompts.categories empty or prompts.packs_dir "
+                            "null) and neither do prompts.files; choose pack categories or add a prompt file")
+    return _Collected(prompts, counts, failures)
+
+
+def _select(cfg: RunConfig, catalog: Catalog, llm: LLM | None, prompts: list[PromptRecord]) -> _Selected:
+    from pipeline.plan.planner import apply_pack_categories
+    from pipeline.select.factory import make_selector
+
+    t0 = time.perf_counter()  # before the selector is built: selection_seconds includes loading its models
+    selector = make_selector(cfg, catalog, llm)
+    selections = selector.select([p.text for p in prompts])
+    failures = list(getattr(selector, "failures", []))
+    seconds = round(time.perf_counter() - t0, 3)
+    if cfg.planning.trust_pack_category:
+        selections = apply_pack_categories(prompts, selections, catalog)
+    methods = dict(Counter(str(s.method) for s in selections))
+    failed = None
+    if llm is not None:
+        from pipeline.select.llm import drop_failed_selections
+
+        prompts, selections, failed = drop_failed_selections(prompts, selections)
+    return _Selected(prompts, selections, selector, seconds, methods, failed, failures)
+
+
+def _rewrite(cfg: RunConfig, catalog: Catalog, llm: LLM | None, selections: list[Selection]) -> _Rewritten:
+    if llm is None or cfg.rewriter != "llm":
+        return _Rewritten()
+    from pipeline.plan.llm_rewrite import llm_rewrites
+
+    failures: list[Failure] = []
+    rewrites, stats = llm_rewrites(cfg, llm, catalog, selections, failures)
+    return _Rewritten(rewrites, stats, failures)
+
+
+def _report_llm(paths: RunPaths, llm: LLM | None, failures: list[Failure]) -> dict | None:
+    """The LLM's usage totals (None without an LLM); writes llm_failures.jsonl, even when empty, and
+    logs each failure."""
+    if llm is None:
+        return None
+    from pipeline.llm.report import usage_stats, write_failures
+
+    usage = usage_stats(llm, failures)
+    write_failures(paths.llm_failures, failures)
+    for f in failures:
+        log.warning("LLM %s failed for %r: %s", f.stage, f.item[:80], f.reason)
+    return usage
+
+
+def _plan(cfg: RunConfig, catalog: Catalog, selected: _Selected, rewritten: _Rewritten) -> Plan:
+    from pipeline.plan.checks import check_for
+    from pipeline.plan.planner import plan_pairs
+
     planning = cfg.planning
-    planned = plan_pairs(prompts, selections, catalog, seed=planning.seed, benign_pairs=planning.benign_pairs,
-                         max_pairs=planning.max_pairs, rewrites=rewrites, check=check_for(cfg, catalog, selector),
-                         bias_attribute=planning.bias_attribute)
-    plans = planned.plans
-    stats.planning_dropped = planned.dropped_counts()
-    write_dropped(paths, planned.dropped)
-    if not plans:
-        raise _nothing_planned(cfg, stats)
+    return plan_pairs(selected.prompts, selected.selections, catalog, seed=planning.seed,
+                      benign_pairs=planning.benign_pairs, max_pairs=planning.max_pairs, rewrites=rewritten.rewrites,
+                      check=check_for(cfg, catalog, selected.selector), bias_attribute=planning.bias_attribute)
+
+
+def _prompt_stats(collected: _Collected, selected: _Selected, rewritten: _Rewritten, llm_usage: dict | None,
+                  planned: Plan) -> PromptStats:
+    return replace(collected.counts, selection_seconds=selected.seconds, selection_methods=selected.methods,
+                   selection_failed=selected.failed, llm_rewrites=rewritten.stats,
+                   planning_dropped=planned.dropped_counts(), llm=llm_usage)
+
+
+def _write_run(cfg: RunConfig, paths: RunPaths, rhash: str, plans: list[PairPlan], stats: PromptStats) -> PreparedRun:
+    """plan.jsonl before run.json: run.json marks a prepared folder (`_resume`)."""
     write_plan(paths, plans)
     size = cfg.shards.shard_size
     prepared = PreparedRun(str(paths.root), rhash, (len(plans) + size - 1) // size, len(plans), stats)
     write_manifest(paths, prepared)
     return prepared
+
+
+def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
+    """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused."""
+    paths = RunPaths(Path(out))
+    rhash = run_hash(cfg)
+    resumed = _resume(cfg, paths, rhash)
+    if resumed is not None:
+        return resumed
+    catalog = load_catalog(cfg.catalog_dir)  # before anything is written: a bad catalog leaves no folder
+    _start_folder(cfg, paths)
+    with _open_llm(cfg, paths) as llm:
+        collected = _collect(cfg, llm)
+        selected = _select(cfg, catalog, llm, collected.prompts)
+        rewritten = _rewrite(cfg, catalog, llm, selected.selections)
+        llm_usage = _report_llm(paths, llm, collected.failures + selected.failures + rewritten.failures)
+    planned = _plan(cfg, catalog, selected, rewritten)
+    stats = _prompt_stats(collected, selected, rewritten, llm_usage, planned)
+    write_dropped(paths, planned.dropped)
+    if not planned.plans:
+        raise _nothing_planned(cfg, stats)
+    return _write_run(cfg, paths, rhash, planned.plans, stats)

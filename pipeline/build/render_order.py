@@ -37,7 +37,9 @@ class ImageJob:
 
 class RenderOrder:
     """The batches of a shard. ``reads_attributes``: bias pairs choose their aligned attribute from
-    their neutral image (a reader exists); otherwise every prompt is known up front."""
+    their neutral image (a reader exists); otherwise every prompt is known up front. Every batch that
+    `needs_reading` comes after `last_neutral_batch`, so a shard can start the reading after that
+    batch and wait for it only at the first batch that needs it."""
 
     def __init__(self, plans: Sequence[PairPlan], reads_attributes: bool, batch_size: int) -> None:
         if batch_size < 1:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.build.pair_work import PairWork
-from pipeline.build.render_order import ALIGNED, VIOLATING, RenderOrder
+from PIL import Image
+
+from pipeline.build.pair_work import PairWork, RenderedPair
+from pipeline.build.render_order import ALIGNED, VIOLATING, ImageJob, RenderOrder
 from pipeline.config import RunConfig
 from pipeline.plan.bias import resolve_bias_plans
 from pipeline.records import PairPlan
@@ -27,27 +29,17 @@ from pipeline.run.manifest import read_manifest
 from pipeline.run.plan_io import load_plan, shard_plans
 from pipeline.run.reports import ShardReport, read_marker, write_marker
 
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """torch's CPU thread count for one shard, restored after it (callers may be long-lived processes)."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+if TYPE_CHECKING:
+    from pipeline.render.base import Renderer
+    from pipeline.score.base import AttributeReaders
 
 
 def process_shard(cfg: RunConfig, out: Path | str, index: int, renderer=None, scorers=None) -> ShardReport:
     """Shard `index` of a prepared run; a shard with a marker is returned from the marker
     (``resumed``) without any work. Models default to the configured ones (`build.models`)."""
-    with torch_threads(cfg.torch_threads):
+    from pipeline.render.speed import torch_settings  # imports torch: here, so importing this module does not
+
+    with torch_settings(cfg.torch_threads):
         return _process_shard(cfg, out, index, renderer, scorers)
 
 
@@ -63,8 +55,7 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     paths.remove_shard_leftovers(index)
     if renderer is None or scorers is None:
         renderer, scorers = load_models(cfg, out)
-    if hasattr(renderer, "start_shard"):
-        renderer.start_shard()  # the renderer serves shard after shard: no earlier shard's batch halving here
+    renderer.start_shard()  # the renderer serves shard after shard: no earlier shard's batch halving here
     plans = shard_plans(load_plan(paths), index, cfg.shards.shard_size)
     seconds: dict[str, float] = {"render": 0.0, "read_attributes": 0.0, "score": 0.0, "write": 0.0}
     work = PairWork(cfg, scorers, read_manifest(paths).run_hash, seconds)
@@ -92,9 +83,50 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     return report
 
 
-def _render(plans: list[PairPlan], renderer, scorers, work: PairWork, seconds: dict[str, float]) -> list[PairPlan]:
+class _Images:
+    """A shard's images, by side and pair, as its batches render them."""
+
+    def __init__(self, pairs: int) -> None:
+        self.sides: dict[str, list[Image.Image | None]] = {ALIGNED: [None] * pairs, VIOLATING: [None] * pairs}
+
+    def add(self, jobs: Sequence[ImageJob], rendered: Sequence[Image.Image]) -> list[int]:
+        """Keep a batch's images; returns the pairs it completed (both sides now rendered), in plan order."""
+        for job, image in zip(jobs, rendered, strict=True):
+            self.sides[job.side][job.pair] = image
+        return sorted({j.pair for j in jobs if self.sides[ALIGNED][j.pair] is not None
+                       and self.sides[VIOLATING][j.pair] is not None})
+
+    def pair(self, index: int, plan: PairPlan) -> RenderedPair:
+        return RenderedPair(index, plan, self.sides[ALIGNED][index], self.sides[VIOLATING][index])
+
+
+class _Plans:
+    """The shard's plans as its batches see them: as planned until the bias attributes are read, then
+    resolved. `RenderOrder` renders every neutral image before the first batch that `needs_reading`,
+    so the reading (`start_reading`, on the scoring thread) overlaps the batches between them, and
+    `resolved` waits for it only where a prompt depends on it."""
+
+    def __init__(self, plans: list[PairPlan]) -> None:
+        self.current = plans
+        self._reading: Future[list[PairPlan]] | None = None
+
+    def start_reading(self, work: PairWork, neutral_images: Sequence[Image.Image | None],
+                      reader: AttributeReaders) -> None:
+        self._reading = work.read_attributes(self.current, neutral_images, reader)
+
+    def resolved(self) -> list[PairPlan]:
+        """The plans with the read attributes (as they are when no reading was started)."""
+        if self._reading is not None:
+            self.current, self._reading = self._reading.result(), None
+        return self.current
+
+
+def _render(plans: list[PairPlan], renderer: Renderer, scorers, work: PairWork,
+            seconds: dict[str, float]) -> list[PairPlan]:
     """Render the shard batch by batch (`render_order`), handing each completed pair to `work` while
-    the next batch denoises; returns the plans with their bias attributes resolved.
+    the next batch denoises; returns the plans with their bias attributes resolved. Per batch: the
+    plans its prompts need (`_Plans`), one UNet call (`_render_batch`), its images kept (`_Images`),
+    after the last neutral batch the attribute reading started, and the pairs it completed handed over.
 
     Seconds are per stage and overlap: render is this thread's time in the renderer, score and
     read_attributes the scoring thread's, write the encoders' and the Parquet writes'."""
@@ -104,25 +136,25 @@ def _render(plans: list[PairPlan], renderer, scorers, work: PairWork, seconds: d
     if reader is None:
         plans = resolve_bias_plans(plans, [], None)  # refuses unresolved bias plans: nothing reads them
     order = RenderOrder(plans, reader is not None, getattr(renderer, "batch_size", None) or max(1, 2 * len(plans)))
-    images: dict[str, list] = {ALIGNED: [None] * len(plans), VIOLATING: [None] * len(plans)}
-    resolved: Future | None = None
-    for k, batch in enumerate(order.batches):
-        if resolved is not None and order.needs_reading(k):
-            plans, resolved = resolved.result(), None
-        prompts, negatives = zip(*(job.prompt(plans) for job in batch))
-        t0 = time.perf_counter()
-        # All negatives empty: None, as a batch without negative prompts always was.
-        rendered = renderer.render(list(prompts), [plans[j.pair].seed for j in batch],
-                                   list(negatives) if any(negatives) else None)
-        seconds["render"] += time.perf_counter() - t0
-        for job, image in zip(batch, rendered, strict=True):
-            images[job.side][job.pair] = image
+    images, shard = _Images(len(plans)), _Plans(plans)
+    for k, jobs in enumerate(order.batches):
+        batch_plans = shard.resolved() if order.needs_reading(k) else shard.current
+        completed = images.add(jobs, _render_batch(renderer, jobs, batch_plans, seconds))
         if k == order.last_neutral_batch():
-            resolved = work.call("read_attributes", resolve_bias_plans, plans, list(images[VIOLATING]), reader)
-        complete = sorted({j.pair for j in batch if images[ALIGNED][j.pair] is not None
-                           and images[VIOLATING][j.pair] is not None})
-        if complete:
-            work.judge(complete, [plans[i] for i in complete], [images[ALIGNED][i] for i in complete],
-                       [images[VIOLATING][i] for i in complete])
+            shard.start_reading(work, images.sides[VIOLATING], reader)
+        if completed:
+            work.judge([images.pair(i, batch_plans[i]) for i in completed])
         work.raise_if_failed()
-    return plans if resolved is None else resolved.result()
+    return shard.resolved()
+
+
+def _render_batch(renderer: Renderer, jobs: Sequence[ImageJob], plans: Sequence[PairPlan],
+                  seconds: dict[str, float]) -> list[Image.Image]:
+    """One UNet call; its time is added to seconds["render"]."""
+    prompts, negatives = zip(*(job.prompt(plans) for job in jobs))
+    t0 = time.perf_counter()
+    # All negatives empty: None, as a batch without negative prompts always was.
+    rendered = renderer.render(list(prompts), [plans[j.pair].seed for j in jobs],
+                               list(negatives) if any(negatives) else None)
+    seconds["render"] += time.perf_counter() - t0
+    return rendered

@@ -33,7 +33,8 @@ def torch_dtype(name: str) -> torch.dtype:
 
 @runtime_checkable
 class Renderer(Protocol):
-    """Turns prompts into images; `model` is recorded in the shards as provenance."""
+    """Turns prompts into images; `model` is recorded in the shards as provenance. A renderer that
+    keeps no state between shards may subclass this for the no-op `start_shard`."""
 
     model: str
 
@@ -43,6 +44,10 @@ class Renderer(Protocol):
         seeds: Sequence[int],
         negative_prompts: Sequence[str] | None = None,
     ) -> list[Image.Image]: ...
+
+    def start_shard(self) -> None:
+        """Called before each shard's first render: one renderer serves shard after shard, and nothing an
+        earlier shard left (an out-of-memory halving) may reach this shard's images."""
 
 
 @contextmanager

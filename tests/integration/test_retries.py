@@ -85,6 +85,9 @@ class FailsOnce:
             raise RuntimeError("CUDA error: unspecified launch failure")
         return self.inner.render(prompts, seeds, negative_prompts)
 
+    def start_shard(self) -> None:
+        self.inner.start_shard()
+
 
 def _small(small_build, *more):
     return tiny_config(small_build + ["prompts.per_category=1", "retries.delay_seconds=0", *more])

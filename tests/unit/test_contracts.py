@@ -47,7 +47,7 @@ class LenientScorer:
         return {c: np.zeros(len(plans)) for c in self.columns}
 
 
-class NoisyRenderer:
+class NoisyRenderer(Renderer):
     model = "noise"
 
     def render(self, prompts, seeds, negative_prompts=None):

@@ -20,6 +20,7 @@ from pipeline.build.shard import process_shard
 from pipeline.filters import attribute_judge, judge
 from pipeline.plan.bias import resolve_bias_plans
 from pipeline.records import PromptStats
+from pipeline.render.base import Renderer
 from pipeline.render.diffusers import _load_pipeline
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import PreparedRun, write_manifest
@@ -156,7 +157,7 @@ def test_batched_shard_is_the_sequential_shard_and_its_bytes_do_not_depend_on_ti
         assert getattr(RunPaths(again), name)(0).read_bytes() == getattr(RunPaths(out), name)(0).read_bytes()
 
 
-class _Renderer:
+class _Renderer(Renderer):
     """Solid-colour images; its third batch waits until a scorer has been called (or 20 s)."""
 
     model, batch_size = "solid", 2
