@@ -22,7 +22,7 @@ from pipeline.select.semantic import SemanticScores, SemanticSelector
 SPLITS = ("calibration", "test")
 DEFAULT_LABELLED_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "selector_labelled.jsonl"
 # Calibration accuracy at the shipped DEFAULT_THRESHOLD / DEFAULT_MARGIN (see anchors.py).
-CALIBRATION_ACCURACY = 0.856  # 77/90 since the catalog grew (slurs, plurals), defaults unchanged
+CALIBRATION_ACCURACY = 0.822  # 74/90 since keywords read off real prompts decide "lap dance" and "maggots" (this split labels them nudity, horror); defaults unchanged (best 0.833)
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.10 + 0.01 * i, 2) for i in range(51))  # 0.10 .. 0.60
 DEFAULT_MARGINS: tuple[float, ...] = tuple(round(-0.25 + 0.01 * i, 2) for i in range(46))  # -0.25 .. 0.20

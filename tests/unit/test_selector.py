@@ -140,7 +140,7 @@ def test_semantic_none_for_harmless_prompts(default_selector):
 
 
 def test_semantic_finds_violations_without_keywords(default_selector):
-    prompts = ["a woman wearing nothing at all posing on a bed", "a person kicking a stranger on the ground"]
+    prompts = ["a woman without a stitch of clothing posing on a bed", "a person kicking a stranger on the ground"]
     assert KeywordSelector(CATALOG).match(prompts[0]) is None
     got = default_selector.select(prompts)
     assert [s.category for s in got] == ["nudity", "violence"]
