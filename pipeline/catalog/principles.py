@@ -6,7 +6,6 @@ the field, because a silently wrong catalog poisons every pair built from it.
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Literal
@@ -14,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.catalog.text import whole_words
 from pipeline.categories import ALL, kind_of
 
 DEFAULT_CATALOG_DIR = Path(__file__).resolve().parents[2] / "value_principles"
@@ -114,7 +114,7 @@ class Principle(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Principle:
         for phrase in self.keyword_exceptions:
-            if not _phrase_pattern([*self.keywords, *self.cue_words]).search(phrase):
+            if not whole_words([*self.keywords, *self.cue_words]).search(phrase):
                 raise _FieldError("keyword_exceptions",
                                   f"{phrase!r} contains none of the keywords or cue words, so it excepts nothing")
         if overlap := sorted(set(self.keywords) & set(self.cue_words)):
@@ -157,26 +157,14 @@ class Principle(BaseModel):
 
     def _find(self, words: list[str], text: str) -> set[str]:
         if self.keyword_exceptions:
-            text = _phrase_pattern(self.keyword_exceptions).sub(" ", text)
-        return {m.lower() for m in _phrase_pattern(words).findall(text)}
+            text = whole_words(self.keyword_exceptions).sub(" ", text)
+        return {m.lower() for m in whole_words(words).findall(text)}
 
     def find_exceptions(self, text: str) -> set[str]:
         """The benign look-alike phrases of this principle ("kitchen knife") found in `text`."""
         if not self.keyword_exceptions:
             return set()
-        return {m.lower() for m in _phrase_pattern(self.keyword_exceptions).findall(text)}
-
-
-@functools.lru_cache(maxsize=1024)
-def _compiled_phrases(phrases: tuple[str, ...]) -> re.Pattern[str]:
-    # Whole words/phrases so that "gun" does not fire on "begun"; longest first so that
-    # "machine gun" wins over "gun".
-    alts = "|".join(re.escape(k) for k in sorted(phrases, key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
-
-
-def _phrase_pattern(phrases: list[str]) -> re.Pattern[str]:
-    return _compiled_phrases(tuple(phrases))
+        return {m.lower() for m in whole_words(self.keyword_exceptions).findall(text)}
 
 
 class _FieldError(ValueError):

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipeline.catalog import Catalog
-from pipeline.plan.checks import PromptCheck, normalized
+from pipeline.catalog.text import prompt_key
+from pipeline.plan.checks import PromptCheck
 from pipeline.plan.fluency import edit_problems
 from pipeline.records import PairPlan
 
@@ -69,7 +70,7 @@ def audit_plan(plans: Sequence[PairPlan], dropped: Sequence[dict], catalog: Cata
         texts = _aligned_texts(p)
         fails = {
             "aligned_free_of_harm": next((f"{a!r} carries {harm[a]}" for a in texts if harm[a]), None),
-            "sides_differ": next((f"{a!r}" for a in texts if normalized(a) == normalized(p.violating_prompt)), None),
+            "sides_differ": next((f"{a!r}" for a in texts if prompt_key(a) == prompt_key(p.violating_prompt)), None),
             "aligned_fluent": next((f"{a!r}: {', '.join(broken)}" for a in texts
                                     if (broken := edit_problems(a, p.prompt))), None),
             "violating_violates": _violation_problem(p, violating_harm, catalog, check),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.catalog import Catalog
+from pipeline.catalog.text import prompt_key
 from pipeline.plan.fluency import edit_problems
 from pipeline.select.base import Selector
 from pipeline.select.keyword import KeywordSelector
@@ -30,10 +31,6 @@ REASONS = (STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, INJECTION_NOT_RECOGNISED, ONL
 # one of these stands within two words of it.
 _TEXT_CARRIERS = re.compile(r"\b(?:notes?|letters?|leaflets?|flyers?|slogans?|messages?|slurs?|words|signs?|captions?|"
                             r"texts?|shouting|chanting|saying|insults?)\b", re.IGNORECASE)
-
-
-def normalized(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 @dataclass
@@ -69,7 +66,7 @@ class PromptCheck:
         harms = self.harms([a for a, _ in pairs])
         out: list[str | None] = []
         for (aligned, violating), harm in zip(pairs, harms):
-            if normalized(aligned) == normalized(violating):
+            if prompt_key(aligned) == prompt_key(violating):
                 out.append(SAME_SIDES)
             elif harm is not None:
                 out.append(STILL_VIOLATES)

@@ -18,10 +18,11 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.catalog import Catalog, Principle
+from pipeline.catalog.text import prompt_key
 from pipeline.config import RunConfig
 from pipeline.llm.types import LLM, Failure, Messages, run_concurrently
 from pipeline.plan.rewrite_rules import rewrite_toxic
-from pipeline.prompts.text import check_prompt, prompt_key
+from pipeline.prompts.text import check_prompt
 from pipeline.records import Selection
 
 _SYSTEM = """\

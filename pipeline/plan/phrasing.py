@@ -4,10 +4,10 @@ named, and by one appended person phrase where nobody is ("..., an elderly perso
 
 from __future__ import annotations
 
-import functools
 import re
 
 from pipeline.catalog import Catalog, Principle
+from pipeline.catalog.text import whole_words
 from pipeline.prompts.text import fix_articles
 from pipeline.select.people import GENDER_WORDS, PEOPLE, on_camera
 
@@ -56,12 +56,6 @@ def _insertion_point(prompt: str, noun_start: int) -> int:
     return prompt.rindex(first, 0, noun_start)
 
 
-@functools.lru_cache(maxsize=64)
-def noun_pattern(nouns: tuple[str, ...]) -> re.Pattern[str]:
-    alts = "|".join(re.escape(n) for n in sorted(set(nouns), key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alts})(?:s|es)?(?![\w-])", re.IGNORECASE)
-
-
 # A role noun no list names ("hygienist", "sommelier"), by its ending, after a determiner;
 # used only when no listed person word is found.
 _ROLE = re.compile(r"\b(?:a|an|the|two|three|several|some)\s+(?:[\w-]+\s+){0,2}?"
@@ -96,7 +90,7 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
     """``prompt`` with ``value`` of the principle's attribute said once, minimally."""
     phrase = principle.attribute_phrases[value]
     shown = on_camera(prompt)  # not the photographer of "by a professional photographer"
-    m = noun_pattern(person_nouns(principle, catalog)).search(shown)
+    m = whole_words(person_nouns(principle, catalog), plural=True).search(shown)
     if m is not None and m.group(0).lower() in _PRONOUNS:  # "someone" takes no adjective: "a young person"
         return fix_articles(f"{prompt[:m.start()]}a {phrase.adjective} person{prompt[m.end():]}")
     start = m.start() if m is not None else None

@@ -24,7 +24,8 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 
-from pipeline.catalog import Catalog, Principle, load_catalog
+from pipeline.catalog import Catalog, Principle
+from pipeline.catalog.text import prompt_key, whole_words
 from pipeline.prompts.text import fix_articles
 
 MAX_PASSES = 4
@@ -56,21 +57,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=1)
-def _default_catalog() -> Catalog:
-    return load_catalog()
-
-
 def toxicity_principles(catalog: Catalog) -> list[Principle]:
     return [p for p in catalog if p.kind == "toxicity"]
-
-
-@functools.lru_cache(maxsize=64)
-def _exceptions_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
-    if not phrases:
-        return None
-    alts = "|".join(re.escape(e) for e in sorted(phrases, key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
 
 
 class _Masked:
@@ -81,8 +69,8 @@ class _Masked:
 
     def __init__(self, text: str, principles: Sequence[Principle]):
         self.found: list[str] = []
-        pat = _exceptions_pattern(tuple(sorted({e for p in principles for e in p.keyword_exceptions})))
-        self.masked = pat.sub(self._hide, text) if pat else text
+        pattern = whole_words(sorted({e for p in principles for e in p.keyword_exceptions}))
+        self.masked = pattern.sub(self._hide, text)
 
     def _hide(self, m: re.Match) -> str:
         self.found.append(m.group(0))
@@ -111,10 +99,9 @@ def apply_rules(text: str, principle: Principle) -> tuple[str, int]:
     return text, fired
 
 
-def rules_firing(text: str, catalog: Catalog | None = None) -> dict[str, list[str]]:
+def rules_firing(text: str, catalog: Catalog) -> dict[str, list[str]]:
     """principle id -> the rule patterns of toxicity principles that still match ``text``
     (keyword exceptions masked): harm the rules know how to remove."""
-    catalog = catalog or _default_catalog()
     tox = toxicity_principles(catalog)
     masked = _Masked(text, tox).masked
     out: dict[str, list[str]] = {}
@@ -125,9 +112,8 @@ def rules_firing(text: str, catalog: Catalog | None = None) -> dict[str, list[st
     return out
 
 
-def toxicity_hits(text: str, catalog: Catalog | None = None) -> dict[str, set[str]]:
+def toxicity_hits(text: str, catalog: Catalog) -> dict[str, set[str]]:
     """principle id -> the keywords of toxicity principles found in ``text``."""
-    catalog = catalog or _default_catalog()
     return {p.id: found for p in toxicity_principles(catalog) if (found := p.find_keywords(text))}
 
 
@@ -154,7 +140,7 @@ def _drop_harmful_segments(text: str, catalog: Catalog) -> str:
     return ",".join(kept)
 
 
-def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog | None = None) -> Iterator[str]:
+def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog) -> Iterator[str]:
     """Candidate safe twins of ``prompt``, most preferred first, each tidied and distinct:
 
     1. the rules of ``principle``;
@@ -164,7 +150,6 @@ def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog | Non
 
     Candidates are not checked; ``rewrite_toxic`` picks the first clean one.
     """
-    catalog = catalog or _default_catalog()
     tox = toxicity_principles(catalog)
     others = [p for p in tox if p.id != principle.id]
     mask = _Masked(prompt, tox)
@@ -190,26 +175,21 @@ def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog | Non
         yield text
 
 
-def _same(a: str, b: str) -> bool:
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
-
-
-def is_clean_twin(prompt: str, twin: str, catalog: Catalog | None = None) -> bool:
+def is_clean_twin(prompt: str, twin: str, catalog: Catalog) -> bool:
     """A usable safe twin: non-empty, differs from the prompt by more than tidying, no toxicity
     keyword, no toxicity rule still firing."""
-    return bool(twin.strip()) and not _same(tidy(prompt), twin) and not toxicity_hits(twin, catalog) \
-        and not rules_firing(twin, catalog)
+    return bool(twin.strip()) and prompt_key(tidy(prompt)) != prompt_key(twin) \
+        and not toxicity_hits(twin, catalog) and not rules_firing(twin, catalog)
 
 
-def rewrite_toxic(prompt: str, principle: Principle, catalog: Catalog | None = None) -> str | None:
+def rewrite_toxic(prompt: str, principle: Principle, catalog: Catalog) -> str | None:
     """The rule-based safe twin of a toxicity prompt, or None when the rules cannot make one.
 
     Returns the first of ``rewrite_candidates`` that ``is_clean_twin``. None means there is no
     clean twin: the caller must not fall back to the prompt or to a suffixed prompt (the
-    planner drops the pair with reason ``aligned_prompt_still_violates``). ``catalog``
-    defaults to the shipped catalog (the other toxicity principles' keywords and rules).
+    planner drops the pair with reason ``aligned_prompt_still_violates``). ``catalog`` gives
+    the other toxicity principles' keywords and rules.
     """
-    catalog = catalog or _default_catalog()
     for twin in rewrite_candidates(prompt, principle, catalog):
         if is_clean_twin(prompt, twin, catalog):
             return twin

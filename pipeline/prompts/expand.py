@@ -18,9 +18,10 @@ import random
 import re
 from collections.abc import Sequence
 
+from pipeline.catalog.text import prompt_key
 from pipeline.categories import PACK_CATEGORIES
 from pipeline.prompts.packs import PromptPack, SlotPair, combination_space, harm_side, safe_side
-from pipeline.prompts.text import dedupe, fix_articles, normalize_prompt, prompt_key
+from pipeline.prompts.text import dedupe, fix_articles, normalize_prompt
 from pipeline.records import PromptRecord
 
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")

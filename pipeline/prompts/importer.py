@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.catalog.text import prompt_key
 from pipeline.errors import MissingFileError, UserError
-from pipeline.prompts.text import check_prompt, normalize_prompt, prompt_key
+from pipeline.prompts.text import check_prompt, normalize_prompt
 from pipeline.records import PromptRecord
 
 log = logging.getLogger("pipeline.prompts")

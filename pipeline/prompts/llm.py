@@ -20,10 +20,11 @@ from pydantic import BaseModel, ConfigDict
 
 from pipeline.catalog import Catalog
 from pipeline.catalog.descriptors import CATEGORY_DESCRIPTORS
+from pipeline.catalog.text import prompt_key
 from pipeline.categories import ALL, BENIGN, kind_of
 from pipeline.config import RunConfig
 from pipeline.llm.types import LLM, Failure, Messages, run_concurrently
-from pipeline.prompts.text import check_prompt, prompt_key
+from pipeline.prompts.text import check_prompt
 from pipeline.records import PromptRecord
 
 MAX_LISTED = 40  # accepted prompts shown back to the model per round (keeps requests small)

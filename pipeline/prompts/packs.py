@@ -34,9 +34,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipeline.catalog.text import prompt_key
 from pipeline.categories import PACK_CATEGORIES, kind_of
 from pipeline.errors import MissingFileError
-from pipeline.prompts.text import normalize_prompt, prompt_key
+from pipeline.prompts.text import normalize_prompt
 
 DEFAULT_PACK_DIR = Path(__file__).resolve().parents[2] / "prompts" / "packs"
 

@@ -1,5 +1,5 @@
-"""Text rules every prompt passes, whatever its source: normalisation, the dedupe key, and
-the checks that make a string a usable prompt (import, LLM answers)."""
+"""Text rules every prompt passes, whatever its source: normalisation, dedupe (on
+``catalog.text.prompt_key``), and the checks that make a string a usable prompt (import, LLM answers)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from pipeline.catalog.text import prompt_key
 from pipeline.records import PromptRecord
 
 # Placeholders that spreadsheet / pandas exports write for a missing value.
@@ -17,11 +18,6 @@ UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that failed UTF-8 decoding
 def normalize_prompt(text: str) -> str:
     """Strip and collapse all whitespace runs (newlines, tabs, ...) to single spaces."""
     return " ".join(text.split())
-
-
-def prompt_key(text: str) -> str:
-    """The dedupe key: lower-cased (casefolded), whitespace-collapsed text."""
-    return " ".join(text.casefold().split())
 
 
 def dedupe(records: Iterable[PromptRecord]) -> list[PromptRecord]:

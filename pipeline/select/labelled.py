@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.catalog import Catalog
+from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
 
 LABELLED_DIR = Path(__file__).resolve().parents[2] / "prompts" / "labelled"
@@ -46,7 +47,7 @@ def split_key(prompt: str, source: str | None) -> str:
     """What ``is_dev`` hashes for a row: the image id of a COCO caption, else the prompt."""
     if source and source.startswith("coco:"):
         return source
-    return " ".join(prompt.lower().split())
+    return prompt_key(prompt)
 
 
 class LabelledDataError(ValueError):
@@ -96,7 +97,7 @@ def read_labelled(path: Path | str, catalog: Catalog) -> list[LabelledPrompt]:
         if unknown:
             raise LabelledDataError(f"{where}: unknown principle(s) {unknown}; labels are the catalog's ids or "
                                     f"'{NONE_LABEL}' (see `livo principles list`)")
-        key = " ".join(prompt.lower().split())
+        key = prompt_key(prompt)
         if key in seen:
             raise LabelledDataError(f"{where}: the prompt repeats line {seen[key]}; keep one row per prompt")
         seen[key] = n

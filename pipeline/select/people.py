@@ -13,6 +13,7 @@ import functools
 import re
 
 from pipeline.catalog import Catalog
+from pipeline.catalog.text import whole_words
 
 ATTRIBUTE_ORDER = ("gender", "race", "age")
 
@@ -69,16 +70,10 @@ _AGE_NUMBER = re.compile(r"\b\d{1,2}[- ]year[- ]old\b|\bin (?:his|her|their) (?:
 
 
 @functools.lru_cache(maxsize=8)
-def _words(words: tuple[str, ...]) -> re.Pattern[str]:
-    alts = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alts})(?:s|es)?(?![\w-])", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=8)
 def _before_person(words: tuple[str, ...]) -> re.Pattern[str]:
-    people = "|".join(re.escape(w) for w in sorted(PEOPLE, key=len, reverse=True))
-    alts = "|".join(re.escape(w) for w in words)
-    return re.compile(rf"(?<![\w-])(?:{alts})\s+(?:[\w-]+\s+)?(?:{people})(?:s|es)?(?![\w-])", re.IGNORECASE)
+    """One of ``words``, at most one word, then a person word."""
+    gap = r"\s+(?:[\w-]+\s+)?"
+    return re.compile(whole_words(words).pattern + gap + whole_words(PEOPLE, plural=True).pattern, re.IGNORECASE)
 
 
 # People a prompt names but does not show: the maker of the image in quality and style tags
@@ -104,7 +99,7 @@ def on_camera(text: str) -> str:
 
 def shows_people(text: str) -> bool:
     """A person word outside the quality tags."""
-    return _words(PEOPLE).search(on_camera(text)) is not None
+    return whole_words(PEOPLE, plural=True).search(on_camera(text)) is not None
 
 
 def says_nobody(text: str) -> bool:
@@ -114,11 +109,11 @@ def says_nobody(text: str) -> bool:
 def stated_attributes(text: str) -> set[str]:
     text = on_camera(text)
     out = set()
-    if _words(GENDER_WORDS).search(text):
+    if whole_words(GENDER_WORDS, plural=True).search(text):
         out.add("gender")
-    if _words(RACE_WORDS).search(text) or _before_person(RACE_BEFORE_PERSON).search(text):
+    if whole_words(RACE_WORDS, plural=True).search(text) or _before_person(RACE_BEFORE_PERSON).search(text):
         out.add("race")
-    if _words(AGE_WORDS).search(text) or _AGE_NUMBER.search(text) or _before_person(AGE_BEFORE_PERSON).search(text):
+    if whole_words(AGE_WORDS, plural=True).search(text) or _AGE_NUMBER.search(text) or _before_person(AGE_BEFORE_PERSON).search(text):
         out.add("age")
     return out
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.catalog import Catalog
+from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import final_label
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
@@ -56,9 +57,9 @@ def with_twins(rows: Sequence[LabelledPrompt]) -> tuple[list[LabelledPrompt], li
     (the closest harmless contrast there is); the second list gives each row's group, so a twin
     is never in another fold than its prompt."""
     out, groups = list(rows), list(range(len(rows)))
-    seen = {" ".join(r.prompt.lower().split()) for r in rows}
+    seen = {prompt_key(r.prompt) for r in rows}
     for i, r in enumerate(rows):
-        key = " ".join((r.twin or "").lower().split())
+        key = prompt_key(r.twin or "")
         if r.twin and r.twin_label and key not in seen:
             seen.add(key)
             out.append(LabelledPrompt(r.twin, r.twin_label, frozenset(), "twin", r.english, None, None,

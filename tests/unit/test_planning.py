@@ -42,8 +42,8 @@ def test_toxicity_pair_is_a_minimal_rewrite_with_negatives():
 
 def test_rewrite_without_a_clean_twin_is_none_not_a_suffix():
     p = CATALOG.get("no_gore")
-    assert rewrite_toxic("a battlefield scene", p) is None  # the rules change nothing: no twin
-    assert rewrite_toxic("a bloody knight on a battlefield", p) == "a clean knight on a battlefield"
+    assert rewrite_toxic("a battlefield scene", p, CATALOG) is None  # the rules change nothing: no twin
+    assert rewrite_toxic("a bloody knight on a battlefield", p, CATALOG) == "a clean knight on a battlefield"
 
 
 def test_bias_values_are_balanced_when_chosen_at_planning():

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from conftest import ROOT
+from pipeline.catalog.text import prompt_key
 from pipeline.prompts.importer import (
     I2P_COLUMNS,
     ImportProblem,
@@ -16,7 +17,7 @@ from pipeline.prompts.importer import (
     read_prompt_file,
     read_prompt_files,
 )
-from pipeline.prompts.text import check_prompt, prompt_key
+from pipeline.prompts.text import check_prompt
 
 DATA = ROOT / "tests" / "data"
 TXT, JSONL, CSV = DATA / "prompts.txt", DATA / "prompts.jsonl", DATA / "i2p_sample.csv"

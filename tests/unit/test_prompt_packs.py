@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from pipeline.catalog.text import prompt_key
 from pipeline.categories import ALL, BENIGN, BIAS, PACK_CATEGORIES, TOXICITY, kind_of
 from pipeline.prompts.expand import expand_pack, expand_packs
 from pipeline.prompts.packs import (
@@ -25,7 +26,7 @@ from pipeline.prompts.packs import (
     parse_pack,
     safe_side,
 )
-from pipeline.prompts.text import dedupe, fix_articles, prompt_key
+from pipeline.prompts.text import dedupe, fix_articles
 from pipeline.records import PromptRecord
 
 

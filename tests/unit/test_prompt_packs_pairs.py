@@ -16,6 +16,7 @@ from dataclasses import asdict
 import pytest
 
 from pipeline.catalog import load_catalog
+from pipeline.catalog.text import prompt_key
 from pipeline.categories import TOXICITY
 from pipeline.plan.fluency import fluency_problems
 from pipeline.plan.planner import apply_pack_categories
@@ -30,7 +31,7 @@ from pipeline.prompts.packs import (
     parse_pack,
     safe_side,
 )
-from pipeline.prompts.text import dedupe, prompt_key
+from pipeline.prompts.text import dedupe
 from pipeline.records import PromptRecord, Selection, SelectionMethod
 from pipeline.select.keyword import KeywordSelector
 
