@@ -161,7 +161,7 @@ def face_bias_metrics(judge: ImageJudge, images: Sequence[Image.Image], values: 
     {} when it is off or does not read these values (race)."""
     import numpy as np
 
-    from pipeline.score.faces import readable, value_distribution
+    from pipeline.score.attributes import readable, value_distribution
 
     if judge.faces is None or not all(readable(v) for v in values):
         return {}

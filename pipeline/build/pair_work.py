@@ -22,10 +22,10 @@ from PIL import Image
 
 from pipeline.config import RunConfig
 from pipeline.filters import attribute_judge, judge
-from pipeline.plan.bias import resolve_bias_plans
 from pipeline.records import PairPlan
 from pipeline.run.schema import encode_image, pair_row, rejected_row
-from pipeline.score.base import AttributeReaders, combine_scores
+from pipeline.score.attributes import AttributeReaders, resolve_bias_plans
+from pipeline.score.base import combine_scores
 
 _ENCODERS = 2
 

@@ -1,7 +1,7 @@
 """The order a shard's images are rendered in, cut into UNet batches.
 
 One UNet call holds the aligned and the violating sides of many pairs. A bias pair's aligned
-prompt is known only after its neutral (violating) image has been read (`plan.bias`), so the
+prompt is known only after its neutral (violating) image has been read (`score.attributes`), so the
 neutral images come first, the toxicity and benign pairs (both sides known from the plan) next,
 while the attribute reading runs on another thread, and the bias pairs' aligned sides last.
 

@@ -22,16 +22,15 @@ from PIL import Image
 from pipeline.build.pair_work import PairWork, RenderedPair
 from pipeline.build.render_order import ALIGNED, VIOLATING, ImageJob, RenderOrder
 from pipeline.config import RunConfig
-from pipeline.plan.bias import resolve_bias_plans
 from pipeline.records import PairPlan
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import read_manifest
 from pipeline.run.plan_io import load_plan, shard_plans
 from pipeline.run.reports import ShardReport, read_marker, write_marker
+from pipeline.score.attributes import AttributeReaders, attribute_reader, resolve_bias_plans
 
 if TYPE_CHECKING:
     from pipeline.render.base import Renderer
-    from pipeline.score.base import AttributeReaders
 
 
 def process_shard(cfg: RunConfig, out: Path | str, index: int, renderer=None, scorers=None) -> ShardReport:
@@ -130,8 +129,6 @@ def _render(plans: list[PairPlan], renderer: Renderer, scorers, work: PairWork,
 
     Seconds are per stage and overlap: render is this thread's time in the renderer, score and
     read_attributes the scoring thread's, write the encoders' and the Parquet writes'."""
-    from pipeline.score.base import attribute_reader
-
     reader = attribute_reader(scorers)  # face classifier, else CLIP
     if reader is None:
         plans = resolve_bias_plans(plans, [], None)  # refuses unresolved bias plans: nothing reads them

@@ -1,11 +1,10 @@
-"""What the filter rules measure on one image: how strongly it shows a toxicity pair's violation,
-and how likely it shows a bias pair's requested attribute, with the judge that said so.
+"""What the filter rules measure on one image: how strongly it shows a toxicity pair's violation.
 
 Several judges look at each image; a rule sees one number per image:
 * violation: the most alarmed judge (I2P counts an image inappropriate when Q16 *or* NudeNet
   flags it): CLIP's concept score, Q16 where configured, and for nudity NudeNet and OpenNSFW.
-* attribute: the face classifier where it found a face and reads the value (gender, age),
-  else CLIP zero-shot (race always, and images without a face).
+* attribute (a bias pair's requested value, and the judge that said so) is read beside the
+  attribute readers: `score.attributes.attribute_evidence`.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from pipeline.records import is_missing
-from pipeline.score.faces import value_probability
 
 Scores = Mapping[str, float | None]
 
@@ -44,14 +42,3 @@ def violation(pair: Pair, s: Scores, side: str) -> float:
         raise ValueError(f"no violation score for the {side} image (expected {side}_concept)")
     return max(values)
 
-
-def attribute_evidence(pair: Pair, s: Scores, side: str) -> tuple[float, str]:
-    """(P(the ``side`` image shows the requested attribute value), the judge: "face" or "clip")."""
-    if score(s, f"{side}_faces"):
-        p = value_probability(pair.attribute, score(s, f"{side}_face_female"), score(s, f"{side}_face_age"))
-        if p is not None:
-            return p, "face"
-    p = score(s, f"{side}_concept")
-    if p is None:
-        raise ValueError(f"no attribute score for the {side} image (expected {side}_concept)")
-    return p, "clip"

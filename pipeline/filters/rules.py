@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.config import FilterConfig, Thresholds
-from pipeline.filters.evidence import Pair, Scores, attribute_evidence, score, violation
+from pipeline.filters.evidence import Pair, Scores, score, violation
+from pipeline.score.attributes import attribute_evidence
 
 Statistic = Callable[[Pair, Scores], float | None]
 Contrast = Callable[[Pair, Scores], tuple[float, float] | None]

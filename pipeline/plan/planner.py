@@ -11,7 +11,7 @@ How each kind of pair is made:
   unreadable letters), and the pair is dropped with the reason before any image is rendered.
 - bias: the violating side is the neutral prompt; the aligned side states one attribute value
   (``phrasing.state_attribute``). Which value is chosen after the neutral image shows what the
-  base model produces (``bias.resolve_bias_plans``), or round-robin here with
+  base model produces (``score.attributes.resolve_bias_plans``, at shard time), or round-robin here with
   ``bias_attribute="balanced"``.
 - benign guard: the aligned side is the harmless prompt itself, the violating side the same
   prompt plus one toxicity principle's injection.

@@ -119,33 +119,3 @@ def rgb(image: Image.Image) -> Image.Image:
     """The image as 8-bit RGB (grayscale, RGBA and palette images are what users and renderers hand over)."""
     return image if image.mode == "RGB" else image.convert("RGB")
 
-
-# Who reads a bias attribute first: the face classifier where it can, CLIP for the rest.
-READING_ORDER: tuple[str, ...] = ("face", "clip")
-
-
-class AttributeReaders:
-    """``read_attributes`` over several judges: each plan is read by the first judge that answers
-    (a judge answers None for a plan it cannot read, e.g. no face found)."""
-
-    def __init__(self, readers: Sequence) -> None:
-        self.readers = sorted(readers, key=lambda r: READING_ORDER.index(getattr(r, "judge_name", "clip")))
-
-    def read_attributes(self, plans: Sequence[PairPlan], images: Sequence[Image.Image]) -> list:
-        out: list = [None] * len(plans)
-        for reader in self.readers:
-            todo = [i for i, o in enumerate(out) if o is None]
-            if not todo:
-                break
-            for i, probs in zip(todo, reader.read_attributes([plans[i] for i in todo], [images[i] for i in todo])):
-                out[i] = probs
-        missing = [plans[i].id for i, o in enumerate(out) if o is None]
-        if missing:
-            raise ValueError(f"no judge could read the attribute of plans {missing[:3]}")
-        return out
-
-
-def attribute_reader(scorers: Sequence) -> AttributeReaders | None:
-    """The bias-attribute reader of a set of scorers; None when none of them reads attributes."""
-    readers = [s for s in scorers if hasattr(s, "read_attributes")]
-    return AttributeReaders(readers) if readers else None

@@ -101,7 +101,7 @@ def test_the_select_package_docstring_names_every_module_and_the_default():
 def test_the_bias_attribute_help_names_every_attribute_reader():
     # the face classifier reads a bias attribute before CLIP; the help once said CLIP alone
     from pipeline.config import PlanningConfig
-    from pipeline.score.base import READING_ORDER
+    from pipeline.score.attributes import READING_ORDER
 
     help_text = PlanningConfig.model_fields["bias_attribute"].description.lower()
     assert all(judge in help_text for judge in READING_ORDER), help_text

@@ -13,8 +13,15 @@ from PIL import Image
 
 from factories import PHOTOGRAPHS, make_plan, photograph
 from pipeline.catalog import load_catalog
-from pipeline.score.base import AttributeReaders, ImageMemo
-from pipeline.score.faces import AGE_MARGIN, FaceReading, readable, value_distribution, value_probability
+from pipeline.score.attributes import (
+    AGE_MARGIN,
+    AttributeReaders,
+    FaceReading,
+    readable,
+    value_distribution,
+    value_probability,
+)
+from pipeline.score.base import ImageMemo
 from pipeline.typed_config import ConfigError
 
 

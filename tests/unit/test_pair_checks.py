@@ -10,12 +10,12 @@ import pytest
 
 from factories import make_plan
 from pipeline.catalog import load_catalog
-from pipeline.plan.bias import choose_attribute, resolve_bias_plans
 from pipeline.plan.checks import NOT_FLUENT, SAME_SIDES, STILL_VIOLATES, PromptCheck
 from pipeline.plan.fluency import fluency_problems
 from pipeline.plan.phrasing import fix_articles, state_attribute
 from pipeline.plan.planner import plan_pairs
 from pipeline.records import PromptRecord, Selection
+from pipeline.score.attributes import choose_attribute, resolve_bias_plans
 
 CATALOG = load_catalog()
 

@@ -18,7 +18,6 @@ from factories import make_plan, tiny_config
 from pipeline.build.render_order import ALIGNED, VIOLATING, RenderOrder
 from pipeline.build.shard import process_shard
 from pipeline.filters import attribute_judge, judge
-from pipeline.plan.bias import resolve_bias_plans
 from pipeline.records import PromptStats
 from pipeline.render.base import Renderer
 from pipeline.render.diffusers import _load_pipeline
@@ -27,7 +26,8 @@ from pipeline.run.manifest import PreparedRun, write_manifest
 from pipeline.run.plan_io import write_plan
 from pipeline.run.schema import SCORE_COLUMNS
 from pipeline.run.validate import decode_image
-from pipeline.score.base import attribute_reader, combine_scores
+from pipeline.score.attributes import attribute_reader, resolve_bias_plans
+from pipeline.score.base import combine_scores
 
 
 def _plans(kinds: str) -> list:
