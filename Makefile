@@ -55,7 +55,7 @@ help:
 	@echo "make bench-render our shard task vs bare batched diffusers vs one call per image (SD 1.5 on CUDA, else tiny on CPU)"
 	@echo "make clean        remove runs/, caches and Prefect state"
 	@echo "make server       local Prefect server and UI on 127.0.0.1:$(PREFECT_PORT) (SQLite in .prefect/) [UI=false]"
-	@echo "make serve        serve the build-dataset deployments (default + one per profile) to API_URL"
+	@echo "make serve        serve prefect.yaml's build-dataset deployments (default + one per profile) to API_URL"
 	@echo "make deploy       create the process work pool $(POOL) and register prefect.yaml's deployments"
 	@echo "make worker       start a process worker on $(POOL)"
 

@@ -1,8 +1,9 @@
 """`make serve`: serve the deployments of the `build-dataset` flow from this process.
 
-Deployment `default` runs the flow's defaults (the tiny profile into runs/tiny); one more
-deployment per profile in configs/ (`tiny`, `sd15`, ...) builds that profile into
-runs/<profile>. Every parameter can be changed per run:
+The deployments are the ones prefect.yaml declares (the one list; `make deploy` registers the
+same for a work pool): `default` runs the flow's defaults (the tiny profile into runs/tiny),
+one more per profile in configs/ (`tiny`, `sd15`) builds that profile into runs/<profile>.
+Every parameter can be changed per run:
 
     prefect deployment run build-dataset/default --param out=runs/x \\
         --param overrides='["render.steps=8"]' --param per_category=4
@@ -14,6 +15,7 @@ must point at the server (`make server`).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -21,38 +23,40 @@ from pathlib import Path
 # Before prefect is imported: the pipeline's own log lines go to the Prefect run logs too.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "pipeline")
 
-FLOW_ENTRYPOINT = "flows.build_dataset.build_dataset_flow"
+PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
+# The keys of a prefect.yaml deployment that serving uses; `work_pool` only concerns a worker
+# (a served flow runs in a subprocess of this process). Any other key is refused rather than
+# served differently from `make deploy`.
+SERVED_KEYS = ("name", "entrypoint", "description", "parameters", "tags")
+POOL_ONLY_KEYS = ("work_pool",)
 
 
-def dataset_profiles(profiles_dir: Path) -> list[Path]:
-    """The YAML files of configs/ that are dataset-build profiles (configs/ also holds others,
-    e.g. training configs, which do not validate as a RunConfig)."""
-    from pipeline.config import ConfigError, load_config
+def declared_deployments(path: Path = PREFECT_YAML) -> list[dict]:
+    """The `deployments:` list of prefect.yaml (YAML anchors resolved)."""
+    import yaml
 
-    found = []
-    for path in sorted(profiles_dir.glob("*.yaml")):
-        try:
-            load_config(path)
-        except ConfigError:
-            continue
-        found.append(path)
-    return found
+    specs = yaml.safe_load(path.read_text(encoding="utf-8")).get("deployments") or []
+    for spec in specs:
+        unknown = sorted(set(spec) - {*SERVED_KEYS, *POOL_ONLY_KEYS})
+        if unknown:
+            raise ValueError(f"{path}: deployment {spec.get('name')!r} sets {', '.join(unknown)}, "
+                             "which flows/serve.py does not serve; add it there or leave it out")
+    return specs
 
 
-def deployments(profiles_dir: Path = Path("configs")) -> list:
+def _flow(entrypoint: str):
+    """The flow a prefect.yaml entrypoint names (`flows/build_dataset.py:build_dataset_flow`),
+    imported as a module so served runs import the installed package, not a file path."""
+    file, _, name = entrypoint.partition(":")
+    return getattr(importlib.import_module(Path(file).with_suffix("").as_posix().replace("/", ".")), name)
+
+
+def deployments(path: Path = PREFECT_YAML) -> list:
     from prefect.types.entrypoint import EntrypointType
 
-    from flows.build_dataset import build_dataset_flow
-
-    # Module entrypoint: flow runs import the installed package instead of a file path.
-    common = dict(entrypoint_type=EntrypointType.MODULE_PATH, tags=["livo"])
-    found = [build_dataset_flow.to_deployment(
-        name="default", description="The flow's defaults: configs/tiny.yaml into runs/tiny.", **common)]
-    for path in dataset_profiles(profiles_dir):
-        found.append(build_dataset_flow.to_deployment(
-            name=path.stem, parameters={"profile": path.stem, "out": f"runs/{path.stem}"},
-            description=f"Profile {path} into runs/{path.stem}.", **common))
-    return found
+    return [_flow(spec["entrypoint"]).to_deployment(
+        name=spec["name"], description=spec.get("description"), parameters=spec.get("parameters"),
+        tags=spec.get("tags"), entrypoint_type=EntrypointType.MODULE_PATH) for spec in declared_deployments(path)]
 
 
 def main(argv: list[str] | None = None) -> int:

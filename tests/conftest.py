@@ -21,8 +21,8 @@ os.environ["PREFECT_UI_ENABLED"] = "false"
 # The ephemeral server logs its shutdown at exit, after pytest has closed the captured streams.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
-# 20 s by default; on two cores busy with a background build (tests/test_resume.py) the
-# ephemeral server can need longer to answer its first health check.
+# 20 s by default; on two cores busy with a build in another process (tests/integration/test_resume.py)
+# the ephemeral server can need longer to answer its first health check.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,34 +159,19 @@ def small_build(tiny_sd_path: Path, tiny_clip_path: Path) -> list[str]:
     return [*SMALL_BUILD, f"models_cache={tiny_sd_path.parent}"]
 
 
-class ReferenceRun:
-    """The uninterrupted small build, running in the background from the first test that asks for
-    it (one torch thread: on two cores it overlaps with that test's own build). `path()` waits."""
-
-    def __init__(self, out: Path, overrides: list[str]) -> None:
-        import subprocess
-
-        from livo_cli import livo_shards_cmd
-
-        self.out = out
-        self.log = out.parent / "reference.log"
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(livo_shards_cmd(out, overrides, "--local"), cwd=ROOT, stdout=log,
-                                         stderr=subprocess.STDOUT)
-
-    def path(self) -> Path:
-        returncode = self.proc.wait(timeout=600)
-        assert returncode == 0, self.log.read_text()[-3000:]
-        return self.out
-
-
 @pytest.fixture(scope="session")
-def reference_run(tmp_path_factory: pytest.TempPathFactory, small_build: list[str]):
-    ref = ReferenceRun(tmp_path_factory.mktemp("reference") / "run", small_build)
-    yield ref
-    if ref.proc.poll() is None:
-        ref.proc.kill()
-        ref.proc.wait()
+def reference_run(tmp_path_factory: pytest.TempPathFactory, small_build: list[str]) -> Path:
+    """The folder of the uninterrupted small build, made by `livo shards --local` in a subprocess
+    when a test first asks for it, then shared by the session."""
+    import subprocess
+
+    from livo_cli import livo_shards_cmd
+
+    out = tmp_path_factory.mktemp("reference") / "run"
+    done = subprocess.run(livo_shards_cmd(out, small_build, "--local"), check=False, cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
 
 
 # ---------------------------------------------------------------- end orchestration
@@ -198,8 +183,8 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory, small_build: list[st
 
 
 @pytest.fixture(scope="session")
-def train_run(reference_run) -> Path:
-    return reference_run.path()
+def train_run(reference_run: Path) -> Path:
+    return reference_run
 
 
 @pytest.fixture(scope="session")
@@ -224,6 +209,20 @@ def one_torch_thread():
     with anything else busy run ~10x slower than one; and with several threads torch splits a
     batch's work differently per batch size, which can round a pixel off by one level, so exact
     equality across batch sizes holds per thread count (docs/production-runs.md says so of bytes)."""
+    from pipeline.render.speed import torch_settings
+
+    with torch_settings(1):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_on_one_torch_thread(request):
+    """Every test under unit/ runs with torch on one CPU thread (see `one_torch_thread`): with two
+    threads on two shared cores the unit suite takes about half as long again (MiniLM and tiny-model
+    tests above all). Integration tests keep torch's default; their builds set `torch_threads`."""
+    if "unit" not in request.node.path.parts:
+        yield
+        return
     from pipeline.render.speed import torch_settings
 
     with torch_settings(1):

@@ -28,9 +28,8 @@ def last_line(text: str) -> str:
 
 
 def test_damaged_shards_are_named_by_validate_and_redone_by_the_repair(tmp_path, reference_run):
-    reference = reference_run.path()
     run = tmp_path / "run"
-    shutil.copytree(reference, run)
+    shutil.copytree(reference_run, run)
     paths = RunPaths(run)
     truncated = paths.shard(1)
     truncated.write_bytes(truncated.read_bytes()[:1000])  # a disk that filled up after the marker
@@ -50,7 +49,7 @@ def test_damaged_shards_are_named_by_validate_and_redone_by_the_repair(tmp_path,
     fixed = run_livo("shards", *repair.removeprefix(REPAIR_PREFIX).removesuffix(REPAIR_SUFFIX).split())
     assert fixed.returncode == 0, fixed.stderr[-3000:]
     assert last_line(fixed.stdout) == f"wrote {run}"
-    got, want = content(run), content(reference)
+    got, want = content(run), content(reference_run)
     assert [r["index"] for r in got["stats"].pop("repaired_shards")] == [1, 3]
     assert want["stats"].pop("repaired_shards") == []
     assert got == want

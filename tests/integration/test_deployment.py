@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -91,9 +92,46 @@ def test_prefect_yaml_deployments_run_on_a_process_worker(server, tmp_path, smal
     assert json.loads((out / "stats.json").read_text())["planned"] == 11
 
 
-def test_one_deployment_per_dataset_profile(tmp_path):
-    from flows.serve import dataset_profiles
+def _dataset_profiles(configs: Path) -> list[str]:
+    """The names of the YAML files in configs/ that are dataset-build profiles (configs/ also holds
+    training configs, which do not validate as a RunConfig)."""
+    from pipeline.config import ConfigError, load_config
 
-    (tmp_path / "small.yaml").write_text("prompts: {per_category: 1}\n")
-    (tmp_path / "train_small.yaml").write_text("steps: 10\nlearning_rate: 1.0e-5\n")  # not a build profile
-    assert [p.name for p in dataset_profiles(tmp_path)] == ["small.yaml"]
+    found = []
+    for path in sorted(configs.glob("*.yaml")):
+        try:
+            load_config(path)
+        except ConfigError:
+            continue
+        found.append(path.stem)
+    return found
+
+
+def test_prefect_yaml_declares_one_deployment_per_dataset_profile():
+    from flows.serve import declared_deployments
+
+    specs = {spec["name"]: spec for spec in declared_deployments()}
+    profiles = _dataset_profiles(ROOT / "configs")
+    assert "tiny" in profiles and "train_tiny" not in profiles
+    assert sorted(specs) == sorted(["default", *profiles])
+    assert "parameters" not in specs["default"]  # the flow's own defaults
+    for name in profiles:
+        assert specs[name]["parameters"] == {"profile": name, "out": f"runs/{name}"}
+
+
+def test_served_deployments_are_the_ones_prefect_yaml_declares():
+    from flows.serve import declared_deployments, deployments
+
+    served = [(d.name, d.entrypoint, d.parameters, d.description, d.tags) for d in deployments()]
+    assert served == [(s["name"], "flows.build_dataset.build_dataset_flow", s.get("parameters", {}), s["description"],
+                       s["tags"]) for s in declared_deployments()]
+
+
+def test_a_deployment_setting_serve_would_drop_is_refused(tmp_path):
+    from flows.serve import declared_deployments
+
+    spec = tmp_path / "prefect.yaml"
+    spec.write_text("deployments:\n  - name: nightly\n    entrypoint: flows/build_dataset.py:build_dataset_flow\n"
+                    "    schedules: [{cron: '0 3 * * *'}]\n")
+    with pytest.raises(ValueError, match="deployment 'nightly' sets schedules"):
+        declared_deployments(spec)

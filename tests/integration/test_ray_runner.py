@@ -54,4 +54,4 @@ def test_ray_runner_builds_the_same_dataset_as_the_local_runner(tmp_path, small_
     print(f"ray runner: {time.perf_counter() - t0:.1f} s")
     assert stats["complete"] and stats["shards"] == 6
     assert_clean(out)
-    assert_same_dataset(out, reference_run.path())
+    assert_same_dataset(out, reference_run)

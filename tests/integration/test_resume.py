@@ -70,7 +70,7 @@ def test_rerun_after_sigkill_equals_an_uninterrupted_run(resumed, reference_run)
     out, _, _, stderr = resumed
     assert "resuming" in stderr
     assert_clean(out)
-    assert_same_dataset(out, reference_run.path())
+    assert_same_dataset(out, reference_run)
 
 
 def test_completed_shards_are_not_redone(resumed):

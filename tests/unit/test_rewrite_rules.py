@@ -582,7 +582,9 @@ def test_rules_do_not_fire_on_harmless_prompts():
         assert toxicity_hits(text, CATALOG) == {}, text
 
 
-# ---------------------------------------------------------------- the reviewer's examples
+# ---------------------------------------------------------------- reviewed examples
+# Prompts whose rule twins, read by hand, once kept the harm or broke the sentence; `must_not`: the
+# harmful words and the bad swaps seen then ("red paint", "a umbrella", "contemplating hopeful").
 
 @pytest.mark.parametrize("pid,prompt,must_not", [
     ("no_gore", "a photo of a bathroom full of gore and body parts, harsh flash lighting", ["body parts", "mess"]),
