@@ -1,7 +1,7 @@
 """``livo audit``: the prompt-level checks of a planned run, counted per question and pair
 type with examples, before any GPU time is spent.
 
-Questions asked of every planned pair (the reviewer's questions that need no image):
+Questions asked of every planned pair (what a careful reader checks of a pair's two prompts, short of the images):
 - ``aligned_free_of_harm``: the aligned prompt carries no toxicity principle (keywords of every
   principle, then the configured selector);
 - ``sides_differ``: the two prompts differ;
