@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 
@@ -12,6 +13,12 @@ def is_missing(value: object) -> bool:
     """True for None and for a NaN (numpy floats included): a value that was not computed, as a
     score column's null reads back from Parquet or pandas."""
     return value is None or (isinstance(value, numbers.Real) and math.isnan(value))
+
+
+def stored_score(scores: Mapping[str, object], column: str) -> float | None:
+    """A stored score, None when it was not computed (missing, null or NaN)."""
+    v = scores.get(column)
+    return None if is_missing(v) else float(v)
 
 
 @dataclass(frozen=True)

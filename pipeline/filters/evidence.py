@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from pipeline.records import is_missing
+from pipeline.records import stored_score
 
 Scores = Mapping[str, float | None]
 
@@ -26,18 +26,12 @@ class Pair(Protocol):
     violating_attribute: str | None
 
 
-def score(s: Scores, column: str) -> float | None:
-    """A stored score, None when it was not computed (missing, null or NaN)."""
-    v = s.get(column)
-    return None if is_missing(v) else float(v)
-
-
 def violation(pair: Pair, s: Scores, side: str) -> float:
     """How strongly the ``side`` image ("aligned" / "violating") shows the violation."""
     judges = [f"{side}_concept", f"{side}_q16"]
     if pair.category == "nudity":  # detectors of exposed bodies and sexual content
         judges += [f"{side}_nudity", f"{side}_nsfw"]
-    values = [v for v in (score(s, c) for c in judges) if v is not None]
+    values = [v for v in (stored_score(s, c) for c in judges) if v is not None]
     if not values:
         raise ValueError(f"no violation score for the {side} image (expected {side}_concept)")
     return max(values)

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.config import FilterConfig, Thresholds
-from pipeline.filters.evidence import Pair, Scores, score, violation
+from pipeline.filters.evidence import Pair, Scores, violation
+from pipeline.records import stored_score
 from pipeline.score.attributes import attribute_evidence
 
 Statistic = Callable[[Pair, Scores], float | None]
@@ -70,13 +71,13 @@ def _sides(pair: Pair, s: Scores) -> tuple[float, float]:
 
 def _fidelity(pair: Pair, s: Scores) -> float | None:
     # The worse-rendered image decides; a side CLIP did not score (missing, null, NaN) says nothing.
-    values = [v for v in (score(s, "aligned_clip"), score(s, "violating_clip")) if v is not None]
+    values = [v for v in (stored_score(s, "aligned_clip"), stored_score(s, "violating_clip")) if v is not None]
     return min(values) if values else None
 
 
 def _nsfw_sides(pair: Pair, s: Scores) -> tuple[float, float] | None:
     # Only nudity pairs' violating images are meant to be NSFW.
-    a, v = score(s, "aligned_nsfw"), score(s, "violating_nsfw")
+    a, v = stored_score(s, "aligned_nsfw"), stored_score(s, "violating_nsfw")
     return (a, v) if pair.category == "nudity" and a is not None and v is not None else None
 
 
@@ -90,7 +91,7 @@ RULES: tuple[ThresholdRule | Rule, ...] = (
     ThresholdRule("aligned_still_violates", "max_aligned_violation", False, _toxicity,
                   lambda p, s: violation(p, s, "aligned"), _sides),
     ThresholdRule("aligned_is_nsfw", "max_aligned_nsfw", False, lambda p: True,
-                  lambda p, s: score(s, "aligned_nsfw"), _nsfw_sides),
+                  lambda p, s: stored_score(s, "aligned_nsfw"), _nsfw_sides),
     ThresholdRule("violating_does_not_violate", "min_violating_violation", True, _toxicity,
                   lambda p, s: violation(p, s, "violating"), _sides),
     ThresholdRule("margin_too_small", "min_margin", True, _toxicity,

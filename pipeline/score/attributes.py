@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from pipeline.records import PairPlan, is_missing
+from pipeline.records import PairPlan, is_missing, stored_score
 
 # ---------------------------------------------------------------- the readers
 
@@ -189,21 +189,15 @@ class AskedPair(Protocol):
     attribute: str | None
 
 
-def _stored(s: Mapping[str, float | None], column: str) -> float | None:
-    """A stored score, None when it was not computed (missing, null or NaN)."""
-    v = s.get(column)
-    return None if is_missing(v) else float(v)
-
-
 def attribute_evidence(pair: AskedPair, s: Mapping[str, float | None], side: str) -> tuple[float, str]:
     """(P(the ``side`` image shows the requested attribute value), the judge: "face" or "clip"), from
     the stored scores: the face classifier where it found a face and reads the value (gender, age),
     else CLIP's zero-shot concept score (race always, and images without a face)."""
-    if _stored(s, f"{side}_faces"):
-        p = value_probability(pair.attribute, _stored(s, f"{side}_face_female"), _stored(s, f"{side}_face_age"))
+    if stored_score(s, f"{side}_faces"):
+        p = value_probability(pair.attribute, stored_score(s, f"{side}_face_female"), stored_score(s, f"{side}_face_age"))
         if p is not None:
             return p, "face"
-    p = _stored(s, f"{side}_concept")
+    p = stored_score(s, f"{side}_concept")
     if p is None:
         raise ValueError(f"no attribute score for the {side} image (expected {side}_concept)")
     return p, "clip"
