@@ -42,8 +42,8 @@ from bench.train_step import PeakMemory, sd15_base
 LIVO_IMAGES = 172_000  # LiVO's dataset: 86k pairs (Wang et al. 2024, arXiv:2410.12700)
 # Dense fp16/bf16 tensor-core peaks, FLOP/s (vendor data sheets, SXM parts).
 PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10G": 70e12}
-PROFILES = {"tiny": dict(size=64, steps=4, pairs=32, config="tiny.yaml"),
-            "sd15": dict(size=512, steps=25, pairs=64, config="sd15.yaml")}
+PROFILES = {"tiny": {"size": 64, "steps": 4, "pairs": 32, "config": "tiny.yaml"},
+            "sd15": {"size": 512, "steps": 25, "pairs": 64, "config": "sd15.yaml"}}
 
 
 # ---------------------------------------------------------------- models and the run folder

@@ -9,7 +9,7 @@ the default before the trained head) and default (keyword + the trained head).
 Dev split (prompts/labelled/selector_dev.jsonl, written by another hand than the training file
 and never trained on): a selection is acceptable when it is the label or in ``accept``.
 "harmless -> toxicity": share of rows whose label is not a toxicity principle that got one.
-Crisp split (tests/data/selector_labelled.jsonl, test rows, category level): rows labelled
+Crisp split (prompts/labelled/selector_calibration.jsonl, test rows, category level): rows labelled
 none that name a person also accept a bias category (the file predates the rule that people
 in neutral scenes get a bias principle). Speed: every template prompt of prompts/packs/, uncapped.
 """
@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.selector_calibration import DEFAULT_LABELLED_PATH, load_labelled
 from pipeline.catalog import load_catalog
 from pipeline.categories import ALL
 from pipeline.select.base import NONE_LABEL, category_label
+from pipeline.select.calibration import DEFAULT_LABELLED_PATH, load_labelled
 from pipeline.select.labelled import DEV_PATH, read_labelled
 from pipeline.select.people import shows_people
 from pipeline.select.train import score_labels

@@ -95,12 +95,12 @@ def summary_markdown(out: str, stats: dict) -> str:
     cats = "\n".join(f"| {c} | {n} | {stats['kept_by_category'].get(c, 0)} |"
                      for c, n in stats["planned_by_category"].items())
     lines = [f"# {out}", "",
-             f"Kept **{stats['kept']}** of {stats['planned']} pairs in completed shards "
-             f"(run `{stats['run_hash']}`, {stats['shards']} shards, "
-             f"{stats['timings_seconds'].get('wall', 0):.0f} s).", ""]
+             (f"Kept **{stats['kept']}** of {stats['planned']} pairs in completed shards "
+              f"(run `{stats['run_hash']}`, {stats['shards']} shards, "
+              f"{stats['timings_seconds'].get('wall', 0):.0f} s)."), ""]
     if stats["failed_shards"]:
-        lines += [f"**{len(stats['failed_shards'])} shard(s) failed**; re-run the same deployment or command "
-                  "to retry only them.", "", "| shard | pairs | attempts | error |", "|---|---|---|---|"]
+        lines += [(f"**{len(stats['failed_shards'])} shard(s) failed**; re-run the same deployment or command "
+                   "to retry only them."), "", "| shard | pairs | attempts | error |", "|---|---|---|---|"]
         lines += [f"| {f['index']} | {f['pairs']} | {f['attempts']} | {f['error'][:200].replace('|', '/')} |"
                   for f in stats["failed_shards"]]
         lines.append("")

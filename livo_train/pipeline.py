@@ -193,8 +193,8 @@ class LiVOPipeline:
         if num_images_per_prompt < 1:
             raise ValueError("num_images_per_prompt must be >= 1")
         resolved = self.resolve(prompts, value)
-        kwargs = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, width=width,
-                      height=height)
+        kwargs = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "width": width,
+                  "height": height}
         out = LiVOOutput([], [], [], [], resolved)
         for prompt, rv in zip(prompts, resolved):
             seeds = [seed + i for i in range(num_images_per_prompt)]

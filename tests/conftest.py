@@ -130,7 +130,7 @@ def make_llm_client(llm_server, tmp_path):
     clients = []
 
     def make(**options):
-        opts = dict(timeout=2.0, retry_base_delay=0.01, cache_path=tmp_path / "cache.sqlite")
+        opts = {"timeout": 2.0, "retry_base_delay": 0.01, "cache_path": tmp_path / "cache.sqlite"}
         opts.update(options)
         client = OpenAIChatLLM(opts.pop("base_url", llm_server.url), opts.pop("model", "test-model"), **opts)
         clients.append(client)

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from pipeline.records import PairPlan
 
-_TOXICITY = dict(
-    id="pair-0", prompt="a bloody knight", principle_id="no_gore",
-    principle="Images should not show graphic gore or blood.", category="gore", kind="toxicity",
-    pair_type="toxicity", aligned_prompt="a knight", violating_prompt="a bloody knight",
-    aligned_negative_prompt="blood, gore", seed=0, concepts=("blood",), safe_concepts=("paint",),
-)
-_BIAS = dict(
-    id="pair-0", prompt="a doctor", principle_id="gender_equality",
-    principle="Occupations should be depicted with balanced genders.", category="gender_bias", kind="bias",
-    pair_type="bias", aligned_prompt="a doctor, female", violating_prompt="a doctor", aligned_negative_prompt="",
-    seed=0, concepts=("male", "female"), safe_concepts=(), attribute="female",
-)
+_TOXICITY = {
+    "id": "pair-0", "prompt": "a bloody knight", "principle_id": "no_gore",
+    "principle": "Images should not show graphic gore or blood.", "category": "gore", "kind": "toxicity",
+    "pair_type": "toxicity", "aligned_prompt": "a knight", "violating_prompt": "a bloody knight",
+    "aligned_negative_prompt": "blood, gore", "seed": 0, "concepts": ("blood",), "safe_concepts": ("paint",),
+}
+_BIAS = {
+    "id": "pair-0", "prompt": "a doctor", "principle_id": "gender_equality",
+    "principle": "Occupations should be depicted with balanced genders.", "category": "gender_bias",
+    "kind": "bias", "pair_type": "bias", "aligned_prompt": "a doctor, female", "violating_prompt": "a doctor",
+    "aligned_negative_prompt": "", "seed": 0, "concepts": ("male", "female"), "safe_concepts": (),
+    "attribute": "female",
+}
 
 
 def make_plan(kind: str = "toxicity", **fields) -> PairPlan:
@@ -32,8 +33,8 @@ def make_plan(kind: str = "toxicity", **fields) -> PairPlan:
 
 def make_scores(**scores: float) -> dict[str, float]:
     """A clean pair's score row (good fidelity, clear violation margin); keywords override columns."""
-    base = dict(aligned_clip=30.0, violating_clip=30.0, aligned_concept=0.1, violating_concept=0.9,
-                aligned_nudity=0.0, violating_nudity=0.0)
+    base = {"aligned_clip": 30.0, "violating_clip": 30.0, "aligned_concept": 0.1, "violating_concept": 0.9,
+            "aligned_nudity": 0.0, "violating_nudity": 0.0}
     return {**base, **scores}
 
 

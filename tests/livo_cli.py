@@ -24,4 +24,5 @@ def livo_shards_cmd(out: Path, overrides: list[str], *extra: str, config: str = 
 
 def run_livo(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
     """`livo ARGS...` in ``cwd`` (the project root), output captured as text."""
-    return subprocess.run(livo_cmd(*args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(livo_cmd(*args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)  # callers check returncode, a non-zero one included

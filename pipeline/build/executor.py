@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -78,8 +79,9 @@ def local_runner(cfg: RunConfig, out: Path | str, models: tuple | None = None) -
         for index in pending:
             if renderer is None:
                 renderer, scorers = load_models(cfg, out)
+            # the attempt binds this iteration's shard and models (it runs before the loop moves on)
             report, failure = attempt_shard(cfg, prepared, index,
-                                            lambda: process_shard(cfg, out, index, renderer, scorers))
+                                            partial(process_shard, cfg, out, index, renderer, scorers))
             yield index, report, failure
     return run
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import pairwise
 
 from pipeline.prompts.text import wants_an
 
@@ -27,7 +28,7 @@ def fluency_problems(text: str) -> list[str]:
     """What looks broken in ``text`` (empty when nothing does)."""
     problems: list[str] = []
     words = _WORD.findall(text)
-    for a, b in zip(words, words[1:]):
+    for a, b in pairwise(words):
         if a.lower() in ("a", "an") and b.lower() not in _NOT_NOUN_START:
             an = wants_an(b)
             if an is not None and a.lower() != ("an" if an else "a"):

@@ -112,7 +112,8 @@ def _clean_value(slot: str, i: int, raw: object) -> SlotValue:
             raise ValueError(f"{where} is empty")
         return normalize_prompt(raw)
     if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be a string or a {{harm: ..., safe: ...}} mapping, got {type(raw).__name__}")
+        raise ValueError(  # noqa: TRY004 - pydantic turns a ValueError, not a TypeError, into a ValidationError
+            f"{where} must be a string or a {{harm: ..., safe: ...}} mapping, got {type(raw).__name__}")
     if set(raw) != {"harm", "safe"}:
         raise ValueError(f"{where}: a pair has exactly the keys 'harm' and 'safe', got {sorted(map(str, raw))}")
     for side in ("harm", "safe"):
@@ -160,14 +161,16 @@ class PromptPack(BaseModel):
     @classmethod
     def _slots_ok(cls, v: object, info) -> dict[str, list[SlotValue]]:
         if not isinstance(v, dict):
-            raise ValueError(f"must be a mapping of slot names to value lists, got {type(v).__name__}")
+            raise ValueError(  # noqa: TRY004 - pydantic turns a ValueError, not a TypeError, into a ValidationError
+                f"must be a mapping of slot names to value lists, got {type(v).__name__}")
         category = info.data.get("category")  # None: the category failed, reported on its own
         out: dict[str, list[SlotValue]] = {}
         for name, values in v.items():
             if not isinstance(name, str) or not _SLOT_NAME.match(name):
                 raise ValueError(f"slot name {name!r} must be lower-case letters, digits and underscores")
             if not isinstance(values, list):
-                raise ValueError(f"slot {name!r} must be a list of values, got {type(values).__name__}")
+                raise ValueError(  # noqa: TRY004 - pydantic turns a ValueError, not a TypeError, into a ValidationError
+                    f"slot {name!r} must be a list of values, got {type(values).__name__}")
             if not values:
                 raise ValueError(f"slot {name!r} has an empty value list")
             cleaned = [_clean_value(name, i, x) for i, x in enumerate(values)]

@@ -30,14 +30,15 @@ _CLIP_BOS_ID = 49406  # <|startoftext|>
 _CLIP_EOS_ID = 49407  # <|endoftext|>, also the pad token of the SD 1.x tokenizer
 
 # Stable Diffusion 1.5's noise schedule, so the tiny scheduler behaves like the real one.
-_SD15_BETAS = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+_SD15_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 
 
 def _clip_bpe_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
     """Rebuild CLIP's vocabulary exactly as clip.simple_tokenizer.SimpleTokenizer does."""
     from clip.simple_tokenizer import bytes_to_unicode, default_bpe
 
-    lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")
+    with gzip.open(default_bpe()) as f:
+        lines = f.read().decode("utf-8").split("\n")
     merges = lines[1 : _CLIP_N_MERGES + 1]  # line 0 is the "#version" header
     byte_chars = list(bytes_to_unicode().values())
     tokens = byte_chars + [c + "</w>" for c in byte_chars]

@@ -6,6 +6,7 @@ rest: the offline default (classifier), a softmax head trained on labelled in-ho
 prompts (train, labelled, head) over word features and MiniLM embeddings (features, embed),
 with who a prompt shows and which attribute it leaves open from word lists (people);
 MiniLM retrieval against principle descriptors with benign anchors (retrieval, semantic,
-anchors); or an LLM on any OpenAI-compatible endpoint (llm). The ``Selector`` protocol is in
-base, and the one factory that builds the configured selector in factory.
+anchors; its threshold and margin set on a crisp labelled split in calibration); or an LLM on
+any OpenAI-compatible endpoint (llm). The ``Selector`` protocol is in base, and the one
+factory that builds the configured selector in factory.
 """

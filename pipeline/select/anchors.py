@@ -1,6 +1,6 @@
 """Data of the semantic selector: the benign anchors and its calibrated decision values.
 
-Calibrated with ``bench/selector_calibration.py`` (``calibrate``): threshold 0.19, margin -0.02
+Calibrated with ``pipeline/select/calibration.py`` (``calibrate``): threshold 0.19, margin -0.02
 at 74/90 = 0.822 calibration accuracy, category level (77/90 = 0.856 since the catalog gained
 keywords; the defaults are still within tolerance of the best, which
 ``tests/unit/test_selector.py`` checks). Accuracy is flat for thresholds 0.10-0.28 at margins -0.02/-0.01 (the benign-anchor

@@ -43,7 +43,7 @@ def load_model(model_path: str | Path | None = None, device: str = "cpu") -> Sen
     transformers_logging.disable_progress_bar()  # a "Loading weights" bar per load is log noise
     try:
         return SentenceTransformer(str(model_path), device=device)
-    except Exception as e:  # hub unreachable, missing folder, corrupt files
+    except Exception as e:  # noqa: BLE001 - hub unreachable, missing folder, corrupt files: all mean unavailable
         raise ModelUnavailableError(str(model_path), f"{type(e).__name__}: {e}") from None
     finally:
         if was_on:

@@ -40,7 +40,8 @@ def _build_params(out, small_build) -> list[str]:
 
 def _run_deployment(name: str, params: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "prefect"), "deployment", "run", name, *params, "--watch",
-                           "--watch-interval", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+                           "--watch-interval", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
 
 
 def _flow_run_artifacts(api: str, out) -> dict[str, object]:
@@ -57,8 +58,8 @@ def test_served_deployment_builds_a_run(server, tmp_path, small_build):
     out = tmp_path / "served"
     with spawn([str(BIN / "python"), "-m", "flows.serve"], log, env) as serve:
         for name in ("default", "tiny", "sd15"):
-            wait_for(lambda: api_get(api, f"/deployments/name/build-dataset/{name}")[0] == 200, 90, serve, log,
-                     f"deployment build-dataset/{name}")
+            wait_for(lambda name=name: api_get(api, f"/deployments/name/build-dataset/{name}")[0] == 200, 90,
+                     serve, log, f"deployment build-dataset/{name}")
         result = _run_deployment("build-dataset/default", _build_params(out, small_build), env)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + tail(log)
         artifacts = _flow_run_artifacts(api, out)
@@ -76,7 +77,7 @@ def test_prefect_yaml_deployments_run_on_a_process_worker(server, tmp_path, smal
     prefect = str(BIN / "prefect")
     for cmd in ([prefect, "work-pool", "create", "livo-process", "--type", "process", "--overwrite"],
                 [prefect, "--no-prompt", "deploy", "--all"]):
-        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     status, deployment = api_get(api, "/deployments/name/build-dataset/tiny")
     assert status == 200 and deployment["work_pool_name"] == "livo-process"
@@ -129,9 +130,33 @@ def test_served_deployments_are_the_ones_prefect_yaml_declares():
 
 def test_a_deployment_setting_serve_would_drop_is_refused(tmp_path):
     from flows.serve import declared_deployments
+    from pipeline.errors import UserError
 
     spec = tmp_path / "prefect.yaml"
     spec.write_text("deployments:\n  - name: nightly\n    entrypoint: flows/build_dataset.py:build_dataset_flow\n"
                     "    schedules: [{cron: '0 3 * * *'}]\n")
-    with pytest.raises(ValueError, match="deployment 'nightly' sets schedules"):
+    with pytest.raises(UserError, match="deployment 'nightly' sets schedules") as refused:
         declared_deployments(spec)
+    assert isinstance(refused.value, ValueError)  # still one for code that catches ValueError
+
+
+@pytest.mark.parametrize("deployments,expected", [
+    ("  - name: nightly\n    entrypoint: flows/build_dataset.py:build_dataset_flow\n    schedule: daily\n",
+     "deployment 'nightly' sets schedule, which flows/serve.py does not serve; add it there or leave it out"),
+    ("  - nightly\n",
+     ("deployment #1 is 'nightly', not a mapping; write it as `- name: ...` with an `entrypoint: file.py:flow` "
+      "below")),
+    ("  - name: nightly\n",
+     "deployment #1 ('nightly') has no entrypoint; give every deployment a name and an `entrypoint: file.py:flow`"),
+    ("  name: nightly\n", "`deployments:` must be a list of mappings (`- name: ...`), not dict; fix the file"),
+])
+def test_serve_refuses_a_bad_prefect_yaml_in_one_line(tmp_path, monkeypatch, capsys, deployments, expected):
+    import flows.serve
+
+    spec = tmp_path / "prefect.yaml"
+    spec.write_text("deployments:\n" + deployments)
+    monkeypatch.setattr(flows.serve, "PREFECT_YAML", spec)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # never reached: the file is refused first
+    assert flows.serve.main([]) == 2
+    err = capsys.readouterr().err
+    assert err == f"flows.serve: {spec}: {expected}\n"

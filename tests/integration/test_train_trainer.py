@@ -167,7 +167,7 @@ def test_two_process_cpu_ddp_run_completes(train_run, train_cache, tmp_path):
                  "train.checkpoint_every=2", "train.log_every=1", f"data.cache_dir={train_cache}"):
         cmd += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     record = json.loads((out / "training.json").read_text())
     assert record["num_processes"] == 2 and record["global_step"] == 2

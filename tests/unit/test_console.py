@@ -40,7 +40,7 @@ def test_a_library_s_own_missing_file_message_is_not_taken_for_ours(capsys, monk
     library = compile("raise FileNotFoundError('no dataset script found')", "/opt/somelib/load.py", "exec")
 
     def command(args) -> int:
-        exec(library)
+        exec(library)  # noqa: S102 - deliberate: raise from a frame whose file lies outside our packages
         return 0
 
     assert run_command(command, _args()) == 1
@@ -60,8 +60,8 @@ def test_a_run_folder_the_user_named_that_does_not_exist_is_one_line(tmp_path, c
     run = tmp_path / "no-such-run"
     assert main(["audit", str(run)]) == 1
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == [f"livo: {run / 'plan.jsonl'} does not exist; plan the run first: livo plan "
-                                        f"--config CONFIG --out {run}"]
+    assert err.strip().splitlines() == [(f"livo: {run / 'plan.jsonl'} does not exist; plan the run first: livo plan "
+                                         f"--config CONFIG --out {run}")]
 
 
 def test_a_missing_prompt_file_the_user_named_is_one_line(tmp_path, capsys, monkeypatch):

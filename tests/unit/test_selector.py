@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from contracts import check_selector
 
-from bench.selector_calibration import CALIBRATION_ACCURACY, DEFAULT_LABELLED_PATH, accuracy, calibrate, load_labelled
 from pipeline.catalog import load_catalog
 from pipeline.categories import ALL
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import Selection
 from pipeline.select.anchors import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from pipeline.select.base import NONE_LABEL, category_label
+from pipeline.select.calibration import CALIBRATION_ACCURACY, DEFAULT_LABELLED_PATH, accuracy, calibrate, load_labelled
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.retrieval import RetrievalSelector
 from pipeline.select.semantic import SemanticScores, SemanticSelector
@@ -219,7 +219,7 @@ def test_calibrated_defaults_are_still_optimal(default_selector, calibration_spl
 
 def test_calibrate_sources_agree(default_selector, calibration_split):
     sub = calibration_split[::5]
-    grid = dict(thresholds=(0.2, 0.35), margins=(-0.05, 0.05))
+    grid = {"thresholds": (0.2, 0.35), "margins": (-0.05, 0.05)}
     scores = default_selector.score([p for p, _ in sub])
     from_scores = calibrate(scores, sub, **grid)
     from_selector = calibrate(default_selector, sub, **grid)
@@ -240,7 +240,7 @@ def test_calibrate_picks_the_separating_threshold():
         principle_sims=np.array([[0.6], [0.5], [0.3], [0.2]], dtype=np.float32),
         benign_sims=np.zeros(4, dtype=np.float32),
     )
-    t, m, acc = calibrate(scores, labelled, thresholds=[0.1, 0.2, 0.35, 0.4, 0.45, 0.55, 0.7], margins=[0.0])
+    t, _m, acc = calibrate(scores, labelled, thresholds=[0.1, 0.2, 0.35, 0.4, 0.45, 0.55, 0.7], margins=[0.0])
     assert acc == 1.0 and t == 0.4  # middle of the perfect region 0.35-0.45
     with pytest.raises(ValueError):
         calibrate(scores, labelled[:3])

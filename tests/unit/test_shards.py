@@ -309,7 +309,7 @@ def test_the_repair_drops_the_damaged_markers_only(tmp_path: Path):
     from pipeline.build.executor import completed_shards
     from pipeline.run.reports import drop_damaged_markers
 
-    paths, damage = _damaged_run(tmp_path)
+    paths, _damage = _damaged_run(tmp_path)
     reports, damaged = completed_shards(paths, 2)
     drop_damaged_markers(paths, damaged)
     assert list(_markers(paths)) == ["shard-00000.json"]

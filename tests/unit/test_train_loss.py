@@ -11,7 +11,7 @@ MODEL_W = torch.tensor([0.1000, 0.2000, 0.3000])
 MODEL_L = torch.tensor([0.4000, 0.5000, 0.6000])
 REF_W = torch.tensor([0.1020, 0.1995, 0.3000])
 REF_L = torch.tensor([0.4000, 0.4980, 0.6020])
-OFFICIAL = dict(beta=1000.0, alpha=500.0, gamma1=1.0, gamma2=0.5)
+OFFICIAL = {"beta": 1000.0, "alpha": 500.0, "gamma1": 1.0, "gamma2": 0.5}
 
 
 def test_livo_loss_equals_its_closed_form():

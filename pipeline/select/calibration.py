@@ -1,8 +1,10 @@
-"""Selector calibration tooling: the labelled prompts, category-level accuracy, and the
-grid search that set the semantic selector's threshold and margin (pipeline/select/anchors.py).
+"""Calibration of the retrieval selector's defaults on a crisp labelled split: the labelled
+prompts, category-level accuracy, and the grid search that set the semantic selector's
+threshold and margin (pipeline/select/anchors.py).
 
-The labelled file has a calibration split (for the grid search) and a held-out test split
-(reporting only: bench/selector_accuracy.py).
+The labelled file (prompts/labelled/selector_calibration.jsonl, a small crisp in-house split,
+one category per prompt) has a calibration split (for the grid search) and a held-out test
+split (reporting only: bench/selector_accuracy.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import numpy as np
 from pipeline.categories import ALL
 from pipeline.records import Selection
 from pipeline.select.base import NONE_LABEL, Selector, category_label
+from pipeline.select.labelled import LABELLED_DIR
 from pipeline.select.retrieval import RetrievalSelector
 from pipeline.select.semantic import SemanticScores, SemanticSelector
 
 SPLITS = ("calibration", "test")
-DEFAULT_LABELLED_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "selector_labelled.jsonl"
+DEFAULT_LABELLED_PATH = LABELLED_DIR / "selector_calibration.jsonl"
 # Calibration accuracy at the shipped DEFAULT_THRESHOLD / DEFAULT_MARGIN (see anchors.py).
 CALIBRATION_ACCURACY = 0.822  # 74/90 since keywords read off real prompts decide "lap dance" and "maggots" (this split labels them nudity, horror); defaults unchanged (best 0.833)
 
