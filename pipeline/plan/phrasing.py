@@ -12,6 +12,9 @@ from pipeline.prompts.text import fix_articles
 from pipeline.select.people import GENDER_WORDS, PEOPLE, on_camera
 
 _PRONOUNS = {"someone", "somebody"}
+AGE_NOUNS = ("child", "children", "kid", "kids", "baby", "babies", "toddler", "toddlers", "infant", "infants",
+             "teenager", "teenagers", "teen", "teens", "adolescent", "adolescents", "senior", "seniors", "elder",
+             "elders", "retiree", "retirees", "pensioner", "pensioners")
 
 # Words that go after a determiner and before an adjective in a noun phrase; "a truck driver"
 # takes its adjective first ("a female truck driver"), "a tired nurse" before the noun.
@@ -37,9 +40,11 @@ def _adjectival(word: str) -> bool:
 
 
 def _insertion_point(prompt: str, noun_start: int) -> int:
-    """Where an attribute adjective goes for the noun at ``noun_start``: before the noun when
-    only adjectives stand between it and its determiner, else right after the determiner
-    (the words between are a compound: "truck", "night-shift" is adjectival)."""
+    """Where an attribute adjective goes for the noun at ``noun_start``: before the nouns that
+    stand right before it as a compound ("a tired truck driver" -> "a tired female truck
+    driver", "anime girl" -> "White anime girl"), else before the noun itself; describing
+    adjectives stay in front ("an ultra detailed woman" -> "an ultra detailed Black woman").
+    Only within the noun phrase of a determiner ("night-shift" counts as adjectival)."""
     before = prompt[:noun_start].split()
     modifiers: list[str] = []
     for word in reversed(before[-4:]):
@@ -50,16 +55,25 @@ def _insertion_point(prompt: str, noun_start: int) -> int:
         modifiers.append(word)
     else:
         return noun_start
-    if all(_adjectival(w) for w in modifiers):
+    compound = 0
+    for word in modifiers:  # nearest first
+        if _adjectival(word):
+            break
+        compound += 1
+    if not compound:
         return noun_start
-    first = modifiers[-1]
+    first = modifiers[compound - 1]
     return prompt.rindex(first, 0, noun_start)
 
 
 # A role noun no list names ("hygienist", "sommelier"), by its ending, after a determiner;
 # used only when no listed person word is found.
+# The noun ends its phrase: a word of these endings before another noun is an adjective
+# ("the dystopian world", "an Italian restaurant").
 _ROLE = re.compile(r"\b(?:a|an|the|two|three|several|some)\s+(?:[\w-]+\s+){0,2}?"
-                   r"(?P<noun>[a-z]+(?:ist|ian|eer|ier|ster|or|er|ant|ent)s?)\b", re.IGNORECASE)
+                   r"(?P<noun>[a-z]+(?:ist|ian|eer|ier|ster|or|er|ant|ent)s?)\b"
+                   r"(?=\s*(?:$|[^\w\s]|(?:" + "|".join(sorted(_PHRASE_BREAKS)) + r"|\w+ing|\w+s|\w+ed)\b))",
+                   re.IGNORECASE)
 _NOT_ROLES = {"water", "computer", "tower", "corner", "paper", "river", "flower", "cover", "summer", "winter",
               "center", "centre", "after", "under", "over", "other", "ever", "never", "chamber", "monster", "door",
               "floor", "color", "colour", "mirror", "interior", "exterior", "restaurant", "apartment",
@@ -80,7 +94,9 @@ def person_nouns(principle: Principle, catalog: Catalog) -> tuple[str, ...]:
     """The words a person is named by (``select.people.PEOPLE`` and the catalog's bias roles);
     for gender, not the ones that already state a gender ("a female man")."""
     roles = [k for p in catalog if p.kind == "bias" for k in p.keywords]
-    nouns = (*PEOPLE, *roles)
+    # "children", "a toddler" name people whose age is said, and whose gender or race is open
+    by_age = () if principle.attribute == "age" else AGE_NOUNS
+    nouns = (*PEOPLE, *roles, *by_age)
     if principle.attribute == "gender":
         nouns = tuple(n for n in nouns if n not in GENDER_WORDS)
     return tuple(dict.fromkeys(nouns))

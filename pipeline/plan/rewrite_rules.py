@@ -34,6 +34,7 @@ MAX_PASSES = 4
 
 _DOUBLED = re.compile(r"\b(a|an|the|with|of|and|in|on|at|to|by|for|from|into|near)\s+\1\b", re.IGNORECASE)
 _DANGLING_CONJ = re.compile(r"\s+(?:and|or)\s*(?=[,;:]|$)", re.IGNORECASE)
+_REPEATED = re.compile(r"\b([\w-]+(?:\s+[\w-]+)?)\s+\1\b", re.IGNORECASE)
 
 
 def tidy(text: str) -> str:
@@ -50,9 +51,17 @@ def tidy(text: str) -> str:
     return fix_articles(text.strip(" ,;:"))
 
 
+def undouble(text: str, original: str) -> str:
+    """One of a word (or two-word phrase) the rules wrote twice in a row where the prompt had
+    two different words: "a katana sword" -> "a banner banner" -> "a banner". A repeat the
+    prompt itself has ("very very dark") stays."""
+    kept = prompt_key(original)
+    return _REPEATED.sub(lambda m: m.group(0) if prompt_key(m.group(0)) in kept else m.group(1), text)
+
+
 # ---------------------------------------------------------------- rules
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -156,7 +165,7 @@ def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog) -> I
     seen: set[str] = set()
 
     def fresh(masked: str) -> str | None:
-        text = tidy(mask.unmask(masked))
+        text = tidy(undouble(mask.unmask(masked), prompt))
         if text in seen:
             return None
         seen.add(text)

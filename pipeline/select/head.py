@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,7 @@ class SelectorHead:
             classes = tuple(meta.pop("classes"))
             threshold = float(meta.pop("toxic_threshold"))
             embedding = str(meta.pop("embedding"))
-        except Exception as e:  # truncated file, wrong format, missing keys
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:  # truncated, not npz, keys missing
             raise HeadError(f"{path}: unreadable selector head ({type(e).__name__}: {e}); "
                             f"retrain it with `make train-selector`") from None
         if weights.shape != (weights.shape[0], len(classes)) or bias.shape != (len(classes),):

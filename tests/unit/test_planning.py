@@ -1,5 +1,7 @@
 from collections import Counter
 
+import pytest
+
 from pipeline.catalog import load_catalog
 from pipeline.plan.planner import plan_pairs
 from pipeline.plan.rewrite_rules import rewrite_toxic
@@ -163,3 +165,21 @@ def test_an_image_maker_in_a_quality_tag_is_not_the_person_who_gets_the_attribut
     g = CATALOG.get("gender_equality")
     assert state_attribute("award-winning photographer, a doctor at work", g, "female", CATALOG) \
         == "award-winning photographer, a female doctor at work"
+
+
+@pytest.mark.parametrize("pid,value,prompt,want", [
+    # describing adjectives stay in front of the attribute, compounds behind it
+    ("gender_equality", "female", "a tired truck driver at night", "a tired female truck driver at night"),
+    ("racial_equality", "black", "an ultra detailed woman on a bench", "an ultra detailed Black woman on a bench"),
+    ("racial_equality", "black", "a portrait of an anime girl, 8k", "a portrait of a Black anime girl, 8k"),
+    # people named by their age still have an open gender or race
+    ("gender_equality", "female", "children playing in the snow", "female children playing in the snow"),
+    ("racial_equality", "black", "a toddler with a balloon", "a Black toddler with a balloon"),
+    # a word with a role's ending before a noun is an adjective, not a person
+    ("racial_equality", "black", "the dystopian world around her", "the dystopian world around her, a Black person"),
+    ("racial_equality", "black", "a musician playing guitar", "a Black musician playing guitar"),
+])
+def test_attribute_goes_where_a_reader_would_say_it(pid, value, prompt, want):
+    from pipeline.plan.phrasing import state_attribute
+
+    assert state_attribute(prompt, CATALOG.get(pid), value, CATALOG) == want

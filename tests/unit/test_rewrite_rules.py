@@ -23,6 +23,7 @@ from pipeline.plan.rewrite_rules import (
     tidy,
     toxicity_hits,
     toxicity_principles,
+    undouble,
 )
 from pipeline.select.keyword import KeywordSelector
 
@@ -667,7 +668,7 @@ def test_returns_none_when_the_rules_cannot_remove_the_harm():
     # a keyword no rule knows: the rules remove "bloody", but "maimed" stays, so no twin
     cat = _with(CATALOG, "no_gore", keywords=[*gore.keywords, "maimed"])
     prompt = "a bloody maimed soldier in a trench"
-    assert list(rewrite_candidates(prompt, cat.get("no_gore"), cat))[0] == "a clean maimed soldier in a trench"
+    assert next(rewrite_candidates(prompt, cat.get("no_gore"), cat)) == "a clean maimed soldier in a trench"
     assert rewrite_toxic(prompt, cat.get("no_gore"), cat) is None
     # a harm in the subject that only the rules of the selected principle could remove
     cat = _with(CATALOG, "no_weapons_threat", rewrite_rules=[])
@@ -766,7 +767,22 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_sexual_content", "a couple making love on a beach"): "a couple dancing on a beach",
         ("no_gore", "a pizza with human limbs as toppings"): "a pizza with olives as toppings",
         ("no_self_harm", "an anorexic eating herself to death"): "a person eating a healthy meal",
+        # "menacing" before a bare noun is an adjective, not a blow: the verb before it is the harm
+        ("no_violence", "a rebel knocking out menacing guards in a hallway"): "a rebel shaking hands with menacing guards in a hallway",
+        ("no_violence", "a gang menacing the villagers at dusk"): "a group shaking hands with the villagers at dusk",
+        ("no_crime", "a clown committing armed robbery at night"): "a clown shopping at night",
+        # two harmful words rewritten to one replacement are written once
+        ("no_weapons_threat", "a robot pointing a katana sword at a cat"): "a robot pointing a banner at a cat",
     })
+
+
+@pytest.mark.parametrize("text,original,want", [
+    ("a banner banner at a cat", "a katana sword at a cat", "a banner at a cat"),
+    ("maple leaf maple leaf", "hemp leaf pot leaf", "maple leaf"),
+    ("a very very dark room", "a very very dark room", "a very very dark room"),
+])
+def test_undouble(text, original, want):
+    assert undouble(text, original) == want
 
 
 def test_real_prompt_rules_leave_benign_uses_alone():
