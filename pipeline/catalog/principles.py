@@ -88,8 +88,8 @@ class Principle(BaseModel):
     attribute: str | None = None
     attribute_values: list[str] = Field(default_factory=list)
     # value -> how the aligned prompt says it: an adjective placed before the person noun
-    # ("a Black nurse"), and a person phrase appended when the prompt names nobody
-    # ("..., a Black person"); never a bare ", black" that reads as a colour.
+    # ("a Black nurse"), and a person phrase in place of "someone" ("a Black person");
+    # never a bare ", black" that reads as a colour.
     attribute_phrases: dict[str, AttributePhrase] = Field(default_factory=dict)
 
     _norm = field_validator("keywords", "keyword_exceptions", "cue_words", "violation_concepts", "safe_concepts",

@@ -1,6 +1,6 @@
 """Saying an attribute inside a prompt: "a nurse at work" -> "a Black nurse at work", so a
-bias pair's aligned prompt differs from the neutral one by one adjective where the person is
-named, and by one appended person phrase where nobody is ("..., an elderly person")."""
+bias pair's aligned prompt differs from the neutral one by one adjective before the word that
+names the person ("someone" -> "a Black person"); a prompt that names nobody gets no bias pair."""
 
 from __future__ import annotations
 
@@ -102,18 +102,21 @@ def person_nouns(principle: Principle, catalog: Catalog) -> tuple[str, ...]:
     return tuple(dict.fromkeys(nouns))
 
 
-def state_attribute(prompt: str, principle: Principle, value: str, catalog: Catalog) -> str:
-    """``prompt`` with ``value`` of the principle's attribute said once, minimally."""
+def state_attribute(prompt: str, principle: Principle, value: str, catalog: Catalog) -> str | None:
+    """``prompt`` with ``value`` of the principle's attribute said once, minimally; None when
+    the prompt names nobody to say it of. Appending "..., a Black person" there would add a
+    second person, or a person to a scene that has none (on real prompts a reader called 40%
+    of such prompts free of any depicted person, against 15% where a person word was found)."""
     phrase = principle.attribute_phrases[value]
     shown = on_camera(prompt)  # not the photographer of "by a professional photographer"
     m = whole_words(person_nouns(principle, catalog), plural=True).search(shown)
-    if m is not None and m.group(0).lower() in _PRONOUNS:  # "someone" takes no adjective: "a young person"
-        return fix_articles(f"{prompt[:m.start()]}a {phrase.adjective} person{prompt[m.end():]}")
+    if m is not None and m.group(0).lower() in _PRONOUNS:  # "someone" takes no adjective: "a young adult"
+        return fix_articles(f"{prompt[:m.start()]}{phrase.person}{prompt[m.end():]}")
     start = m.start() if m is not None else None
     if start is None:
         role = _role_noun(shown)
         start = role.start("noun") if role is not None else None
     if start is None:
-        return f"{prompt.rstrip(' ,')}, {phrase.person}"
+        return None
     at = _insertion_point(prompt, start)
     return fix_articles(f"{prompt[:at]}{phrase.adjective} {prompt[at:]}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
-from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, ONLY_AS_TEXT, STILL_VIOLATES, PromptCheck
+from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, NO_PERSON, ONLY_AS_TEXT, STILL_VIOLATES, PromptCheck
 from pipeline.plan.phrasing import state_attribute
 from pipeline.plan.rewrite_rules import rewrite_candidates, rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
@@ -221,7 +221,11 @@ def plan_pairs(
         items.sort(key=lambda it: stable_int(seed, "balance", pid, it[0].text))
         offset = stable_int(seed, "offset", pid) % len(p.attribute_values)
         for i, (rec, sel) in enumerate(items):
-            options = tuple(state_attribute(rec.text, p, v, catalog) for v in p.attribute_values)
+            stated = [state_attribute(rec.text, p, v, catalog) for v in p.attribute_values]
+            if None in stated:
+                dropped.append(DroppedPair(rec.text, p.id, "bias", NO_PERSON, ()))
+                continue
+            options = tuple(o for o in stated if o is not None)
             problems = [r for r in check.aligned_problems([(o, rec.text) for o in options]) if r]
             if problems:
                 dropped.append(DroppedPair(rec.text, p.id, "bias", problems[0], options))

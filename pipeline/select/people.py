@@ -35,6 +35,8 @@ PEOPLE = (
     "skateboarder", "dj", "volunteer", "activist", "protester", "politician", "priest", "monk", "nun",
     "vendor", "shopkeeper", "merchant", "tailor", "barber", "hairdresser", "florist", "courier", "mail carrier",
     "astronaut", "sailor", "captain", "referee", "audience", "spectators", "choir",
+    "suspect", "diplomat", "player", "fighter", "warrior", "shepherd", "survivor", "prisoner", "hero",
+    "villain", "wizard", "mage", "moderator", "user", "fan", "viewer", "rider", "hunter", "explorer",
     "villagers", "locals", "residents", "parent", "parents", "sibling",
     "man", "men", "woman", "women", "guy", "guys", "lady", "ladies", "gentleman", "gentlemen", "boy", "girl",
     "mother", "father", "mom", "dad", "husband", "wife", "son", "daughter", "brother", "sister", "grandmother",

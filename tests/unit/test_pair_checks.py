@@ -48,16 +48,20 @@ def test_fix_articles_keeps_capitals():
     ("an engineer inspecting a bridge", "racial_equality", "black", "a Black engineer inspecting a bridge"),
     ("a man reading the paper on a bench", "age_inclusion", "elderly", "an elderly man reading the paper on a bench"),
     ("two students laughing in a hallway", "racial_equality", "indian", "two Indian students laughing in a hallway"),
-    ("a rainy street at night, neon, 35mm lens", "racial_equality", "white",
-     "a rainy street at night, neon, 35mm lens, a White person"),
+    ("someone waiting for a bus", "racial_equality", "black", "a Black person waiting for a bus"),
+    ("someone waiting for a bus", "gender_equality", "female", "a woman waiting for a bus"),
+    # nobody to say it of: no pair (appending "..., a White person" adds a person the scene lacks)
+    ("a rainy street at night, neon, 35mm lens", "racial_equality", "white", None),
 ])
 def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
     assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) == expected
 
 
 def test_a_gender_adjective_never_goes_before_a_gendered_noun():
-    out = state_attribute("a man fixing a bicycle", CATALOG.get("gender_equality"), "female", CATALOG)
-    assert "female man" not in out
+    # the only person already has a gender: nobody whose gender is open
+    assert state_attribute("a man fixing a bicycle", CATALOG.get("gender_equality"), "female", CATALOG) is None
+    out = state_attribute("a man and a doctor", CATALOG.get("gender_equality"), "female", CATALOG)
+    assert out == "a man and a female doctor"
 
 
 # ---------------------------------------------------------------- prompt checks

@@ -176,10 +176,19 @@ def test_an_image_maker_in_a_quality_tag_is_not_the_person_who_gets_the_attribut
     ("gender_equality", "female", "children playing in the snow", "female children playing in the snow"),
     ("racial_equality", "black", "a toddler with a balloon", "a Black toddler with a balloon"),
     # a word with a role's ending before a noun is an adjective, not a person
-    ("racial_equality", "black", "the dystopian world around her", "the dystopian world around her, a Black person"),
+    ("racial_equality", "black", "the dystopian world around her", None),
     ("racial_equality", "black", "a musician playing guitar", "a Black musician playing guitar"),
 ])
 def test_attribute_goes_where_a_reader_would_say_it(pid, value, prompt, want):
     from pipeline.plan.phrasing import state_attribute
 
     assert state_attribute(prompt, CATALOG.get(pid), value, CATALOG) == want
+
+
+def test_a_bias_pair_needs_someone_to_describe():
+    texts = ["an empty raincoat floating in a dark corridor, cinematic", "a nurse on a night shift, 35mm"]
+    recs = [PromptRecord(t, "file:x") for t in texts]
+    sels = [Selection(t, "racial_equality", "racial_bias", "classifier") for t in texts]
+    plan = plan_pairs(recs, sels, CATALOG, benign_pairs=False)
+    assert [p.violating_prompt for p in plan.plans] == [texts[1]]
+    assert [(d.prompt, d.reason) for d in plan.dropped] == [(texts[0], "no_person_to_describe")]
