@@ -12,17 +12,14 @@ from typing import Any
 import torch
 
 from pipeline.run.atomic import atomic_write_text
+from pipeline.typed_config import flatten
 
 
 def flat_hparams(d: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flat_hparams(v, f"{key}."))
-        else:  # TensorBoard hparams take scalars and strings only
-            out[key] = v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
-    return out
+    """``d`` as TensorBoard hparams: dotted keys (`typed_config.flatten`; an empty section has no
+    entry), values scalars and strings only (anything else as JSON)."""
+    return {key: v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+            for key, v in flatten(d, prefix).items() if not (isinstance(v, dict) and not v)}
 
 
 class MetricsLog:

@@ -15,10 +15,14 @@ def is_missing(value: object) -> bool:
     return value is None or (isinstance(value, numbers.Real) and math.isnan(value))
 
 
+def optional_float(value: object) -> float | None:
+    """``value`` as a float, None when it was not computed (None or NaN)."""
+    return None if is_missing(value) else float(value)
+
+
 def stored_score(scores: Mapping[str, object], column: str) -> float | None:
     """A stored score, None when it was not computed (missing, null or NaN)."""
-    v = scores.get(column)
-    return None if is_missing(v) else float(v)
+    return optional_float(scores.get(column))
 
 
 @dataclass(frozen=True)

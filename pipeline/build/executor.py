@@ -37,6 +37,7 @@ from pipeline.errors import ModelUnavailableError, RunConflictError
 from pipeline.run.layout import RunPaths
 from pipeline.run.lock import RunLockedError, run_lock
 from pipeline.run.manifest import PreparedRun
+from pipeline.run.plan_io import load_plan, shard_plans
 from pipeline.run.reports import ShardFailure, ShardReport, check_marker, drop_damaged_markers
 
 log = logging.getLogger("pipeline.build")
@@ -71,17 +72,20 @@ def attempt_shard(cfg: RunConfig, prepared: PreparedRun, index: int,
 
 def local_runner(cfg: RunConfig, out: Path | str, models: tuple | None = None) -> ShardRunner:
     """Pending shards one after another in this process; ``models``: (renderer, scorers) to use
-    instead of the configured ones, which are otherwise loaded once, at the first pending shard."""
+    instead of the configured ones, which are otherwise loaded once, at the first pending shard.
+    The plan is read once, when the runner starts, and each shard given its part."""
     def run(prepared: PreparedRun, pending: Sequence[int]) -> Iterator[ShardOutcome]:
         from pipeline.build.models import load_models
 
         renderer, scorers = models if models is not None else (None, None)
+        plan = load_plan(RunPaths(Path(out))) if pending else []
+        size = cfg.shards.shard_size
         for index in pending:
             if renderer is None:
                 renderer, scorers = load_models(cfg, out)
-            # the attempt binds this iteration's shard and models (it runs before the loop moves on)
-            report, failure = attempt_shard(cfg, prepared, index,
-                                            partial(process_shard, cfg, out, index, renderer, scorers))
+            # the attempt binds this iteration's shard, plans and models (it runs before the loop moves on)
+            report, failure = attempt_shard(cfg, prepared, index, partial(
+                process_shard, cfg, out, index, renderer, scorers, shard_plans(plan, index, size)))
             yield index, report, failure
     return run
 

@@ -17,12 +17,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from pipeline.config import RunConfig
 from pipeline.filters import attribute_judge, judge
-from pipeline.records import PairPlan
+from pipeline.records import PairPlan, optional_float
 from pipeline.run.schema import encode_image, pair_row, rejected_row
 from pipeline.score.attributes import AttributeReaders, resolve_bias_plans
 from pipeline.score.base import combine_scores
@@ -131,7 +130,7 @@ class PairWork:
         out = []
         for i, plan in enumerate(plans):
             # NaN is a judge's "not read" (no face, a toxicity pair's faces): stored as null.
-            scores = {name: None if np.isnan(values[i]) else float(values[i]) for name, values in columns.items()}
+            scores = {name: optional_float(values[i]) for name, values in columns.items()}
             reason = judge(plan, scores, self.cfg.filters)
             keep_images = reason is None or self.cfg.shards.rejected_images
             images = self._encoding.submit(self._encode, aligned[i], violating[i]) if keep_images else None

@@ -1,8 +1,11 @@
 """Prepare a run: the resolved config, the prompts, their principles, the deterministic plan and
-run.json; reused as they are when the folder already holds the same run (resume)."""
+run.json; reused as they are when the folder already holds the same run (resume). A run's identity
+(`run_hash`): the config hash (performance-only fields left out, see `pipeline.config`) plus the
+content of every input file."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -14,16 +17,16 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from pipeline.build.identity import run_hash
 from pipeline.catalog import Catalog, load_catalog
-from pipeline.config import PERFORMANCE_ONLY, RunConfig, config_dict, dump_config
+from pipeline.config import PERFORMANCE_ONLY, RunConfig, config_dict, config_hash, dump_config
 from pipeline.errors import PlanningError, RunConflictError
-from pipeline.llm.types import LLM, Failure
+from pipeline.llm.types import LLM, Failure, usage_stats, write_failures
 from pipeline.records import PairPlan, PromptRecord, PromptStats, Selection
 from pipeline.run.layout import RunPaths
 from pipeline.run.lock import check_unlocked
 from pipeline.run.manifest import PreparedRun, read_manifest, write_manifest
 from pipeline.run.plan_io import write_dropped, write_plan
+from pipeline.select.head import HEAD_FILE
 from pipeline.typed_config import changed_fields
 
 if TYPE_CHECKING:
@@ -31,6 +34,29 @@ if TYPE_CHECKING:
     from pipeline.select.base import Selector
 
 log = logging.getLogger("pipeline.build")
+
+
+def _digest_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def run_hash(cfg: RunConfig) -> str:
+    """Config hash plus the content of the catalog, the packs, the prompt files and the default
+    selector's head and the Q16 prompts: editing a principle or a template, or retraining the head, changes the
+    data, so it changes the identity."""
+    inputs = list(Path(cfg.catalog_dir).glob("*.yaml")) + list(Path(cfg.prompts.packs_dir).glob("*.yaml"))
+    inputs += [Path(f) for f in cfg.prompts.files]
+    if cfg.selector == "default":  # the trained head decides principles: retraining changes the data
+        head = cfg.semantic.head or Path(cfg.catalog_dir) / HEAD_FILE
+        inputs += [Path(head)] if Path(head).is_file() else []
+    if cfg.score.q16_prompts is not None and Path(cfg.score.q16_prompts).is_file():  # Q16's judgement is the file
+        inputs.append(Path(cfg.score.q16_prompts))
+    blob = config_hash(cfg) + _digest_files(inputs)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def conflict_error(paths: RunPaths, previous: PreparedRun, cfg: RunConfig, rhash: str) -> RunConflictError:
@@ -191,8 +217,6 @@ def _report_llm(paths: RunPaths, llm: LLM | None, failures: list[Failure]) -> di
     logs each failure."""
     if llm is None:
         return None
-    from pipeline.llm.report import usage_stats, write_failures
-
     usage = usage_stats(llm, failures)
     write_failures(paths.llm_failures, failures)
     for f in failures:

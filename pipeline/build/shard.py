@@ -25,7 +25,7 @@ from pipeline.config import RunConfig
 from pipeline.records import PairPlan
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import read_manifest
-from pipeline.run.plan_io import load_plan, shard_plans
+from pipeline.run.plan_io import read_shard_plans
 from pipeline.run.reports import ShardReport, read_marker, write_marker
 from pipeline.score.attributes import AttributeReaders, attribute_reader, resolve_bias_plans
 
@@ -33,16 +33,20 @@ if TYPE_CHECKING:
     from pipeline.render.base import Renderer
 
 
-def process_shard(cfg: RunConfig, out: Path | str, index: int, renderer=None, scorers=None) -> ShardReport:
+def process_shard(cfg: RunConfig, out: Path | str, index: int, renderer=None, scorers=None,
+                  plans: Sequence[PairPlan] | None = None) -> ShardReport:
     """Shard `index` of a prepared run; a shard with a marker is returned from the marker
-    (``resumed``) without any work. Models default to the configured ones (`build.models`)."""
+    (``resumed``) without any work. Models default to the configured ones (`build.models`);
+    ``plans``, the shard's part of the plan, to its lines of ``plan.jsonl`` (a runner of many
+    shards reads the plan once and passes each shard its part: `executor.local_runner`)."""
     from pipeline.render.speed import torch_settings  # imports torch: here, so importing this module does not
 
     with torch_settings(cfg.torch_threads):
-        return _process_shard(cfg, out, index, renderer, scorers)
+        return _process_shard(cfg, out, index, renderer, scorers, plans)
 
 
-def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorers) -> ShardReport:
+def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorers,
+                   plans: Sequence[PairPlan] | None) -> ShardReport:
     from pipeline.build.models import load_models
     from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA
     from pipeline.run.tables import write_table_atomic
@@ -55,7 +59,7 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     if renderer is None or scorers is None:
         renderer, scorers = load_models(cfg, out)
     renderer.start_shard()  # the renderer serves shard after shard: no earlier shard's batch halving here
-    plans = shard_plans(load_plan(paths), index, cfg.shards.shard_size)
+    plans = list(plans) if plans is not None else read_shard_plans(paths, index, cfg.shards.shard_size)
     seconds: dict[str, float] = {"render": 0.0, "read_attributes": 0.0, "score": 0.0, "write": 0.0}
     work = PairWork(cfg, scorers, read_manifest(paths).run_hash, seconds)
     try:

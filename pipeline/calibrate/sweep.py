@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.config import FilterConfig
 from pipeline.filters import RULES, THRESHOLD_RULES
 from pipeline.filters.rules import ThresholdRule
-from pipeline.records import is_missing
+from pipeline.records import is_missing, optional_float
 from pipeline.run.schema import SCORE_COLUMNS
 from pipeline.run.tables import read_rejected, read_run
 
@@ -40,7 +40,7 @@ _FACTS = ["id", "category", "kind", "attribute", "violating_attribute"]
 
 @dataclass(frozen=True)
 class StoredPair:
-    """The plan fields a rule reads (`pipeline.filters.evidence.Pair`), from a shard row."""
+    """The plan fields a rule reads (`pipeline.filters.rules.Pair`), from a shard row."""
 
     id: str
     category: str
@@ -54,10 +54,6 @@ def _text(v: object) -> str | None:
     return None if is_missing(v) else str(v)
 
 
-def _score(v: object) -> float | None:
-    return None if is_missing(v) else float(v)
-
-
 def read_judged_pairs(run: Path | str) -> tuple[list[StoredPair], list[dict[str, float | None]]]:
     """(pairs, their scores) of every kept and rejected pair of ``run``, images not read."""
     columns = _FACTS + list(SCORE_COLUMNS)
@@ -67,7 +63,7 @@ def read_judged_pairs(run: Path | str) -> tuple[list[StoredPair], list[dict[str,
         for row in frame.to_dict("records"):
             pairs.append(StoredPair(str(row["id"]), str(row["category"]), str(row["kind"]), _text(row["attribute"]),
                                     _text(row["violating_attribute"]), kept))
-            scores.append({c: _score(row[c]) for c in SCORE_COLUMNS})
+            scores.append({c: optional_float(row[c]) for c in SCORE_COLUMNS})
     return pairs, scores
 
 

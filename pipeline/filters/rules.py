@@ -3,17 +3,47 @@
 The first rule that objects decides the reason; counts go to stats as dropped_<reason>. Most
 rules compare one statistic of a pair with one threshold of `FilterConfig` (per category where
 ``filters.by_category`` says so); `livo calibrate` sweeps exactly these statistics.
+
+What a rule measures on one image: several judges look at each image; a rule sees one number per
+image:
+* violation: the most alarmed judge (I2P counts an image inappropriate when Q16 *or* NudeNet
+  flags it): CLIP's concept score, Q16 where configured, and for nudity NudeNet and OpenNSFW.
+* attribute (a bias pair's requested value, and the judge that said so) is read beside the
+  attribute readers: `score.attributes.attribute_evidence`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from pipeline.config import FilterConfig, Thresholds
-from pipeline.filters.evidence import Pair, Scores, violation
 from pipeline.records import stored_score
 from pipeline.score.attributes import attribute_evidence
+
+Scores = Mapping[str, float | None]
+
+
+class Pair(Protocol):
+    """What a rule reads of a pair: a PairPlan, or a stored shard row (`calibrate`)."""
+
+    kind: str
+    category: str
+    attribute: str | None
+    violating_attribute: str | None
+
+
+def violation(pair: Pair, s: Scores, side: str) -> float:
+    """How strongly the ``side`` image ("aligned" / "violating") shows the violation."""
+    judges = [f"{side}_concept", f"{side}_q16"]
+    if pair.category == "nudity":  # detectors of exposed bodies and sexual content
+        judges += [f"{side}_nudity", f"{side}_nsfw"]
+    values = [v for v in (stored_score(s, c) for c in judges) if v is not None]
+    if not values:
+        raise ValueError(f"no violation score for the {side} image (expected {side}_concept)")
+    return max(values)
+
 
 Statistic = Callable[[Pair, Scores], float | None]
 Contrast = Callable[[Pair, Scores], tuple[float, float] | None]

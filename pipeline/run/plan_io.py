@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
 
 from pipeline.records import PairPlan
 from pipeline.run.atomic import atomic_write_text
@@ -28,18 +26,21 @@ def read_dropped(paths: RunPaths) -> list[dict]:
     return [json.loads(line) for line in paths.plan_dropped.read_text().splitlines() if line]
 
 
+def _plan_lines(paths: RunPaths) -> list[str]:
+    return [line for line in paths.plan.read_text().splitlines() if line]
+
+
 def load_plan(paths: RunPaths) -> list[PairPlan]:
-    """The run's plan, parsed once per process while the file is unchanged: every shard task reads
-    it, and re-parsing the whole plan per shard would cost O(pairs × shards) on large runs."""
-    st = paths.plan.stat()
-    return parsed_plan(str(paths.plan.resolve()), st.st_mtime_ns, st.st_size)
+    """The run's whole plan. A runner of many shards in one process reads it once, where it starts,
+    and hands each shard its part (`shard_plans`): re-parsing the whole plan per shard would cost
+    O(pairs × shards) on large runs."""
+    return [PairPlan.from_dict(json.loads(line)) for line in _plan_lines(paths)]
 
 
-@lru_cache(maxsize=1)  # the last plan read: one run per process at a time
-def parsed_plan(path: str, mtime_ns: int, size: int) -> list[PairPlan]:
-    """The plan file at ``path``, cached by (path, mtime, size): a rewritten plan is read again.
-    ``parsed_plan.cache_clear()`` empties the cache."""
-    return [PairPlan.from_dict(json.loads(line)) for line in Path(path).read_text().splitlines() if line]
+def read_shard_plans(paths: RunPaths, index: int, size: int) -> list[PairPlan]:
+    """Shard ``index``'s part of the plan, as ``shard_plans(load_plan(paths), index, size)`` but
+    parsing only its own lines: for a shard run on its own (one Prefect task, on any worker)."""
+    return [PairPlan.from_dict(json.loads(line)) for line in _plan_lines(paths)[index * size:(index + 1) * size]]
 
 
 def shard_plans(plans: Sequence[PairPlan], index: int, size: int) -> list[PairPlan]:

@@ -18,7 +18,7 @@ import datasets
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.records import PairPlan, is_missing
+from pipeline.records import PairPlan, optional_float
 from pipeline.run.score_columns import SCORE_COLUMNS, SCORE_DTYPES
 
 IMAGE_COLUMNS: tuple[str, ...] = ("aligned", "violating")
@@ -110,10 +110,6 @@ def _image_cell(data: bytes | None, pair_id: str, side: str, ext: str) -> dict |
     return {"bytes": data, "path": f"{pair_id}-{side}.{ext}"}
 
 
-def _score_cell(value: float | None) -> float | None:
-    return None if is_missing(value) else float(value)
-
-
 def pair_row(
     plan: PairPlan,
     aligned: bytes | None,
@@ -159,7 +155,7 @@ def pair_row(
         "model": model,
         "source": plan.source,
         "selection_method": plan.selection_method,
-        **{c: _score_cell(scores.get(c)) for c in SCORE_COLUMNS},
+        **{c: optional_float(scores.get(c)) for c in SCORE_COLUMNS},
         "config_hash": config_hash,
     }
     assert list(row) == SHARD_SCHEMA.names  # keeps this function and the schema in step

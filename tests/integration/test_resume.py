@@ -19,8 +19,7 @@ from factories import tiny_config
 from livo_cli import livo_shards_cmd
 from pipeline import cli
 from pipeline.build.executor import build_dataset
-from pipeline.build.identity import run_hash
-from pipeline.build.prepare import prepare_run
+from pipeline.build.prepare import prepare_run, run_hash
 from pipeline.errors import RunConflictError
 from pipeline.run.layout import RunPaths
 from procs import wait_for

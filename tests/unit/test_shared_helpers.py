@@ -18,7 +18,7 @@ from pipeline.records import is_missing
 from pipeline.render.base import load_pretrained
 from pipeline.render.speed import torch_settings
 from pipeline.run.layout import RunPaths
-from pipeline.run.plan_io import load_plan, parsed_plan, write_plan
+from pipeline.run.plan_io import load_plan, read_shard_plans, shard_plans, write_plan
 from pipeline.run.reports import file_digest
 
 
@@ -61,20 +61,16 @@ def test_torch_settings_are_restored_after_the_block():
         assert torch.get_num_threads() == threads
 
 
-def test_the_plan_is_parsed_once_while_the_file_is_unchanged(tmp_path):
+def test_a_shard_reads_its_part_of_the_plan_as_the_runner_slices_it(tmp_path):
     from factories import make_plan
 
-    parsed_plan.cache_clear()
-    a, b = RunPaths(tmp_path / "a"), RunPaths(tmp_path / "b")
-    for paths, n in ((a, 3), (b, 2)):
-        paths.root.mkdir()
-        write_plan(paths, [make_plan(id=f"pair-{i}", seed=i) for i in range(n)])
-    first = load_plan(a)
-    assert load_plan(a) is first and parsed_plan.cache_info().hits == 1
-    assert len(load_plan(b)) == 2 and load_plan(a) is not first  # one plan kept: b's evicted a's
-    write_plan(a, [make_plan(id=f"pair-{i}", seed=i) for i in range(5)])  # rewritten: read again
-    assert len(load_plan(a)) == 5
-    parsed_plan.cache_clear()
+    paths = RunPaths(tmp_path / "a")
+    paths.root.mkdir()
+    write_plan(paths, [make_plan(id=f"pair-{i}", seed=i) for i in range(5)])
+    plans = load_plan(paths)
+    assert [p.id for p in plans] == [f"pair-{i}" for i in range(5)]
+    for index in range(4):  # the last shard short, one past the end empty
+        assert read_shard_plans(paths, index, 2) == shard_plans(plans, index, 2)
 
 
 def test_one_loader_for_renderer_and_trainer(tmp_path):
