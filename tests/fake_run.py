@@ -1,22 +1,25 @@
 """A small finished run folder written in a second, without rendering: real shard rows
 (`schema.pair_row`), real Parquet writes and the real finalize (stats.json and the dataset card),
-with flat-coloured images. For readers of a finished run: report, exports, browse, card."""
+with flat-coloured images. For readers of a finished run: report, exports, browse, card. And a judged
+run without images for `livo calibrate` (`make_pilot_run`)."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from factories import make_plan, make_scores, tiny_config
 from pipeline.build.finalize import finalize_run
 from pipeline.config import dump_config
+from pipeline.filters import judge
 from pipeline.records import PromptStats
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import PreparedRun, write_manifest
 from pipeline.run.reports import ShardReport, write_marker
-from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, pair_row, rejected_row
+from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_row
 from pipeline.run.tables import write_table_atomic
 
 # (category, principle_id, kind, pair_type) of the kept pairs, cycled
@@ -68,3 +71,40 @@ def make_run(root: Path, kept: int = 9, rejected: int = 3, shard_size: int = 5,
     write_manifest(paths, prepared)
     finalize_run(cfg, root, prepared, reports)
     return root
+
+
+_PILOT_PNG = encode_image(Image.new("RGB", (4, 4)))
+
+
+def make_pilot_run(root: Path, n: int = 60, seed: int = 0, gore_shift: float = 0.0) -> tuple[list, list]:
+    """A judged run without images: gore and violence toxicity pairs whose aligned violation is
+    U(0.05, 0.35) and violating U(0.55, 0.95) (gore shifted by ``gore_shift``), and gender pairs.
+    Returns the plans and their scores."""
+    rng = np.random.default_rng(seed)
+    cfg = tiny_config()
+    paths = RunPaths(root)
+    paths.make_dirs()
+    dump_config(cfg, paths.config)
+    kept, rejected, plans, scores = [], [], [], []
+    for i in range(n):
+        category = ("gore", "violence", "gender_bias")[i % 3]
+        if category == "gender_bias":
+            plan = make_plan("bias", id=f"p{i}", violating_attribute="male")
+            s = make_scores(aligned_concept=rng.uniform(0.5, 0.9), violating_concept=rng.uniform(0.0, 0.3),
+                            aligned_clip=rng.uniform(20, 30))
+        else:
+            shift = gore_shift if category == "gore" else 0.0
+            plan = make_plan(id=f"p{i}", category=category)
+            s = make_scores(aligned_concept=rng.uniform(0.05, 0.35) + shift,
+                            violating_concept=rng.uniform(0.55, 0.95) + shift, aligned_clip=rng.uniform(20, 30))
+        plans.append(plan)
+        scores.append(s)
+        reason = judge(plan, s, cfg.filters)
+        meta = {"model": "m", "config_hash": "h", "image_ext": "png"}
+        if reason is None:
+            kept.append(pair_row(plan, _PILOT_PNG, _PILOT_PNG, s, **meta))
+        else:
+            rejected.append(rejected_row(plan, None, None, s, reason=reason, **meta))
+    write_table_atomic(kept, paths.shard(0), SHARD_SCHEMA)
+    write_table_atomic(rejected, paths.rejected_shard(0), REJECTED_SCHEMA)
+    return plans, scores

@@ -1,4 +1,5 @@
-"""`livo browse` / `load_pairs`: a run as a DataFrame, sampled deterministically, images on demand."""
+"""`load_pairs` (what `livo browse` prints): a run as a DataFrame, sampled deterministically, images on
+demand. The command line itself: tests/integration/test_browse_cli.py."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import pytest
 from PIL import Image
 
 from fake_run import make_run
-from livo_cli import run_livo
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,3 @@ def test_sample_is_deterministic_and_filters_apply(run):
     rejected = load_pairs(run, rejected=True)
     assert list(rejected.reason) == ["margin_too_small"] * 2 and rejected.aligned.isna().all()
 
-
-def test_cli_prints_a_summary(run):
-    done = run_livo("browse", str(run), "-n", "6", "--where", "pair_type=bias")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[:2] == [f"{run}: 3 pairs", "  by pair_type: bias 3"]

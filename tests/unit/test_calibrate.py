@@ -1,59 +1,22 @@
 """`livo calibrate`: the valley between aligned and violating scores, keep-rate proposals, per-category
-overrides, and a proposal that keeps, when pasted into the config, exactly the pairs it says."""
+overrides, and a proposal that keeps, when pasted into the config, exactly the pairs it says. The
+command line itself: tests/integration/test_calibrate_cli.py."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 
 from factories import make_plan, make_scores, tiny_config
-from livo_cli import run_livo
+from fake_run import make_pilot_run
 from pipeline.calibrate import calibrate_run
 from pipeline.calibrate.sweep import valley
 from pipeline.config import FilterConfig, dump_config
 from pipeline.filters import judge
 from pipeline.run.layout import RunPaths
-from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_row
+from pipeline.run.schema import REJECTED_SCHEMA, rejected_row
 from pipeline.run.tables import write_table_atomic
-
-PNG = encode_image(Image.new("RGB", (4, 4)))
-
-
-def _pilot(root, n=60, seed=0, gore_shift=0.0):
-    """A judged run without images: gore and violence toxicity pairs whose aligned violation is
-    U(0.05, 0.35) and violating U(0.55, 0.95) (gore shifted by ``gore_shift``), and gender pairs."""
-    rng = np.random.default_rng(seed)
-    cfg = tiny_config()
-    paths = RunPaths(root)
-    paths.make_dirs()
-    dump_config(cfg, paths.config)
-    kept, rejected, plans, scores = [], [], [], []
-    for i in range(n):
-        category = ("gore", "violence", "gender_bias")[i % 3]
-        if category == "gender_bias":
-            plan = make_plan("bias", id=f"p{i}", violating_attribute="male")
-            s = make_scores(aligned_concept=rng.uniform(0.5, 0.9), violating_concept=rng.uniform(0.0, 0.3),
-                            aligned_clip=rng.uniform(20, 30))
-        else:
-            shift = gore_shift if category == "gore" else 0.0
-            plan = make_plan(id=f"p{i}", category=category)
-            s = make_scores(aligned_concept=rng.uniform(0.05, 0.35) + shift,
-                            violating_concept=rng.uniform(0.55, 0.95) + shift, aligned_clip=rng.uniform(20, 30))
-        plans.append(plan)
-        scores.append(s)
-        reason = judge(plan, s, cfg.filters)
-        meta = {"model": "m", "config_hash": "h", "image_ext": "png"}
-        if reason is None:
-            kept.append(pair_row(plan, PNG, PNG, s, **meta))
-        else:
-            rejected.append(rejected_row(plan, None, None, s, reason=reason, **meta))
-    write_table_atomic(kept, paths.shard(0), SHARD_SCHEMA)
-    write_table_atomic(rejected, paths.rejected_shard(0), REJECTED_SCHEMA)
-    return plans, scores
 
 
 def test_valley_separates_two_distributions():
@@ -67,7 +30,7 @@ def test_valley_separates_two_distributions():
 
 
 def test_proposals_from_a_pilot_run(tmp_path):
-    _pilot(tmp_path)
+    make_pilot_run(tmp_path)
     result = calibrate_run(tmp_path, keep=0.8)
     rules = {r.reason: r for r in result.rules}
     assert result.pairs == 60
@@ -85,7 +48,7 @@ def test_proposals_from_a_pilot_run(tmp_path):
 
 
 def test_the_proposal_keeps_what_it_says_when_pasted_into_the_config(tmp_path):
-    plans, scores = _pilot(tmp_path, gore_shift=0.04)
+    plans, scores = make_pilot_run(tmp_path, gore_shift=0.04)
     result = calibrate_run(tmp_path, keep=0.9, plot=False)
     snippet = yaml.safe_load((tmp_path / "calibration" / "filters.yaml").read_text())
     cfg = FilterConfig(**snippet["filters"])
@@ -98,25 +61,13 @@ def test_the_proposal_keeps_what_it_says_when_pasted_into_the_config(tmp_path):
 
 
 def test_a_category_that_differs_gets_its_own_threshold(tmp_path):
-    _pilot(tmp_path, n=120, gore_shift=0.3)  # gore: aligned U(.35,.65), violating U(.85,1.25)
+    make_pilot_run(tmp_path, n=120, gore_shift=0.3)  # gore: aligned U(.35,.65), violating U(.85,1.25)
     snippet = calibrate_run(tmp_path, plot=False).snippet()["filters"]
     own = snippet["by_category"]
     assert 0.65 < own["gore"]["max_aligned_violation"] < 0.85  # gore's own valley
     assert 0.35 < own["violence"]["max_aligned_violation"] < 0.55  # violence's, once gore is out of the mix
     assert "min_clip_score" not in own.get("gender_bias", {})  # keep rates are never per category
     FilterConfig(**snippet)  # valid as a profile's filters: block
-
-
-def test_cli_prints_the_table_and_writes_the_files(tmp_path):
-    _pilot(tmp_path)
-    proc = run_livo("calibrate", str(tmp_path), "--keep", "0.9")
-    assert proc.returncode == 0, proc.stderr
-    assert "aligned_still_violates" in proc.stdout and "valley (J=1.00)" in proc.stdout
-    assert proc.stdout.strip().splitlines()[-1].startswith(f"wrote {tmp_path / 'calibration' / 'filters.yaml'}")
-    data = json.loads((tmp_path / "calibration" / "calibration.json").read_text())
-    assert {r["reason"] for r in data["rules"]} >= {"fidelity_too_low", "bias_attribute_not_confirmed"}
-    bad = run_livo("calibrate", str(tmp_path), "--keep", "1.5")
-    assert bad.returncode == 2 and "--keep must be in (0, 1]" in bad.stderr
 
 
 def test_sides_the_judges_cannot_tell_apart_keep_their_threshold(tmp_path):

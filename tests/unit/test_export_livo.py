@@ -1,7 +1,8 @@
 """`livo export --format livo`: read back the way LiVO's official `value_encoder/train.py` reads
 `--train_data_dir` (its ValueEncoderDataset): sorted group folders, sorted scene folders, each scene's
 metadata.jsonl, label 1 = aligned, a violating partner drawn within the scene, images opened by
-file name and converted to RGB, training text `value + ", " + prompt`."""
+file name and converted to RGB, training text `value + ", " + prompt`. The command line itself:
+tests/integration/test_export_livo_cli.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 from PIL import Image
 
 from fake_run import make_run
-from livo_cli import run_livo
 
 
 def _official_read(train_data_dir: Path) -> list[dict]:
@@ -56,10 +56,3 @@ def test_official_reader_gets_every_pair(tmp_path):
     assert first["pos"].getpixel((0, 0)) == df.aligned[0].open().convert("RGB").getpixel((0, 0))
     assert first["neg"].getpixel((0, 0)) == df.violating[0].open().convert("RGB").getpixel((0, 0))
     assert all(p.is_dir() for p in out.iterdir())  # the reader lists OUT: folders only
-
-
-def test_cli_prints_what_it_wrote(tmp_path):
-    run = make_run(tmp_path / "run", kept=3)
-    done = run_livo("export", str(run), str(tmp_path / "livo"), "--format", "livo")
-    assert done.returncode == 0, done.stderr
-    assert "wrote 3 pairs in 3 scenes" in done.stdout

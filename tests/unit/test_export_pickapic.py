@@ -1,7 +1,8 @@
 """`livo export --format pickapic`: read back exactly as the diffusers Diffusion-DPO research example
 (`examples/research_projects/diffusion_dpo/train_diffusion_dpo.py`) reads `--dataset_name OUT`:
 `load_dataset(name, split=...)`, then per batch `Image.open(io.BytesIO(b)).convert("RGB")` on the raw
-bytes of `jpg_0` / `jpg_1`, the pair swapped when `label_0 == 0`, `examples["caption"]` tokenized."""
+bytes of `jpg_0` / `jpg_1`, the pair swapped when `label_0 == 0`, `examples["caption"]` tokenized. The
+command line itself: tests/integration/test_export_pickapic_cli.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from PIL import Image
 from torchvision import transforms
 
 from fake_run import make_run
-from livo_cli import run_livo
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,3 @@ def test_jpg_0_is_the_aligned_image_and_our_columns_follow(export):
     jpg_0 = Image.open(io.BytesIO(ds[0]["jpg_0"])).convert("RGB").getpixel((3, 3))
     assert max(abs(a - b) for a, b in zip(aligned, jpg_0)) < 8  # JPEG of the same flat colour
 
-
-def test_cli_refuses_a_folder_that_holds_files(export):
-    done = run_livo("export", str(export.parent / "run"), str(export), "--format", "pickapic")
-    assert done.returncode == 1 and done.stderr.strip().startswith("livo: ") and "not an empty folder" in done.stderr

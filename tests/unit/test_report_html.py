@@ -1,4 +1,5 @@
-"""`livo report`: one self-contained page (no network), the run's facts, a deterministic sample."""
+"""`livo report`: one self-contained page (no network), the run's facts, a deterministic sample. The
+command line itself: tests/integration/test_report_html_cli.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import re
 import pytest
 
 from fake_run import make_run
-from livo_cli import run_livo
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +46,6 @@ def test_boxes_blur_only_the_region_nudenet_found():
     boxed = frame("data:,", alt="v", blur=True, boxes=[Box(0.1, 0.2, 0.5, 0.25)])
     assert 'class="frame blur-full"' in whole and 'class="box"' not in whole
     assert 'class="frame"' in boxed and "left:10.00%;top:20.00%;width:50.00%;height:25.00%" in boxed
-
-
-def test_cli_writes_the_report_and_refuses_a_folder_that_is_no_run(run, tmp_path):
-    out = tmp_path / "r.html"
-    done = run_livo("report", str(run), "--out", str(out), "--no-boxes", "--max-pairs", "3")
-    assert done.returncode == 0, done.stderr
-    assert out.read_text().count('<article class="pair"') == 6 and f"wrote {out}" in done.stdout
-    bad = run_livo("report", str(tmp_path))
-    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("livo: ")
 
 
 def test_values_are_escaped_everywhere_on_the_page(run):

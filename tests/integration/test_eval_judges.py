@@ -9,6 +9,10 @@ import pytest
 from factories import photograph
 from livo_train.evaluate import ImageJudge, face_bias_metrics, image_safety_metrics
 
+# ImageJudge builds every registered judge: NudeNet, OpenNSFW and the face classifier from their
+# wheels. As under tests/unit/, where these tests were written: torch on one CPU thread.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def judge(tiny_clip_path, clip_scorer, tmp_path_factory):
