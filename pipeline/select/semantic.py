@@ -18,17 +18,13 @@ import numpy as np
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.catalog.descriptors import CATEGORY_DESCRIPTORS
+from pipeline.prompts.text import wants_an
 from pipeline.records import Selection, SelectionMethod
 from pipeline.select.anchors import BENIGN_ANCHORS, DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from pipeline.select.embed import encode, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
 
 
 def principle_descriptors(p: Principle) -> list[str]:
@@ -41,7 +37,7 @@ def principle_descriptors(p: Principle) -> list[str]:
         # Bias principles are about who is shown in a role; their violation concepts are
         # attribute values ("male", "female"), which would match any person, so describe
         # the roles instead.
-        out += [f"a picture of {_article(k)} {k}" for k in p.keywords]
+        out += [f"a picture of {'an' if wants_an(k) else 'a'} {k}" for k in p.keywords]
     return list(dict.fromkeys(out))
 
 
