@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.catalog import load_catalog
 from pipeline.categories import ALL
 from pipeline.select.base import NONE_LABEL, category_label
-from pipeline.select.calibration import DEFAULT_LABELLED_PATH, load_labelled
 from pipeline.select.labelled import DEV_PATH, read_labelled
 from pipeline.select.people import shows_people
+from pipeline.select.retrieval import DEFAULT_LABELLED_PATH, load_labelled
 from pipeline.select.train import score_labels
 
 LABELS = (*ALL, NONE_LABEL)

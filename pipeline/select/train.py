@@ -24,8 +24,7 @@ from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import final_label
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
-from pipeline.select.features import DEFAULT_SETTINGS, TextFeatures, combined
-from pipeline.select.head import SelectorHead, decide, linear_softmax
+from pipeline.select.head import DEFAULT_SETTINGS, SelectorHead, TextFeatures, combined, decide, linear_softmax
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.labelled import LabelledPrompt
 

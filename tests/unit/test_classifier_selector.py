@@ -14,8 +14,7 @@ from pipeline.catalog import load_catalog
 from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import DEFAULT_HEAD, ClassifierSelector
-from pipeline.select.features import DEFAULT_SETTINGS, WORD, TextFeatures
-from pipeline.select.head import HeadError, SelectorHead, decide
+from pipeline.select.head import DEFAULT_SETTINGS, WORD, HeadError, SelectorHead, TextFeatures, decide
 from pipeline.select.labelled import (
     REAL_DEV_FILES,
     TRAIN_FILES,

@@ -16,12 +16,20 @@ from pipeline.catalog import load_catalog
 from pipeline.categories import ALL
 from pipeline.errors import ModelUnavailableError
 from pipeline.records import Selection
-from pipeline.select.anchors import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from pipeline.select.base import NONE_LABEL, category_label
-from pipeline.select.calibration import CALIBRATION_ACCURACY, DEFAULT_LABELLED_PATH, accuracy, calibrate, load_labelled
 from pipeline.select.keyword import KeywordSelector
-from pipeline.select.retrieval import RetrievalSelector
-from pipeline.select.semantic import SemanticScores, SemanticSelector
+from pipeline.select.retrieval import (
+    CALIBRATION_ACCURACY,
+    DEFAULT_LABELLED_PATH,
+    DEFAULT_MARGIN,
+    DEFAULT_THRESHOLD,
+    RetrievalSelector,
+    SemanticScores,
+    SemanticSelector,
+    accuracy,
+    calibrate,
+    load_labelled,
+)
 
 CATALOG = load_catalog()
 
