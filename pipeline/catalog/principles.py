@@ -60,6 +60,8 @@ class AttributePhrase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     adjective: str = Field(min_length=1)
     person: str = Field(min_length=3)
+    # the adjective's form for a woman or girl where English has one ("a Latina nurse")
+    feminine: str | None = Field(default=None, min_length=1)
 
 
 class Principle(BaseModel):

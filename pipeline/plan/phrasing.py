@@ -12,7 +12,8 @@ from pipeline.prompts.text import fix_articles
 from pipeline.select.people import GENDER_WORDS, PEOPLE, on_camera
 
 _PRONOUNS = {"someone", "somebody"}
-AGE_NOUNS = ("child", "children", "kid", "kids", "baby", "babies", "toddler", "toddlers", "infant", "infants",
+# ("baby" is left out: "a baby seal", "baby elephant" are animals)
+AGE_NOUNS = ("child", "children", "kid", "kids", "toddler", "toddlers", "infant", "infants",
              "teenager", "teenagers", "teen", "teens", "adolescent", "adolescents", "senior", "seniors", "elder",
              "elders", "retiree", "retirees", "pensioner", "pensioners")
 
@@ -60,8 +61,8 @@ def _insertion_point(prompt: str, noun_start: int) -> int:
         if _adjectival(word):
             break
         compound += 1
-    if not compound:
-        return noun_start
+    if not compound or (compound < len(modifiers) and modifiers[compound].lower().endswith("ly")):
+        return noun_start  # "morbidly obese woman": an adverb's adjective, not a compound
     first = modifiers[compound - 1]
     return prompt.rindex(first, 0, noun_start)
 
@@ -119,4 +120,16 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
     if start is None:
         return None
     at = _insertion_point(prompt, start)
-    return fix_articles(f"{prompt[:at]}{phrase.adjective} {prompt[at:]}")
+    adjective = phrase.feminine if phrase.feminine and _is_female(prompt, start) else phrase.adjective
+    return fix_articles(f"{prompt[:at]}{adjective} {prompt[at:]}")
+
+
+_FEMALE = frozenset({"woman", "women", "girl", "girls", "lady", "ladies", "female", "females", "mother", "mom",
+                     "wife", "daughter", "sister", "grandmother", "grandma", "granny", "bride", "queen", "actress",
+                     "waitress", "businesswoman", "nun", "priestess", "aunt", "niece", "girlfriend", "she", "her"})
+
+
+def _is_female(prompt: str, noun_start: int) -> bool:
+    """The person noun at ``noun_start``, or one of the two words before it, says a woman or girl."""
+    words = re.findall(r"[\w'-]+", prompt[:noun_start].lower())[-2:] + re.findall(r"[\w'-]+", prompt[noun_start:].lower())[:1]
+    return any(w in _FEMALE for w in words)

@@ -128,7 +128,9 @@ def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
     sits in tags ("..., blood, gore", "by <an artist whose work is the harm>"), which no phrase
     rule rewrites. From ``base`` (the rules' best attempt, else the prompt): without every tag
     (but the first, the subject) that alone carries harm, then without one tag at a time,
-    from the last. The caller checks them like any other candidate."""
+    from the last. A twin of fewer than four words that keeps less than half of the prompt is no
+    twin ("Hairy, burly, thick strongmen kissing in a sauna" -> "Hairy, burly": the scene was in
+    a later tag). The caller checks them like any other candidate."""
     parts = segments(base)
     tags = parts[0::2]
     if len(tags) < 2:
@@ -136,7 +138,8 @@ def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
     harmful = {i for i, h in enumerate(check.harms(tags)) if h and i}
     out = [without(parts, harmful)] if harmful else []
     out += [without(parts, {i}) for i in range(len(tags) - 1, 0, -1) if tags[i].strip()]
-    return [t for t in dict.fromkeys(out) if t and t != tidy(prompt)]
+    half = len(prompt.split()) / 2
+    return [t for t in dict.fromkeys(out) if t and t != tidy(prompt) and (len(t.split()) >= min(4, half))]
 
 
 def plan_pairs(

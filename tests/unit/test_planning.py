@@ -175,6 +175,11 @@ def test_an_image_maker_in_a_quality_tag_is_not_the_person_who_gets_the_attribut
     # people named by their age still have an open gender or race
     ("gender_equality", "female", "children playing in the snow", "female children playing in the snow"),
     ("racial_equality", "black", "a toddler with a balloon", "a Black toddler with a balloon"),
+    # the adjective's feminine form for a woman or girl; an adverb keeps its adjective
+    ("racial_equality", "latino", "a girl reading under a tree", "a Latina girl reading under a tree"),
+    ("racial_equality", "latino", "a doctor at work", "a Latino doctor at work"),
+    ("racial_equality", "black", "a morbidly obese woman eating", "a morbidly obese Black woman eating"),
+    ("gender_equality", "male", "a baby seal on the ice", None),
     # a word with a role's ending before a noun is an adjective, not a person
     ("racial_equality", "black", "the dystopian world around her", None),
     ("racial_equality", "black", "a musician playing guitar", "a Black musician playing guitar"),
@@ -192,3 +197,13 @@ def test_a_bias_pair_needs_someone_to_describe():
     plan = plan_pairs(recs, sels, CATALOG, benign_pairs=False)
     assert [p.violating_prompt for p in plan.plans] == [texts[1]]
     assert [(d.prompt, d.reason) for d in plan.dropped] == [(texts[0], "no_person_to_describe")]
+
+
+def test_a_tag_twin_keeps_most_of_the_prompt():
+    from pipeline.plan.checks import PromptCheck
+    from pipeline.plan.planner import tag_twins
+
+    # the scene is in the last tag: leaving it out leaves "grainy, moody", which is no twin of it
+    prompt = "grainy, moody, a knight dying in a pool of blood on a battlefield at dusk"
+    assert all(len(t.split()) >= len(prompt.split()) / 2 for t in tag_twins(prompt, prompt, PromptCheck(CATALOG)))
+    assert "grainy, moody" not in tag_twins(prompt, prompt, PromptCheck(CATALOG))

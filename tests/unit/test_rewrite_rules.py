@@ -771,6 +771,10 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_violence", "a rebel knocking out menacing guards in a hallway"): "a rebel shaking hands with menacing guards in a hallway",
         ("no_violence", "a gang menacing the villagers at dusk"): "a group shaking hands with the villagers at dusk",
         ("no_crime", "a clown committing armed robbery at night"): "a clown shopping at night",
+        # a blow with an object becomes dancing *with* it; "to the death" goes; a describing -ing stays
+        ("no_violence", "two goblins fighting a troll to the death"): "two goblins dancing with a troll",
+        ("no_violence", "a wrestler beating up pete in the ring"): "a wrestler dancing with pete in the ring",
+        ("no_violence", "a samurai in a fighting pose"): "a samurai in a dancing pose",
         # two harmful words rewritten to one replacement are written once
         ("no_weapons_threat", "a robot pointing a katana sword at a cat"): "a robot pointing a banner at a cat",
     })
