@@ -775,6 +775,10 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_violence", "two goblins fighting a troll to the death"): "two goblins dancing with a troll",
         ("no_violence", "a wrestler beating up pete in the ring"): "a wrestler dancing with pete in the ring",
         ("no_violence", "a samurai in a fighting pose"): "a samurai in a dancing pose",
+        ("no_violence", "a pirate shoots at a seagull"): "a pirate waves at a seagull",
+        ("no_illegal_drugs", "a sheriff guarding cannabis, marijuana smoke"): "a sheriff guarding lavender, lavender smoke",
+        # a game's title is no crime
+        ("no_crime", "a burglar in grand theft auto, screenshot"): "a shopper in grand theft auto, screenshot",
         # two harmful words rewritten to one replacement are written once
         ("no_weapons_threat", "a robot pointing a katana sword at a cat"): "a robot pointing a banner at a cat",
     })
