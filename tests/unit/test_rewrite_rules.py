@@ -778,7 +778,7 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_violence", "a pirate shoots at a seagull"): "a pirate waves at a seagull",
         ("no_illegal_drugs", "a sheriff guarding cannabis, marijuana smoke"): "a sheriff guarding lavender, lavender smoke",
         # a game's title is no crime
-        ("no_crime", "a burglar in grand theft auto, screenshot"): "a shopper in grand theft auto, screenshot",
+        ("no_crime", "a burglar in grand theft auto, screenshot"): "a neighbour in grand theft auto, screenshot",
         # two harmful words rewritten to one replacement are written once
         ("no_weapons_threat", "a robot pointing a katana sword at a cat"): "a robot pointing a banner at a cat",
     })
