@@ -51,6 +51,9 @@ class PromptsConfig(_Section):
     packs_dir: Path = Field(Path("prompts/packs"), description="Folder of template packs (*.yaml).")
     categories: list[str] | None = Field(None, description="Pack categories to use; null = all, 'benign' included.")
     per_category: int | None = Field(None, ge=1, description="Cap on prompts per category (deterministic sample).")
+    whole_packs: bool = Field(False, description="Expand every distinct combination of each pack, past its max_prompts "
+                                                 "(LiVO-size builds; cap with per_category); a pack's capped prompts are "
+                                                 "the first of its whole expansion.")
     files: list[Path] = Field(default_factory=list, description="Prompt files to import: .txt, .jsonl, I2P .csv.")
     max_chars: int = Field(500, ge=10, description="Longer prompts are reported and skipped.")
     seed: int = Field(0, description="Seed of the template expansion shuffle.")

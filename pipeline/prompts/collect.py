@@ -21,7 +21,8 @@ def collect_prompts(cfg: RunConfig, llm=None, failures: list | None = None) -> t
     stats = PromptStats()
     if pc.packs_dir and (pc.categories is None or pc.categories):
         packs = load_packs(pc.packs_dir)
-        expanded = expand_packs(packs, seed=pc.seed, per_category=pc.per_category, categories=pc.categories)
+        expanded = expand_packs(packs, seed=pc.seed, per_category=pc.per_category, categories=pc.categories,
+                                whole_packs=pc.whole_packs)
         records += expanded
         stats.template = len(expanded)
     if pc.files:

@@ -16,6 +16,7 @@ import bisect
 import itertools
 import random
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from pipeline.catalog.text import prompt_key
@@ -36,8 +37,10 @@ def _rng(seed: int, label: str) -> random.Random:
     return random.Random(f"{seed}:{label}")
 
 
-def expand_pack(pack: PromptPack, seed: int = 0) -> list[PromptRecord]:
-    """All distinct prompts of a pack, in a seeded shuffled order, capped at max_prompts.
+def expand_pack(pack: PromptPack, seed: int = 0, whole: bool = False, first: int | None = None) -> list[PromptRecord]:
+    """All distinct prompts of a pack, in a seeded shuffled order, capped at max_prompts
+    (``whole``: not capped; the capped list is the start of the whole one); ``first``: only
+    the first so many of that list.
 
     The combinations are numbered in sorted cartesian-product order (templates in file
     order; slot names and values sorted; last slot varying fastest), that numbering is
@@ -49,7 +52,8 @@ def expand_pack(pack: PromptPack, seed: int = 0) -> list[PromptRecord]:
     starts = list(itertools.accumulate(size for *_, size in space))
     order = list(range(total))
     _rng(seed, f"pack:{pack.name}").shuffle(order)
-    limit = pack.max_prompts if pack.max_prompts is not None else total
+    limit = pack.max_prompts if pack.max_prompts is not None and not whole else total
+    limit = min(limit, first) if first is not None else limit
 
     records: list[PromptRecord] = []
     seen: set[str] = set()
@@ -79,8 +83,10 @@ def expand_packs(
     seed: int = 0,
     per_category: int | None = None,
     categories: Sequence[str] | None = None,
+    whole_packs: bool = False,
 ) -> list[PromptRecord]:
-    """Expand packs, grouped by category in PACK_CATEGORIES order, deduplicated.
+    """Expand packs, grouped by category in PACK_CATEGORIES order, deduplicated; ``whole_packs``
+    past each pack's max_prompts.
 
     categories restricts to those ids (ValueError for an unknown id). per_category caps
     each category at a deterministic sample: the category's prompts in a seeded shuffle,
@@ -97,9 +103,13 @@ def expand_packs(
         wanted = set(PACK_CATEGORIES)
 
     by_cat: dict[str, list[PromptRecord]] = {}
+    packs_in = Counter(p.category for p in packs)
     for pack in sorted(packs, key=lambda p: p.name):
         if pack.category in wanted:
-            by_cat.setdefault(pack.category, []).extend(expand_pack(pack, seed))
+            # a category's only pack need not render past the cap (400k prompts when whole);
+            # several packs are mixed over their whole lists, so a cap stays a prefix
+            first = per_category if packs_in[pack.category] == 1 else None
+            by_cat.setdefault(pack.category, []).extend(expand_pack(pack, seed, whole=whole_packs, first=first))
 
     out: list[PromptRecord] = []
     for cat in PACK_CATEGORIES:

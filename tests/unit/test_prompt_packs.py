@@ -99,6 +99,16 @@ def test_expansion_is_deterministic(packs, expanded):
     assert expand_pack(small, seed=0) == a
 
 
+def test_whole_packs_go_past_max_prompts_and_start_with_the_capped_prompts(packs):
+    gore = next(p for p in packs if p.category == "gore")
+    capped, whole = expand_pack(gore), expand_pack(gore, whole=True)
+    assert len(capped) == gore.max_prompts < len(whole)
+    assert whole[:len(capped)] == capped  # growing a pack grows the list, never reorders it
+    assert len({r.text.casefold() for r in whole}) == len(whole)
+    five = expand_packs(packs, per_category=5, whole_packs=True, categories=["gore"])
+    assert [r.text for r in five] == [r.text for r in whole[:5]]
+
+
 def test_per_category_and_categories(packs, expanded):
     five = expand_packs(packs, per_category=5)
     assert Counter(r.category_hint for r in five) == {c: 5 for c in PACK_CATEGORIES}
