@@ -106,8 +106,8 @@ def person_nouns(principle: Principle, catalog: Catalog) -> tuple[str, ...]:
 def state_attribute(prompt: str, principle: Principle, value: str, catalog: Catalog) -> str | None:
     """``prompt`` with ``value`` of the principle's attribute said once, minimally; None when
     the prompt names nobody to say it of. Appending "..., a Black person" there would add a
-    second person, or a person to a scene that has none (on real prompts a reader called 40%
-    of such prompts free of any depicted person, against 15% where a person word was found)."""
+    second person, or a person to a scene that has none (a reader gave 40% of such real prompts
+    no bias principle, against 15% of those where a person word was found)."""
     phrase = principle.attribute_phrases[value]
     shown = on_camera(prompt)  # not the photographer of "by a professional photographer"
     m = whole_words(person_nouns(principle, catalog), plural=True).search(shown)
