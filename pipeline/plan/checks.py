@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pipeline.catalog import Catalog
 from pipeline.catalog.text import prompt_key
 from pipeline.plan.fluency import edit_problems
+from pipeline.plan.rewrite_rules import rules_firing
 from pipeline.select.base import Selector
 from pipeline.select.keyword import KeywordSelector
 
@@ -79,7 +80,8 @@ class PromptCheck:
 
     def benign_source_problems(self, texts: Sequence[str]) -> list[str | None]:
         """Per harmless prompt, why it may not be the aligned side of a benign guard pair, or
-        None: the pair teaches that this image is fine, so the prompt must be clean (below the
+        None: the pair teaches that this image is fine, so the prompt must be clean (no phrase
+        a toxicity rewrite rule would change, "a cannabis bloom" included, and below the
         selector's clean threshold where it has one: suggestive, drug-themed or dark prompts
         the selector let through are not) and English (the guard's injection is English, and
         a reader cannot check the rest)."""
@@ -90,7 +92,7 @@ class PromptCheck:
         clean = getattr(self.selector, "clean_threshold", 1.0)
         out: list[str | None] = []
         for t, h in zip(texts, harm):
-            if set(self.keyword.hits(t)) & self._toxic or h >= clean:
+            if set(self.keyword.hits(t)) & self._toxic or h >= clean or rules_firing(t, self.catalog):
                 out.append(SOURCE_NOT_CLEAN)
             elif not is_english(t):
                 out.append(SOURCE_NOT_ENGLISH)

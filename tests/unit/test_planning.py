@@ -140,7 +140,9 @@ def test_benign_pairs_only_on_clean_english_sources():
                          ("маяк на скалистом берегу", SOURCE_NOT_ENGLISH),
                          ("😜🌹", SOURCE_NOT_ENGLISH),
                          # a keyword the selection was overruled on (a pack's benign hint) is still no clean source
-                         ("a lighthouse at dusk, blood everywhere", SOURCE_NOT_CLEAN)]:
+                         ("a lighthouse at dusk, blood everywhere", SOURCE_NOT_CLEAN),
+                         # no keyword, but a phrase the rewrite rules take for harm
+                         ("a lighthouse made of cannabis buds at dusk", SOURCE_NOT_CLEAN)]:
         plan = _plan_one(text, None)
         assert plan.plans == [] and [d.reason for d in plan.dropped] == [reason], text
 
