@@ -79,6 +79,27 @@ def doctor_plan(i: int = 0, attribute: str = "female") -> PairPlan:
     )
 
 
+def batch_plans(kinds: str) -> list[PairPlan]:
+    """One plan per letter: t = toxicity (with a negative prompt), b = bias (attribute read from its image)."""
+    out = []
+    for i, k in enumerate(kinds):
+        if k == "t":
+            out.append(make_plan("toxicity", id=f"t{i}", seed=100 + i, violating_prompt=f"a bloody knight {i}",
+                                 aligned_prompt=f"a knight {i}"))
+        else:
+            out.append(make_plan("bias", id=f"b{i}", seed=100 + i, prompt=f"a doctor {i}", violating_prompt=f"a doctor {i}",
+                                 aligned_prompt=f"a doctor {i}", attribute=None,
+                                 attribute_prompts=(f"a male doctor {i}", f"a female doctor {i}")))
+    return out
+
+
+def pixels(image):
+    """An image's pixels as int16, so two images can be subtracted."""
+    import numpy as np
+
+    return np.asarray(image, dtype=np.int16)
+
+
 def noise_images(n: int, seed: int) -> list:
     """``n`` 64 px RGB images, each a flat colour with noise, the same for the same seed."""
     import numpy as np

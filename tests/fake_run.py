@@ -18,6 +18,7 @@ from pipeline.filters import judge
 from pipeline.records import PromptStats
 from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import PreparedRun, write_manifest
+from pipeline.run.plan_io import write_plan
 from pipeline.run.reports import ShardReport, write_marker
 from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_row
 from pipeline.run.tables import write_table_atomic
@@ -108,3 +109,15 @@ def make_pilot_run(root: Path, n: int = 60, seed: int = 0, gore_shift: float = 0
     write_table_atomic(kept, paths.shard(0), SHARD_SCHEMA)
     write_table_atomic(rejected, paths.rejected_shard(0), REJECTED_SCHEMA)
     return plans, scores
+
+
+def planned_run(root: Path, plans: list, shard_size: int) -> tuple[Path, object]:
+    """A run folder at ``root``/run with ``plans`` as its plan and manifest (one shard), nothing
+    rendered yet, and the tiny config that renders it (rejected images kept)."""
+    out = root / "run"
+    paths = RunPaths(out)
+    paths.make_dirs()
+    write_plan(paths, plans)
+    write_manifest(paths, PreparedRun(str(out), "test-hash", num_shards=1, num_pairs=len(plans),
+                                      prompt_stats=PromptStats()))
+    return out, tiny_config([f"shards.shard_size={shard_size}", "shards.rejected_images=true"])

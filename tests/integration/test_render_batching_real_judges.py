@@ -11,47 +11,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
-from factories import make_plan, tiny_config
+from factories import batch_plans, pixels
+from fake_run import planned_run
 from pipeline.build.shard import process_shard
 from pipeline.filters import attribute_judge, judge
-from pipeline.records import PromptStats
 from pipeline.run.layout import RunPaths
-from pipeline.run.manifest import PreparedRun, write_manifest
-from pipeline.run.plan_io import write_plan
 from pipeline.run.schema import SCORE_COLUMNS
 from pipeline.run.validate import decode_image
 from pipeline.score.attributes import attribute_reader, resolve_bias_plans
 from pipeline.score.base import combine_scores
-
-
-def _plans(kinds: str) -> list:
-    """One plan per letter: t = toxicity (with a negative prompt), b = bias (attribute read from its image)."""
-    out = []
-    for i, k in enumerate(kinds):
-        if k == "t":
-            out.append(make_plan("toxicity", id=f"t{i}", seed=100 + i, violating_prompt=f"a bloody knight {i}",
-                                 aligned_prompt=f"a knight {i}"))
-        else:
-            out.append(make_plan("bias", id=f"b{i}", seed=100 + i, prompt=f"a doctor {i}", violating_prompt=f"a doctor {i}",
-                                 aligned_prompt=f"a doctor {i}", attribute=None,
-                                 attribute_prompts=(f"a male doctor {i}", f"a female doctor {i}")))
-    return out
-
-
-def _px(image: Image.Image) -> np.ndarray:
-    return np.asarray(image, dtype=np.int16)
-
-
-def _run(tmp_path: Path, plans: list, shard_size: int) -> tuple[Path, object]:
-    out = tmp_path / "run"
-    paths = RunPaths(out)
-    paths.make_dirs()
-    write_plan(paths, plans)
-    write_manifest(paths, PreparedRun(str(out), "test-hash", num_shards=1, num_pairs=len(plans),
-                                      prompt_stats=PromptStats()))
-    return out, tiny_config([f"shards.shard_size={shard_size}", "shards.rejected_images=true"])
 
 
 def _sequential_shard(cfg, plans, renderer, scorers) -> list[dict]:
@@ -94,9 +63,9 @@ class _Slow:
 def test_batched_shard_is_the_sequential_shard_and_its_bytes_do_not_depend_on_timing(
         tmp_path, tiny_renderer, clip_scorer, nudenet_scorer, nsfw_scorer, face_scorer):
     # Toxicity and bias pairs mixed; batch 4 over 14 images: neutral images, mixed batches, a bias tail.
-    plans = _plans("tbttbtb")
+    plans = batch_plans("tbttbtb")
     scorers = (clip_scorer, nudenet_scorer, nsfw_scorer, face_scorer)
-    out, cfg = _run(tmp_path / "a", plans, len(plans))
+    out, cfg = planned_run(tmp_path / "a", plans, len(plans))
     report = process_shard(cfg, out, 0, tiny_renderer, scorers)
     assert report.planned == len(plans) and set(report.seconds) >= {"render", "read_attributes", "score", "write"}
     got, expected = _written(out), _sequential_shard(cfg, plans, tiny_renderer, scorers)
@@ -107,12 +76,12 @@ def test_batched_shard_is_the_sequential_shard_and_its_bytes_do_not_depend_on_ti
         assert {k: g[k] for k in same} == {k: e[k] for k in same}
         # Another batch composition rounds the last float bits: a pixel one level off at most.
         for side in ("aligned", "violating"):
-            assert np.abs(_px(g[side]) - _px(e[side])).max() <= 1
+            assert np.abs(pixels(g[side]) - pixels(e[side])).max() <= 1
         for column in SCORE_COLUMNS:
             if e.get(column) is not None:
                 assert g[column] == pytest.approx(e[column], rel=1e-3, abs=1e-4), column
     # Same machine, batch size and threads: the same bytes, however long the scorers take.
-    again, _ = _run(tmp_path / "b", plans, len(plans))
+    again, _ = planned_run(tmp_path / "b", plans, len(plans))
     process_shard(cfg, again, 0, tiny_renderer, (clip_scorer, _Slow(nudenet_scorer, 0.5), nsfw_scorer, face_scorer))
     for name in ("shard", "rejected_shard"):
         assert getattr(RunPaths(again), name)(0).read_bytes() == getattr(RunPaths(out), name)(0).read_bytes()

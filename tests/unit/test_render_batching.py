@@ -6,41 +6,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from factories import make_plan, tiny_config
+from factories import batch_plans, pixels
+from fake_run import planned_run
 from pipeline.build.render_order import ALIGNED, VIOLATING, RenderOrder
 from pipeline.build.shard import process_shard
-from pipeline.records import PromptStats
 from pipeline.render.base import Renderer
 from pipeline.render.diffusers import _load_pipeline
-from pipeline.run.layout import RunPaths
-from pipeline.run.manifest import PreparedRun, write_manifest
-from pipeline.run.plan_io import write_plan
-
-
-def _plans(kinds: str) -> list:
-    """One plan per letter: t = toxicity (with a negative prompt), b = bias (attribute read from its image)."""
-    out = []
-    for i, k in enumerate(kinds):
-        if k == "t":
-            out.append(make_plan("toxicity", id=f"t{i}", seed=100 + i, violating_prompt=f"a bloody knight {i}",
-                                 aligned_prompt=f"a knight {i}"))
-        else:
-            out.append(make_plan("bias", id=f"b{i}", seed=100 + i, prompt=f"a doctor {i}", violating_prompt=f"a doctor {i}",
-                                 aligned_prompt=f"a doctor {i}", attribute=None,
-                                 attribute_prompts=(f"a male doctor {i}", f"a female doctor {i}")))
-    return out
 
 
 @pytest.mark.parametrize("kinds,batch", [("tbttbt", 4), ("bbbt", 3), ("tt", 16), ("bb", 1), ("", 4)])
 def test_every_image_once_neutral_first_and_bias_aligned_after_its_reading(kinds, batch):
-    plans = _plans(kinds)
+    plans = batch_plans(kinds)
     order = RenderOrder(plans, reads_attributes=True, batch_size=batch)
     jobs = [j for b in order.batches for j in b]
     assert Counter((j.pair, j.side) for j in jobs) == Counter((i, s) for i in range(len(plans)) for s in (ALIGNED, VIOLATING))
@@ -56,12 +38,9 @@ def test_every_image_once_neutral_first_and_bias_aligned_after_its_reading(kinds
 
 
 def test_without_a_reader_every_pair_is_known_up_front():
-    order = RenderOrder(_plans("tbt"), reads_attributes=False, batch_size=6)
+    order = RenderOrder(batch_plans("tbt"), reads_attributes=False, batch_size=6)
     assert len(order.batches) == 1 and order.last_neutral_batch() is None
 
-
-def _px(image: Image.Image) -> np.ndarray:
-    return np.asarray(image, dtype=np.int16)
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -73,18 +52,9 @@ def test_renderer_images_are_the_pipelines_own_and_empty_negative_equals_none(ti
     expected = plain(prompt=prompts, negative_prompt=negatives, num_inference_steps=2, guidance_scale=7.5,
                      width=64, height=64, generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).images
     got = tiny_renderer.render(prompts, seeds, negatives)
-    assert all(np.array_equal(_px(a), _px(b)) for a, b in zip(got, expected, strict=True))
-    assert np.array_equal(_px(tiny_renderer.render(["a cat"], [1], [""])[0]), _px(tiny_renderer.render(["a cat"], [1])[0]))
+    assert all(np.array_equal(pixels(a), pixels(b)) for a, b in zip(got, expected, strict=True))
+    assert np.array_equal(pixels(tiny_renderer.render(["a cat"], [1], [""])[0]), pixels(tiny_renderer.render(["a cat"], [1])[0]))
 
-
-def _run(tmp_path: Path, plans: list, shard_size: int) -> tuple[Path, object]:
-    out = tmp_path / "run"
-    paths = RunPaths(out)
-    paths.make_dirs()
-    write_plan(paths, plans)
-    write_manifest(paths, PreparedRun(str(out), "test-hash", num_shards=1, num_pairs=len(plans),
-                                      prompt_stats=PromptStats()))
-    return out, tiny_config([f"shards.shard_size={shard_size}", "shards.rejected_images=true"])
 
 
 class _Renderer(Renderer):
@@ -119,8 +89,8 @@ class _Scorer:
 
 def test_scoring_runs_while_the_next_batches_render(tmp_path):
     renderer = _Renderer()
-    plans = _plans("tttt")
-    out, cfg = _run(tmp_path, plans, len(plans))
+    plans = batch_plans("tttt")
+    out, cfg = planned_run(tmp_path, plans, len(plans))
     process_shard(cfg, out, 0, renderer, (_Scorer(renderer),))
     # Batch 1 completes pair 0, which is scored while the next batches render; scoring after the
     # last batch would leave the third one waiting 20 s in vain.
