@@ -203,6 +203,18 @@ def train_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ---------------------------------------------------------------- end training
 
 
+
+@pytest.fixture(scope="session")
+def pickapic_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 7-pair fake run (``RUN/../run``) exported in the Pick-a-Pic layout; the export folder."""
+    from fake_run import make_run
+    from pipeline.export.layouts import export_pickapic
+
+    root = tmp_path_factory.mktemp("pickapic")
+    out, pairs = export_pickapic(make_run(root / "run", kept=7), root / "out")
+    assert pairs == 7
+    return out
+
 def pytest_collection_modifyitems(items) -> None:
     # Everything under integration/ runs subprocesses, servers, real builds or models from wheels:
     # `-m "not integration"` (or, as before, `-m "not slow"`) is the quick suite, tests/unit/.

@@ -9,28 +9,15 @@ from __future__ import annotations
 import io
 
 import datasets
-import pytest
 import torch
 from PIL import Image
 from torchvision import transforms
 
-from fake_run import make_run
 
-
-@pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    from pipeline.export.layouts import export_pickapic
-
-    root = tmp_path_factory.mktemp("pickapic")
-    out, pairs = export_pickapic(make_run(root / "run", kept=7), root / "out")
-    assert pairs == 7
-    return out
-
-
-def test_diffusion_dpo_loading_calls_read_it(export, tiny_tokenizer_path):
+def test_diffusion_dpo_loading_calls_read_it(pickapic_export, tiny_tokenizer_path):
     from transformers import CLIPTokenizer
 
-    train_dataset = datasets.load_dataset(str(export), split="train")  # the script's call, a local folder
+    train_dataset = datasets.load_dataset(str(pickapic_export), split="train")  # the script's call, a local folder
     assert isinstance(train_dataset[0]["jpg_0"], bytes)  # raw bytes, not an Image feature
     tokenizer = CLIPTokenizer.from_pretrained(str(tiny_tokenizer_path))
     train_transforms = transforms.Compose([transforms.Resize(16), transforms.CenterCrop(16), transforms.ToTensor(),
@@ -59,14 +46,14 @@ def test_diffusion_dpo_loading_calls_read_it(export, tiny_tokenizer_path):
     assert batch["pixel_values"].shape == (4, 6, 16, 16) and batch["input_ids"].shape == (4, 77)
 
 
-def test_jpg_0_is_the_aligned_image_and_our_columns_follow(export):
+def test_jpg_0_is_the_aligned_image_and_our_columns_follow(pickapic_export):
     from pipeline.run.browse import load_pairs
 
-    ds = datasets.load_dataset(str(export), split="train")
+    ds = datasets.load_dataset(str(pickapic_export), split="train")
     assert set(ds["label_0"]) == {1.0} and set(ds["label_1"]) == {0.0}
     assert Image.open(io.BytesIO(ds[0]["jpg_0"])).format == "JPEG"  # as Pick-a-Pic stores them
     assert {"principle", "principle_id", "category", "pair_type", "aligned_prompt", "aligned_clip"} <= set(ds.features)
-    run = export.parent / "run"
+    run = pickapic_export.parent / "run"
     first = load_pairs(run, n=None).iloc[0]
     assert ds[0]["caption"] == first.prompt and ds[0]["image_0_uid"] == f"{first.id}-aligned"
     aligned = first.aligned.open().convert("RGB").getpixel((3, 3))
