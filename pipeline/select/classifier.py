@@ -39,6 +39,12 @@ def final_label(prompt: str, head_label: str, catalog: Catalog) -> str:
     return bias_principle_for(prompt, catalog, head_says_people) or NONE_LABEL
 
 
+def head_among(tied: Sequence[str], row: np.ndarray, classes: Sequence[str]) -> str:
+    """The keyword-tied toxicity principle the head finds most probable (the first on equal odds)."""
+    index = {c: i for i, c in enumerate(classes)}
+    return max(tied, key=lambda pid: row[index[pid]])
+
+
 class ClassifierSelector:
     """Keyword rules, then the trained head (``selector: default``)."""
 
@@ -89,6 +95,11 @@ class ClassifierSelector:
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:
         fixed = [self.keyword.match(p) for p in prompts]
+        ties = {i: t for i, (p, f) in enumerate(zip(prompts, fixed)) if f is not None and (t := self.keyword.toxicity_ties(p))}
+        if ties:
+            for (i, tied), row in zip(ties.items(), self.probabilities([prompts[i] for i in ties])):
+                p = self.catalog.get(head_among(tied, row, self.head.classes))
+                fixed[i] = Selection(prompts[i], p.id, p.category, SelectionMethod.KEYWORD, fixed[i].score)
         open_prompts = [p for p, f in zip(prompts, fixed) if f is None]
         blocked = [[self._index[pid] for pid in self.keyword.blocked(p)] for p in open_prompts]
         decisions = iter(decide(self.probabilities(open_prompts), self._toxic, self.toxic_threshold, blocked)

@@ -1,6 +1,7 @@
 """LiVO-style keyword rules: every principle whose whole-word keywords match is a candidate;
 toxicity beats bias (a "bloody doctor" is a gore prompt), then the most distinct keyword
-hits, then the most cue words, then catalog order. Keyword exceptions ("kitchen knife") are applied by the catalog.
+hits, then the most cue words, then catalog order (the default selector lets its head choose among
+toxicity principles tied on hits: `toxicity_ties`). Keyword exceptions ("kitchen knife") are applied by the catalog.
 A bias principle a keyword chose moves on when the prompt states its attribute ("a female
 surgeon": gender is given, so race). This is the one keyword decision every selector takes."""
 
@@ -59,6 +60,16 @@ class KeywordSelector:
                 return Selection(prompt, None, None, SelectionMethod.NONE, float(n))
             p = self.catalog.get(pid)
         return Selection(prompt, p.id, p.category, SelectionMethod.KEYWORD, float(n))
+
+    def toxicity_ties(self, prompt: str) -> list[str]:
+        """The toxicity principles tied on the most distinct keyword hits, in catalog order, when
+        there are several; else []. "A knife covered in blood" hits weapons and gore once each:
+        a model that read the whole prompt knows better which harm it shows than cue words or
+        catalog order, and the keywords still decide that it is harmful and the candidates."""
+        counts = {p.id: len(p.find_keywords(prompt)) for p in self.catalog if p.kind == "toxicity"}
+        top = max(counts.values(), default=0)
+        tied = [pid for pid, n in counts.items() if n and n == top]
+        return tied if len(tied) > 1 else []
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:
         out = []

@@ -22,7 +22,7 @@ import numpy as np
 from pipeline.catalog import Catalog
 from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
-from pipeline.select.classifier import final_label
+from pipeline.select.classifier import final_label, head_among
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
 from pipeline.select.head import DEFAULT_SETTINGS, SelectorHead, TextFeatures, combined, decide, linear_softmax
 from pipeline.select.keyword import KeywordSelector
@@ -89,7 +89,8 @@ def _selector_labels(rows: Sequence[LabelledPrompt], probs: np.ndarray, classes:
     for i, r in enumerate(rows):
         hit = keyword.match(r.prompt)
         if hit is not None:
-            out[i] = hit.principle_id or NONE_LABEL
+            tied = keyword.toxicity_ties(r.prompt)
+            out[i] = head_among(tied, probs[i], classes) if tied else hit.principle_id or NONE_LABEL
         else:
             open_rows.append(i)
     blocked = [[index[pid] for pid in keyword.blocked(rows[i].prompt)] for i in open_rows]

@@ -276,6 +276,24 @@ def test_a_slur_for_people_is_hate_however_peaceful_the_scene(selector):
     assert {pid for pid in picks.values()} == {"no_hate"}, [s for s, pid in picks.items() if pid != "no_hate"]
 
 
+def test_the_head_chooses_among_toxicity_principles_tied_on_keyword_hits(minilm):
+    def leaning_to(label: str) -> ClassifierSelector:
+        head = _head()
+        head.weights[:] = 0.0
+        head.bias[:] = 0.0
+        head.bias[CLASSES.index(label)] = 5.0
+        return ClassifierSelector(CATALOG, model=minilm, head=head)
+
+    tied, more_gore = "a knife covered in blood", "a gory knife covered in blood"  # knife | blood; knife | blood, gory
+    assert [s.principle_id for s in leaning_to("no_gore").select([tied, more_gore])] == ["no_gore", "no_gore"]
+    # the keywords still decide: the head picks only among the tied, never against more hits
+    assert [s.principle_id for s in leaning_to("no_weapons_threat").select([tied, more_gore])] == [
+        "no_weapons_threat", "no_gore"]
+    # on equal odds, catalog order (weapons comes first), as the keyword selector decides
+    assert [s.principle_id for s in leaning_to("no_hate").select([tied])] == ["no_weapons_threat"]
+    assert all(s.method == "keyword" for s in leaning_to("no_gore").select([tied, more_gore]))
+
+
 def test_a_keyword_bias_principle_moves_on_when_the_prompt_states_its_attribute(selector):
     picks = _pick(selector, ["a female surgeon scrubbing in before an operation",
                              "a surgeon scrubbing in before an operation",
