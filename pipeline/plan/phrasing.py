@@ -21,23 +21,38 @@ AGE_NOUNS = ("child", "children", "kid", "kids", "toddler", "toddlers", "infant"
 # takes its adjective first ("a female truck driver"), "a tired nurse" before the noun.
 _DETERMINERS = {"a", "an", "the", "two", "three", "four", "five", "several", "some", "many", "this", "that",
                 "these", "those", "one", "his", "her", "their", "our", "my", "your", "its"}
-# Describing adjectives stand before an attribute ("a tired Black nurse"); classifying ones
-# (-al, -ic: "dental", "medical") after it, like compounds ("a male dental hygienist").
+# Describing adjectives stand before an attribute ("a cute Black girl", "a very evil White girl");
+# classifying ones (-al, -ic: "dental", "medical"; "male", "female") after it, like the nouns of a
+# compound ("a Black police woman", "a White anime girl", "a male dental hygienist"). Which words are
+# adjectives comes from LemmInflect's English lexicon (base forms only: "gamer" is not "game" + -er);
+# a word it does not know is read by its ending ("night-shift", "ultra-detailed").
 _ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est")
+_CLASSIFYING_ENDINGS = ("al", "ic")
+_CLASSIFYING = {"male", "female"}
 # Words that end a noun phrase going backwards: no determiner of this noun lies beyond them.
 _PHRASE_BREAKS = {"of", "in", "at", "on", "with", "for", "by", "to", "from", "near", "under", "over", "behind",
                   "and", "or", "as", "like", "while", "who", "is", "are", "was"}
-_ADJECTIVES = {"old", "new", "young", "big", "small", "tall", "short", "happy", "sad", "calm", "quiet", "proud",
-               "kind", "wise", "strong", "busy", "lone", "sole", "bright", "dark", "smart", "bold", "brave", "shy",
-               "best", "worst", "first", "last", "only", "other"}
-
-
 _NOUN_ENDINGS = ("ity", "ory", "ary", "ery", "try", "phy", "omy", "ogy", "ncy", "rty")  # university, factory
 
 
 def _adjectival(word: str) -> bool:
+    """A describing adjective (or an adverb before one: "very", "extremely")."""
+    from lemminflect import getAllLemmas
+
     w = word.lower()
-    return w in _ADJECTIVES or "-" in w or (w.endswith(_ADJECTIVE_ENDINGS) and not w.endswith(_NOUN_ENDINGS))
+    if w in _CLASSIFYING or w.endswith(_CLASSIFYING_ENDINGS):
+        return False
+    lemmas = getAllLemmas(w)
+    if lemmas:
+        return w in lemmas.get("ADJ", ()) or w in lemmas.get("ADV", ())
+    return "-" in w or (w.endswith(_ADJECTIVE_ENDINGS) and not w.endswith(_NOUN_ENDINGS))
+
+
+def _adverb(word: str) -> bool:
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word.lower())
+    return "ADV" in lemmas and "ADJ" not in lemmas if lemmas else word.lower().endswith("ly")
 
 
 def _insertion_point(prompt: str, noun_start: int) -> int:
@@ -45,23 +60,26 @@ def _insertion_point(prompt: str, noun_start: int) -> int:
     stand right before it as a compound ("a tired truck driver" -> "a tired female truck
     driver", "anime girl" -> "White anime girl"), else before the noun itself; describing
     adjectives stay in front ("an ultra detailed woman" -> "an ultra detailed Black woman").
-    Only within the noun phrase of a determiner ("night-shift" counts as adjectival)."""
+    The noun phrase starts after a determiner, a preposition, a tag separator or the start of the
+    prompt ("police woman, anime cel" -> "Black police woman, anime cel")."""
     before = prompt[:noun_start].split()
     modifiers: list[str] = []
     for word in reversed(before[-4:]):
-        if word.lower() in _DETERMINERS:
+        low = word.lower()
+        if low in _DETERMINERS or low in _PHRASE_BREAKS:
             break
-        if word.lower() in _PHRASE_BREAKS or (not word.isalpha() and "-" not in word):
-            return noun_start
+        if not word.replace("-", "").isalpha():  # "portrait," or "2d": the phrase starts after it
+            break
         modifiers.append(word)
     else:
-        return noun_start
+        if len(before) > 4:  # four modifiers and still no start of the phrase: leave it alone
+            return noun_start
     compound = 0
     for word in modifiers:  # nearest first
         if _adjectival(word):
             break
         compound += 1
-    if not compound or (compound < len(modifiers) and modifiers[compound].lower().endswith("ly")):
+    if not compound or (compound < len(modifiers) and _adverb(modifiers[compound])):
         return noun_start  # "morbidly obese woman": an adverb's adjective, not a compound
     first = modifiers[compound - 1]
     return prompt.rindex(first, 0, noun_start)
@@ -91,15 +109,40 @@ def _role_noun(prompt: str) -> re.Match[str] | None:
     return None
 
 
+# Groups whose members are of every gender: "a male family" states nobody's gender.
+_MIXED_GROUPS = frozenset({"family", "families", "couple", "couples", "parents", "crowd", "crowds", "audience",
+                           "spectators", "choir", "people", "villagers", "locals", "residents", "friends", "siblings"})
+# A person word that only says whose body part is shown ("a human hand", "a woman's feet") names
+# nobody the image shows whole; the attribute would be said of a hand.
+_BODY_PART_AFTER = re.compile(r"(?:'s)?\s+(?:hands?|feet|foot|fingers?|arms?|legs?|skulls?|skeletons?|bones|eyes?|"
+                              r"lips|mouth|nose|ears?|teeth|hair|brain|heart|organs|anatomy|silhouettes?|shadows?|"
+                              r"figurines?|statues?|sculptures?|mannequins?|dolls?)\b", re.IGNORECASE)
+
+# ... or only the shape of a thing ("a lamp shaped as a woman", "a statue of a soldier").
+_LIKENESS_BEFORE = re.compile(r"\b(?:shaped (?:as|like)|in the (?:shape|form) of|(?:statue|sculpture|figurine|bust|doll|"
+                              r"mannequin|effigy|silhouette)s? of)\s+(?:(?:an?|the|two|three|some)\s+)?(?:[\w-]+\s+){0,2}$",
+                              re.IGNORECASE)
+
+
+def _not_shown(shown: str, start: int, end: int) -> bool:
+    """The person word at ``start:end`` names only a body part or a likeness."""
+    return bool(_BODY_PART_AFTER.match(shown, end) or _LIKENESS_BEFORE.search(shown, 0, start))
+
+
+def _depicted(shown: str, nouns: tuple[str, ...]) -> re.Match[str] | None:
+    """The first person word of ``shown`` that names someone the image shows."""
+    return next((m for m in whole_words(nouns, plural=True).finditer(shown) if not _not_shown(shown, *m.span())), None)
+
+
 def person_nouns(principle: Principle, catalog: Catalog) -> tuple[str, ...]:
     """The words a person is named by (``select.people.PEOPLE`` and the catalog's bias roles);
-    for gender, not the ones that already state a gender ("a female man")."""
+    for gender, not the ones that already state a gender ("a female man") nor mixed groups ("a family")."""
     roles = [k for p in catalog if p.kind == "bias" for k in p.keywords]
     # "children", "a toddler" name people whose age is said, and whose gender or race is open
     by_age = () if principle.attribute == "age" else AGE_NOUNS
     nouns = (*PEOPLE, *roles, *by_age)
     if principle.attribute == "gender":
-        nouns = tuple(n for n in nouns if n not in GENDER_WORDS)
+        nouns = tuple(n for n in nouns if n not in GENDER_WORDS and n not in _MIXED_GROUPS)
     return tuple(dict.fromkeys(nouns))
 
 
@@ -110,13 +153,13 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
     no bias principle, against 15% of those where a person word was found)."""
     phrase = principle.attribute_phrases[value]
     shown = on_camera(prompt)  # not the photographer of "by a professional photographer"
-    m = whole_words(person_nouns(principle, catalog), plural=True).search(shown)
+    m = _depicted(shown, person_nouns(principle, catalog))
     if m is not None and m.group(0).lower() in _PRONOUNS:  # "someone" takes no adjective: "a young adult"
         return fix_articles(f"{prompt[:m.start()]}{phrase.person}{prompt[m.end():]}")
     start = m.start() if m is not None else None
     if start is None:
         role = _role_noun(shown)
-        start = role.start("noun") if role is not None else None
+        start = role.start("noun") if role is not None and not _not_shown(shown, *role.span("noun")) else None
     if start is None:
         return None
     at = _insertion_point(prompt, start)

@@ -57,6 +57,41 @@ def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
     assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) == expected
 
 
+@pytest.mark.parametrize("prompt,principle,value,expected", [
+    # describing adjectives (and their adverbs) stay in front of the attribute
+    ("a grumpy sailor on a pier", "racial_equality", "black", "a grumpy Black sailor on a pier"),
+    ("a really wicked queen, watercolor", "racial_equality", "white", "a really wicked White queen, watercolor"),
+    # the nouns of a compound stay with their noun, also where no determiner opens the phrase
+    ("police officer, comic cover", "racial_equality", "black", "Black police officer, comic cover"),
+    ("sketch of lovely cartoon boy reading", "racial_equality", "indian", "sketch of lovely Indian cartoon boy reading"),
+    # a classifying adjective ("female", "-al") goes after the attribute, like a compound's noun
+    ("a female pilot in a cockpit", "racial_equality", "black", "a Black female pilot in a cockpit"),
+    ("a dental nurse", "gender_equality", "male", "a male dental nurse"),
+    # a word the lexicon knows only as a noun is not made an adjective by its ending ("gamer")
+    ("a gamer boy at a desk", "racial_equality", "white", "a White gamer boy at a desk"),
+])
+def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, principle, value, expected):
+    assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) == expected
+
+
+@pytest.mark.parametrize("prompt,principle", [
+    ("macro photo of a human foot in wet sand", "racial_equality"),       # only a body part
+    ("a girl's fingers on piano keys, film grain", "racial_equality"),
+    ("a garden fountain shaped like a dancer", "racial_equality"),        # a likeness, not a person
+    ("a marble bust of a philosopher, museum lighting", "age_inclusion"),
+    ("a family picnic under an oak, oil painting", "gender_equality"),    # a group of every gender
+])
+def test_no_attribute_for_a_body_part_a_likeness_or_a_mixed_group(prompt, principle):
+    value = next(iter(CATALOG.get(principle).attribute_phrases))
+    assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) is None
+
+
+def test_a_person_beside_a_likeness_still_gets_the_attribute():
+    out = state_attribute("a statue of a poet and a tourist taking a photo", CATALOG.get("racial_equality"), "black",
+                          CATALOG)
+    assert out == "a statue of a poet and a Black tourist taking a photo"
+
+
 def test_a_gender_adjective_never_goes_before_a_gendered_noun():
     # the only person already has a gender: nobody whose gender is open
     assert state_attribute("a man fixing a bicycle", CATALOG.get("gender_equality"), "female", CATALOG) is None
