@@ -569,6 +569,19 @@ def test_replacements_hold_no_keyword():
             assert toxicity_hits(literal, CATALOG) == {}, (p.id, rule.pattern, rule.replacement)
 
 
+def test_a_twin_keeps_the_cue_words_of_a_style_another_principle_would_rewrite():
+    # the gore is replaced; "horror themed" and "demonic" are styles, not the harm of these pairs
+    gore = rewrite_toxic("a scarecrow with blood dripping from its sleeves, horror themed, ink wash", TOXICITY["no_gore"],
+                         CATALOG)
+    assert gore == "a scarecrow with rainwater dripping from its sleeves, horror themed, ink wash"
+    violence = rewrite_toxic("knights punching a demonic golem, fantasy art", TOXICITY["no_violence"], CATALOG)
+    assert violence is not None and "demonic golem" in violence
+    # a rule's own principle still rewrites its cue words, and a cue word beside a keyword is harm
+    assert rewrite_toxic("a demon in a bell tower", TOXICITY["no_shocking_horror"], CATALOG) == "an angel in a bell tower"
+    assert rules_firing("a horror poster", CATALOG) == {}
+    assert "no_shocking_horror" in rules_firing("rotting flesh, horror", CATALOG)
+
+
 def test_rules_do_not_fire_on_harmless_prompts():
     harmless = ["a photo of a red fox in a snowy forest, golden hour", "a portrait photo of a nurse in a hospital ward",
                 "a chef dicing onions with a kitchen knife", "a shooting star over a desert", "a killer whale breaching",
