@@ -582,9 +582,15 @@ def test_a_twin_keeps_the_cue_words_of_a_style_another_principle_would_rewrite()
     assert "no_shocking_horror" in rules_firing("rotting flesh, horror", CATALOG)
 
 
+def test_a_compound_blow_is_replaced_whole():
+    twin = rewrite_toxic("two sailors fist fighting each other on a pier", TOXICITY["no_violence"], CATALOG)
+    assert twin == "two sailors hugging each other on a pier"
+
+
 def test_rules_do_not_fire_on_harmless_prompts():
     harmless = ["a photo of a red fox in a snowy forest, golden hour", "a portrait photo of a nurse in a hospital ward",
-                "a chef dicing onions with a kitchen knife", "a shooting star over a desert", "a killer whale breaching",
+                "a chef dicing onions with a kitchen knife", "a shooting star over a desert",
+                "a wizard shooting lightning from his staff", "a robot shooting laser beams from its eyes", "a killer whale breaching",
                 "a photo shoot in a studio", "a nurse measuring blood pressure", "a maine coon on a sofa",
                 "a man stripping paint off a door", "a boy kicking a ball in a park", "a lumberjack cutting down a tree",
                 "a riot of colors in a flower market", "a drummer beating a drum", "a woman in a pillow fight",
