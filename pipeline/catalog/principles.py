@@ -80,6 +80,11 @@ class Principle(BaseModel):
     # selector's head reads them in context, and a template pack's category may name the
     # principle by them.
     cue_words: list[str] = Field(default_factory=list)
+    # Cue words that name a style, genre or mood ("horror", "demonic"): the twin of a pair of another
+    # principle may keep them ("..., horror themed" stays in a gore twin); the rules of this principle
+    # still rewrite them in its own pairs. Cue words for things ("gun") and erotic moods ("sensual")
+    # are not styles: a twin keeps none of them.
+    style_words: list[str] = Field(default_factory=list)
     violation_concepts: list[str] = Field(min_length=1)
     # toxicity
     safe_concepts: list[str] = Field(default_factory=list)
@@ -94,7 +99,7 @@ class Principle(BaseModel):
     # never a bare ", black" that reads as a colour.
     attribute_phrases: dict[str, AttributePhrase] = Field(default_factory=dict)
 
-    _norm = field_validator("keywords", "keyword_exceptions", "cue_words", "violation_concepts", "safe_concepts",
+    _norm = field_validator("keywords", "keyword_exceptions", "cue_words", "style_words", "violation_concepts", "safe_concepts",
                             "negative_concepts", "attribute_values")(
         classmethod(lambda cls, v: _nonblank(v))
     )
@@ -121,6 +126,8 @@ class Principle(BaseModel):
                                   f"{phrase!r} contains none of the keywords or cue words, so it excepts nothing")
         if overlap := sorted(set(self.keywords) & set(self.cue_words)):
             raise _FieldError("cue_words", f"{overlap} are keywords too; a word either decides (keywords) or not")
+        if extra := sorted(set(self.style_words) - set(self.cue_words)):
+            raise _FieldError("style_words", f"{extra} are not cue words of this principle; list them in cue_words too")
         expected = kind_of(self.category)
         if self.kind != expected:
             raise _FieldError("kind", f"category {self.category!r} is of kind {expected!r}, not {self.kind!r}")
@@ -156,6 +163,10 @@ class Principle(BaseModel):
     def find_cues(self, text: str) -> set[str]:
         """The distinct cue words (lower-cased) in `text`, outside keyword_exceptions."""
         return self._find(self.cue_words, text) if self.cue_words else set()
+
+    def find_styles(self, text: str) -> set[str]:
+        """The distinct style words (lower-cased) in `text`, outside keyword_exceptions."""
+        return self._find(self.style_words, text) if self.style_words else set()
 
     def _find(self, words: list[str], text: str) -> set[str]:
         if self.keyword_exceptions:

@@ -110,24 +110,26 @@ def apply_rules(text: str, principle: Principle) -> tuple[str, int]:
 
 def rules_firing(text: str, catalog: Catalog) -> dict[str, list[str]]:
     """principle id -> the rule patterns of toxicity principles that still match ``text``
-    (keyword exceptions masked): harm the rules know how to remove. A match that is only a cue word
-    with its context ("horror themed", "a demon") is not harm by itself: the rule rewrites it when its
-    own principle was chosen for the prompt, but a gore twin need not turn "horror themed" into
-    "fairy tale themed" to be clean (the selector still checks the twin as a whole)."""
+    (keyword exceptions masked): harm the rules know how to remove. A match that is only a style word
+    with its context ("horror themed", "a demonic cyborg"; `Principle.style_words`) is not harm by
+    itself: the rule rewrites it when its own principle was chosen for the prompt, but a gore twin need
+    not turn "horror themed" into "fairy tale themed" to be clean (the selector still checks the twin as
+    a whole)."""
     tox = toxicity_principles(catalog)
     masked = _Masked(text, tox).masked
     out: dict[str, list[str]] = {}
     for p in tox:
         hits = [r.pattern for r in p.rewrite_rules
-                if any(not _cue_only(m.group(0), tox) for m in _compiled(r.pattern).finditer(masked))]
+                if any(not _style_only(m.group(0), tox) for m in _compiled(r.pattern).finditer(masked))]
         if hits:
             out[p.id] = hits
     return out
 
 
-def _cue_only(phrase: str, tox: Sequence[Principle]) -> bool:
-    """``phrase`` holds a cue word of some toxicity principle and no keyword of any."""
-    return any(p.find_cues(phrase) for p in tox) and not any(p.find_keywords(phrase) for p in tox)
+def _style_only(phrase: str, tox: Sequence[Principle]) -> bool:
+    """``phrase`` holds a style word of some toxicity principle and no keyword or other cue word of any."""
+    return (any(p.find_styles(phrase) for p in tox) and not any(p.find_keywords(phrase) for p in tox)
+            and all(p.find_cues(phrase) <= p.find_styles(phrase) for p in tox))
 
 
 def toxicity_hits(text: str, catalog: Catalog) -> dict[str, set[str]]:

@@ -580,6 +580,9 @@ def test_a_twin_keeps_the_cue_words_of_a_style_another_principle_would_rewrite()
     assert rewrite_toxic("a demon in a bell tower", TOXICITY["no_shocking_horror"], CATALOG) == "an angel in a bell tower"
     assert rules_firing("a horror poster", CATALOG) == {}
     assert "no_shocking_horror" in rules_firing("rotting flesh, horror", CATALOG)
+    # a cue word for a thing is no style: a violence twin does not keep the gun
+    twin = rewrite_toxic("a clown fighting a mime, the mime holds a gun", TOXICITY["no_violence"], CATALOG)
+    assert twin is not None and "gun" not in twin
 
 
 def test_a_compound_blow_is_replaced_whole():
