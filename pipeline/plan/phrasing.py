@@ -9,7 +9,7 @@ import re
 from pipeline.catalog import Catalog, Principle
 from pipeline.catalog.text import whole_words
 from pipeline.prompts.text import fix_articles
-from pipeline.select.people import GENDER_WORDS, PEOPLE, on_camera
+from pipeline.select.people import GENDER_WORDS, PEOPLE, RACE_BEFORE_PERSON, RACE_WORDS, on_camera
 
 _PRONOUNS = {"someone", "somebody"}
 # ("baby" is left out: "a baby seal", "baby elephant" are animals)
@@ -35,12 +35,16 @@ _PHRASE_BREAKS = {"of", "in", "at", "on", "with", "for", "by", "to", "from", "ne
 _NOUN_ENDINGS = ("ity", "ory", "ary", "ery", "try", "phy", "omy", "ogy", "ncy", "rty")  # university, factory
 
 
-def _adjectival(word: str) -> bool:
-    """A describing adjective (or an adverb before one: "very", "extremely")."""
+def _adjectival(word: str, before_origin: bool = False) -> bool:
+    """A describing adjective (or an adverb before one: "very", "extremely"). ``before_origin``: the
+    attribute is an age, which goes before a word of origin too ("a young Irish sailor", "White" and
+    "Black" included)."""
     from lemminflect import getAllLemmas
 
     w = word.lower()
     if w in _CLASSIFYING or w.endswith(_CLASSIFYING_ENDINGS):
+        return False
+    if before_origin and (w in RACE_WORDS or w in RACE_BEFORE_PERSON):
         return False
     lemmas = getAllLemmas(w)
     if lemmas:
@@ -55,7 +59,7 @@ def _adverb(word: str) -> bool:
     return "ADV" in lemmas and "ADJ" not in lemmas if lemmas else word.lower().endswith("ly")
 
 
-def _insertion_point(prompt: str, noun_start: int) -> int:
+def _insertion_point(prompt: str, noun_start: int, attribute: str | None = None) -> int:
     """Where an attribute adjective goes for the noun at ``noun_start``: before the nouns that
     stand right before it as a compound ("a tired truck driver" -> "a tired female truck
     driver", "anime girl" -> "White anime girl"), else before the noun itself; describing
@@ -76,7 +80,7 @@ def _insertion_point(prompt: str, noun_start: int) -> int:
             return noun_start
     compound = 0
     for word in modifiers:  # nearest first
-        if _adjectival(word):
+        if _adjectival(word, before_origin=attribute == "age"):
             break
         compound += 1
     if not compound or (compound < len(modifiers) and _adverb(modifiers[compound])):
@@ -114,8 +118,9 @@ _MIXED_GROUPS = frozenset({"family", "families", "couple", "couples", "parents",
                            "spectators", "choir", "people", "villagers", "locals", "residents", "friends", "siblings"})
 # A person word that only says whose body part is shown ("a human hand", "a woman's feet") names
 # nobody the image shows whole; the attribute would be said of a hand.
-_BODY_PART_AFTER = re.compile(r"(?:'s)?\s+(?:hands?|feet|foot|fingers?|arms?|legs?|skulls?|skeletons?|bones|eyes?|"
-                              r"lips|mouth|nose|ears?|teeth|hair|brain|heart|organs|anatomy|silhouettes?|shadows?|"
+# (A face's parts, "a man's ear", come with the person: only parts shown apart from them count.)
+_BODY_PART_AFTER = re.compile(r"(?:'s)?\s+(?:hands?|feet|foot|fingers?|arms?|legs?|skulls?|skeletons?|bones|"
+                              r"brain|heart|organs|anatomy|silhouettes?|shadows?|"
                               r"figurines?|statues?|sculptures?|mannequins?|dolls?)\b", re.IGNORECASE)
 
 # ... or only the shape of a thing ("a lamp shaped as a woman", "a statue of a soldier").
@@ -162,7 +167,7 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
         start = role.start("noun") if role is not None and not _not_shown(shown, *role.span("noun")) else None
     if start is None:
         return None
-    at = _insertion_point(prompt, start)
+    at = _insertion_point(prompt, start, principle.attribute)
     adjective = phrase.feminine if phrase.feminine and _is_female(prompt, start) else phrase.adjective
     return fix_articles(f"{prompt[:at]}{adjective} {prompt[at:]}")
 

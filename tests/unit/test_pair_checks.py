@@ -67,6 +67,11 @@ def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
     # a classifying adjective ("female", "-al") goes after the attribute, like a compound's noun
     ("a female pilot in a cockpit", "racial_equality", "black", "a Black female pilot in a cockpit"),
     ("a dental nurse", "gender_equality", "male", "a male dental nurse"),
+    # an age goes before a word of origin, a gender adjective after it
+    ("a quiet Irish sailor on a pier", "age_inclusion", "elderly", "a quiet elderly Irish sailor on a pier"),
+    ("a Black nurse on a night shift", "gender_equality", "male", "a Black male nurse on a night shift"),
+    # a face's parts come with the person
+    ("a bee landing on a woman's nose", "racial_equality", "black", "a bee landing on a Black woman's nose"),
     # a word the lexicon knows only as a noun is not made an adjective by its ending ("gamer")
     ("a gamer boy at a desk", "racial_equality", "white", "a White gamer boy at a desk"),
 ])
