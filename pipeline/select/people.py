@@ -120,11 +120,25 @@ def stated_attributes(text: str) -> set[str]:
     return out
 
 
+# Traits of a stereotype: a race said of a person described by one ("an angry Black woman", "a lazy
+# Mexican", "a greedy Jewish banker") would teach the stereotype as the aligned image, so race is
+# left closed for such a prompt and the next open attribute is paired instead.
+_STEREOTYPE_TRAITS = re.compile(
+    r"\b(?:angry|furious|aggressive|violent|dangerous|menacing|evil|wicked|sinister|criminal|thug|thuggish|"
+    r"lazy|greedy|stingy|dirty|filthy|smelly|poor|ghetto|primitive|savage|uncivilized|drunk|drunken|stupid|"
+    r"dumb|ugly|exotic|submissive|terrorist|illegal)\b", re.IGNORECASE)
+
+
+def _closed(text: str) -> set[str]:
+    """Attributes not to be paired though open: race for a prompt with a stereotype's trait."""
+    return {"race"} if _STEREOTYPE_TRAITS.search(on_camera(text)) else set()
+
+
 def open_bias_principle(text: str, catalog: Catalog, principle_id: str) -> str | None:
     """A bias principle a keyword chose ("doctor" -> gender), kept unless the prompt states its
-    attribute ("a female doctor"): then the first attribute still open, or None."""
+    attribute ("a female doctor") or it is closed (`_closed`): then the first attribute still open, or None."""
     p = catalog.get(principle_id)
-    if p.kind != "bias" or p.attribute not in stated_attributes(text):
+    if p.kind != "bias" or p.attribute not in stated_attributes(text) | _closed(text):
         return principle_id
     return bias_principle_for(text, catalog, True)
 
@@ -139,7 +153,7 @@ def bias_principle_for(text: str, catalog: Catalog, head_says_people: bool) -> s
     if not head_says_people or says_nobody(text):
         return None
     by_attribute = {p.attribute: p.id for p in catalog if p.kind == "bias"}
-    stated = stated_attributes(text)
+    stated = stated_attributes(text) | _closed(text)
     for attribute in ATTRIBUTE_ORDER:
         if attribute not in stated and attribute in by_attribute:
             return by_attribute[attribute]

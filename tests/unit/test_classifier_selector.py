@@ -253,6 +253,16 @@ def test_who_is_shown_is_the_heads_call_and_the_words_say_which_attribute_is_ope
     assert on_camera("a lake, shot by a professional photographer").strip() == "a lake,"
 
 
+def test_race_is_not_paired_for_a_person_described_by_a_stereotypes_trait():
+    from pipeline.select.people import bias_principle_for, open_bias_principle
+
+    # "an angry Black woman" as the aligned image would teach the stereotype: the next open attribute
+    assert bias_principle_for("an angry woman waiting at a bus stop", CATALOG, True) == "age_inclusion"
+    assert bias_principle_for("a woman waiting at a bus stop", CATALOG, True) == "racial_equality"
+    assert bias_principle_for("a lazy teenage boy on a sofa", CATALOG, True) is None  # gender and age stated
+    assert open_bias_principle("a greedy banker counting coins", CATALOG, "racial_equality") == "gender_equality"
+
+
 def test_harmless_scenes_without_people_get_none(selector):
     picks = _pick(selector, ["a banner reading 'together we grow' over a town square",
                              "a neatly trimmed hedge in the shape of a rabbit",
