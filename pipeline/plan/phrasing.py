@@ -26,7 +26,7 @@ _DETERMINERS = {"a", "an", "the", "two", "three", "four", "five", "several", "so
 # compound ("a Black police woman", "a White anime girl", "a male dental hygienist"). Which words are
 # adjectives comes from LemmInflect's English lexicon (base forms only: "gamer" is not "game" + -er);
 # a word it does not know is read by its ending ("night-shift", "ultra-detailed").
-_ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est")
+_ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est", "esque", "ive")
 _CLASSIFYING_ENDINGS = ("al", "ic")
 _CLASSIFYING = {"male", "female"}
 # Words that end a noun phrase going backwards: no determiner of this noun lies beyond them.

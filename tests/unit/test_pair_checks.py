@@ -72,6 +72,8 @@ def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
     ("a Black nurse on a night shift", "gender_equality", "male", "a Black male nurse on a night shift"),
     # a face's parts come with the person
     ("a bee landing on a woman's nose", "racial_equality", "black", "a bee landing on a Black woman's nose"),
+    # a word the lexicon does not know is read by its ending
+    ("a Kafkaesque clerk at a desk", "racial_equality", "black", "a Kafkaesque Black clerk at a desk"),
     # a word the lexicon knows only as a noun is not made an adjective by its ending ("gamer")
     ("a gamer boy at a desk", "racial_equality", "white", "a White gamer boy at a desk"),
 ])
