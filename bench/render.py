@@ -13,7 +13,15 @@ and naive share a plain pipeline; ours has its own copy (its speed-ups change th
 
     python bench/render.py                                  # sd15 on CUDA where there is one, else tiny on CPU
     python bench/render.py --device cuda --model sd15       # SD 1.5 (random weights: the same FLOPs), 512 px, DPM-Solver 25
+    python bench/render.py --device cuda --model sdxl       # SDXL base 1.0 (random weights), 1024 px, Euler 50, guidance 5
     python bench/render.py --device cpu --model tiny        # the tiny profile: regressions of the non-GPU parts
+    python bench/render.py --device cpu --model tiny-sdxl   # the tiny SDXL (two text encoders) on the tiny profile
+
+What differs between models is read from the pipeline, not from its name: the UNet's inputs for the
+FLOP count (an SDXL UNet also takes the pooled text embedding and the size numbers), the latent size
+(the VAE's scale factor) and, in ours, SDXL's per-row negative-prompt embeddings. On SDXL, bare hands
+the pipeline the batch's strings ("" for the violating sides), which SDXL draws differently from no
+negative prompt (ours and naive draw each side exactly): the same UNet work, other violating images.
 
 Printed per method: images/s, peak memory (CUDA max allocated, or the process's peak RSS on CPU), the
 share of wall time the UNet ran (CUDA events / CPU clock around each UNet call) and, with nvidia-smi,
@@ -42,17 +50,44 @@ from bench.train_step import PeakMemory, sd15_base
 LIVO_IMAGES = 172_000  # LiVO's dataset: 86k pairs (Wang et al. 2024, arXiv:2410.12700)
 # Dense fp16/bf16 tensor-core peaks, FLOP/s (vendor data sheets, SXM parts).
 PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10G": 70e12}
+# Guidance, scheduler and judges are the profile's (its config); sdxl: the model card's 50 steps at 1024 px, on
+# 16 pairs a round: an image costs its UNet about 17x what SD 1.5's does (13.5 TFLOP per step against 1.6 at
+# 512 px, counted on the meta device, and twice the steps).
 PROFILES = {"tiny": {"size": 64, "steps": 4, "pairs": 32, "config": "tiny.yaml"},
-            "sd15": {"size": 512, "steps": 25, "pairs": 64, "config": "sd15.yaml"}}
+            "tiny-sdxl": {"size": 64, "steps": 4, "pairs": 32, "config": "tiny.yaml"},
+            "sd15": {"size": 512, "steps": 25, "pairs": 64, "config": "sd15.yaml"},
+            "sdxl": {"size": 1024, "steps": 50, "pairs": 16, "config": "sdxl.yaml"}}
+FULL_SIZE = ("sd15", "sdxl")  # random weights at the released sizes; CLIP ViT-L/14 (random) as the judge
 
 
 # ---------------------------------------------------------------- models and the run folder
 
 def tiny_pipeline(work: Path, dtype):
+    from pipeline.render.base import quiet_progress_bars
     from pipeline.render.diffusers import _load_pipeline
     from pipeline.render.tiny_models import ensure_tiny_sd
 
-    return _load_pipeline(str(ensure_tiny_sd(work / "models" / "tiny-sd")), dtype)
+    with quiet_progress_bars():
+        return _load_pipeline(str(ensure_tiny_sd(work / "models" / "tiny-sd")), dtype)
+
+
+def tiny_sdxl_pipeline(work: Path, dtype):
+    from pipeline.render.base import quiet_progress_bars
+    from pipeline.render.diffusers import _load_pipeline
+    from pipeline.render.tiny_models import ensure_tiny_sdxl
+
+    with quiet_progress_bars():
+        return _load_pipeline(str(ensure_tiny_sdxl(work / "models" / "tiny-sdxl")), dtype)
+
+
+def sdxl_pipeline(work: Path, dtype):
+    """SDXL base 1.0's architecture with random weights (the same FLOPs) and its own Euler scheduler, as
+    configs/sdxl.yaml renders it."""
+    from pipeline.render.diffusers import _quiet_empty_float32_warning
+    from pipeline.render.random_models import random_sdxl_pipeline
+
+    _quiet_empty_float32_warning()  # the cast below would log it once per model, naming no module
+    return random_sdxl_pipeline(work / "tokenizer").to(dtype=dtype)
 
 
 def sd15_pipeline(work: Path, dtype):
@@ -167,17 +202,19 @@ class GpuUtilisation:
         return [int(v) for v in out.split() if v.strip().isdigit()]
 
 
-def unet_flops_per_image_step(unet, size: int, device: str, dtype) -> float:
+def unet_flops_per_image_step(pipe, size: int, device: str) -> float:
     """FLOPs of one denoising step of one image: a UNet forward on its CFG batch of 2 (unconditional and
-    conditional), counted by torch.utils.flop_counter (convolutions, matmuls, attention; elementwise ops not)."""
+    conditional), counted by torch.utils.flop_counter (convolutions, matmuls, attention; elementwise ops not).
+    The inputs are the ones the pipeline's UNet takes (`speed.probe_inputs`: an SDXL UNet's pooled text
+    and size numbers too), on latents of the size the pipeline's VAE makes of `size` pixels."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    latent = size // 8
-    sample = torch.zeros(2, unet.config.in_channels, latent, latent, device=device, dtype=dtype)
-    context = torch.zeros(2, 77, unet.config.cross_attention_dim, device=device, dtype=dtype)
+    from pipeline.render.speed import probe_inputs
+
+    latent = size // pipe.vae_scale_factor
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        unet(sample, torch.tensor(999, device=device), encoder_hidden_states=context)
+        pipe.unet(**probe_inputs(pipe.unet, 2, latent, latent, device))
     return float(counter.get_total_flops())
 
 
@@ -188,13 +225,16 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    p.add_argument("--model", choices=sorted(PROFILES), default=None, help="default: sd15 on cuda, tiny on cpu")
-    p.add_argument("--pairs", type=int, default=None, help="pairs of one ours round (one shard); tiny 32, sd15 64")
+    p.add_argument("--model", choices=sorted(PROFILES), default=None, help="default: sd15 on cuda, tiny on cpu; "
+                   "sd15 and sdxl are the released architectures with random weights, tiny and tiny-sdxl the tests' "
+                   "models built from configs")
+    p.add_argument("--pairs", type=int, default=None, help="pairs of one ours round (one shard); tiny 32, sd15 64, "
+                   "sdxl 16")
     p.add_argument("--batch-size", type=int, default=None, help="images per UNet call for bare and ours; "
                    "default: ours' own choice (free GPU memory; 16 on CPU)")
     p.add_argument("--naive-images", type=int, default=None, help="images per naive round (default: the batch size)")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (tiny 64, sd15 512)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps (tiny 4, sd15 25)")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (tiny 64, sd15 512, sdxl 1024)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (tiny 4, sd15 25, sdxl 50)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None,
                    help="default: float16 on CUDA, float32 on CPU")
     p.add_argument("--compile", choices=["blocks", "unet"], default=None, help="ours only (render.compile)")
@@ -221,21 +261,23 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.run.layout import RunPaths
 
     dtype = torch_dtype(dtype_name)
+    builders = {"tiny": tiny_pipeline, "tiny-sdxl": tiny_sdxl_pipeline, "sd15": sd15_pipeline, "sdxl": sdxl_pipeline}
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
         work = Path(tmp)
-        plain = (sd15_pipeline if args.model == "sd15" else tiny_pipeline)(work, dtype)
+        sets = [f"render.steps={steps}", f"render.width={size}", f"render.height={size}", f"render.dtype={dtype_name}",
+                f"render.device={args.device}", f"shards.shard_size={pairs}", f"models_cache={work / 'models'}"]
+        if args.model in FULL_SIZE:
+            sets += [f"score.clip_model={random_clip_l14(work / 'clip-l14.pt')}", f"score.device={args.device}"]
+        cfg = load_config(ROOT / "configs" / prof["config"], sets)
+        guidance = cfg.render.guidance_scale
+        plain = builders[args.model](work, dtype)
         plain.set_progress_bar_config(disable=True)
         ours_pipe = copy.deepcopy(plain)
         plain.to(args.device)
         renderer = DiffusersRenderer(f"bench:{args.model}", device=args.device, dtype=dtype_name, steps=steps,
-                                     guidance_scale=7.5, width=size, height=size, batch_size=args.batch_size,
+                                     guidance_scale=guidance, width=size, height=size, batch_size=args.batch_size,
                                      compile=args.compile, pipeline=ours_pipe)
         batch = renderer.batch_size
-        sets = [f"render.steps={steps}", f"render.width={size}", f"render.height={size}", f"render.dtype={dtype_name}",
-                f"render.device={args.device}", f"shards.shard_size={pairs}", f"models_cache={work / 'models'}"]
-        if args.model == "sd15":
-            sets += [f"score.clip_model={random_clip_l14(work / 'clip-l14.pt')}", f"score.device={args.device}"]
-        cfg = load_config(ROOT / "configs" / prof["config"], sets)
         out = work / "run"
         plans = bench_plans(pairs)
         prepare_folder(out, plans)
@@ -244,12 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         images = [(p.violating_prompt, "", p.seed) for p in plans] + \
                  [(p.aligned_prompt, p.aligned_negative_prompt, p.seed) for p in plans]
         naive_n = args.naive_images or batch
-        flops = unet_flops_per_image_step(plain.unet, size, args.device, dtype)
+        flops = unet_flops_per_image_step(plain, size, args.device)
 
         def call(chunk) -> None:
             negatives = [n for _, n, _ in chunk]
             plain(prompt=[t for t, _, _ in chunk], negative_prompt=negatives if any(negatives) else None,
-                  num_inference_steps=steps, guidance_scale=7.5, width=size, height=size, output_type="pil",
+                  num_inference_steps=steps, guidance_scale=guidance, width=size, height=size, output_type="pil",
                   generator=[torch.Generator("cpu").manual_seed(s) for _, _, s in chunk])
 
         def naive(n: int) -> int:
@@ -295,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         device_name = torch.cuda.get_device_name() if cuda else _cpu_name()
         peak = next((v for k, v in PEAK_FLOPS.items() if k in device_name), None) if dtype_name != "float32" else None
         threads = f", {torch.get_num_threads()} torch threads" if not cuda else ""
-        print(f"bench-render: {args.model} model on {args.device} ({device_name}{threads}), {size}x{size}, {dtype_name}, "
-              f"{steps} steps {type(plain.scheduler).__name__}, guidance 7.5, batch {batch}, "
+        print(f"bench-render: {args.model} model ({type(plain).__name__}) on {args.device} ({device_name}{threads}), "
+              f"{size}x{size}, {dtype_name}, {steps} steps {type(plain.scheduler).__name__}, guidance {guidance:g}, batch {batch}, "
               f"{pairs} pairs per ours round ({len(plans) // 3 + (len(plans) % 3 > 0)} bias), {naive_n} naive images, "
               f"{args.rounds} rounds after a warm-up of {warmup:.1f} s" + (f", ours compiled ({args.compile})" if args.compile else ""))
         print(f"UNet: {flops / 1e9:.2f} GFLOP per image and step (torch.utils.flop_counter on one CFG forward of "

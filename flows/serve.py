@@ -2,7 +2,7 @@
 
 The deployments are the ones prefect.yaml declares (the one list; `make deploy` registers the
 same for a work pool): `default` runs the flow's defaults (the tiny profile into runs/tiny),
-one more per profile in configs/ (`tiny`, `sd15`) builds that profile into runs/<profile>.
+one more per profile in configs/ (`tiny`, `sd15`, `sdxl`, ...) builds that profile into runs/<profile>.
 Every parameter can be changed per run:
 
     prefect deployment run build-dataset/default --param out=runs/x \\

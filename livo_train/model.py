@@ -67,6 +67,50 @@ def resolve_base_model(run_dir: str | Path, base: str | None) -> tuple[str, str]
     return name, os.path.abspath(path) if os.path.isdir(path) else path
 
 
+def describe_base(base_name: str, base_path: str, renderer: str, models_dir: Path) -> str | None:
+    """Refuse a base model LiVO cannot train (TrainingError); else the one line that says the data run's
+    images were rendered by another model (None when the base is the run's renderer).
+
+    The value encoder's output is one extra token in front of the per-token states of the base's one CLIP
+    text encoder, which a Stable Diffusion 1.x/2.x UNet reads. An SDXL UNet reads two encoders' states
+    side by side plus a pooled embedding and size numbers: LiVO as published has no place for the value
+    token there. Images from any model are fine training targets for an SD 1.5-family base (its VAE
+    encodes them at data.resolution), as Diffusion-DPO trains SD 1.5 on other models' Pick-a-Pic images.
+    The class is read from the model's model_index.json, never from its name.
+    """
+    from diffusers import StableDiffusionPipeline
+
+    from livo_train.config import TrainingError
+    from pipeline.render.diffusers import pipeline_class
+
+    cls = pipeline_class(base_path)
+    if cls is None or not issubclass(cls, StableDiffusionPipeline):
+        what = cls.__name__ if cls is not None else "pipeline diffusers does not ship"
+        raise TrainingError(
+            f"the base model {base_name} (model.base; null = the data run's renderer) is a {what}, but LiVO's value encoder conditions a Stable "
+            f"Diffusion 1.5-family UNet through its one CLIP text encoder; set model.base to one (e.g. --set "
+            f"model.base=stable-diffusion-v1-5/stable-diffusion-v1-5) to train it on this run's images")
+    if base_name == renderer:
+        return None
+    return (f"livo train: training the value encoder against {base_name} ({cls.__name__}); the data run's "
+            f"images come from another model, {renderer}{_class_of(renderer, models_dir)}, and are training "
+            f"targets encoded by {base_name}'s VAE")
+
+
+def _class_of(model: str, models_dir: Path) -> str:
+    """`` (ClassName)`` of a model whose model_index.json is here (a local dir, the hub cache), else "":
+    a log line never reaches for the network."""
+    from diffusers import DiffusionPipeline
+
+    from pipeline.render.tiny_models import resolve_model
+
+    try:
+        name = DiffusionPipeline.load_config(resolve_model(model, models_dir), local_files_only=True).get("_class_name")
+    except (OSError, ValueError):
+        return ""
+    return f" ({name})" if name else ""
+
+
 def load_base(model: str, *, parts: tuple[str, ...] = ("tokenizer", "text_encoder", "vae", "unet", "scheduler"),
               ) -> BaseComponents:
     """Load the named parts of a diffusers SD model (hub id or local dir), frozen, in eval mode.

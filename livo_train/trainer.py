@@ -38,11 +38,13 @@ from livo_train.metrics import MetricsLog, flat_hparams, truncate_metrics
 from livo_train.model import (
     BaseComponents,
     compile_unet,
+    describe_base,
     init_value_encoder,
     load_base,
     move,
     prepend_value,
     resolve_base_model,
+    run_model,
 )
 from livo_train.outputs import (
     CACHE_DIR,
@@ -55,6 +57,7 @@ from livo_train.outputs import (
     write_final,
 )
 from pipeline.render.speed import torch_settings
+from pipeline.run.layout import RunPaths
 from pipeline.run.manifest import run_hash_of
 
 
@@ -101,8 +104,9 @@ class LiVOTrainer:
         config or the data run; `base_name` is then what the outputs record.
         """
         with torch_settings(self.cfg.train.cpu_threads, self.cfg.train.allow_tf32):  # restored after, as in train()
-            self._init_output(resume)
+            # Inputs first: a base model LiVO cannot train is refused before the output folder is made.
             self._identify_inputs(in_memory=base is not None, base_name=base_name)
+            self._init_output(resume)
             if base is None:
                 base = self._load_base()
             # Copied before prepare may cast the text encoder to a half dtype: the trainable copy stays fp32.
@@ -129,6 +133,10 @@ class LiVOTrainer:
             self.base_name = self.base_path = base_name or "in-memory"
         else:
             self.base_name, self.base_path = resolve_base_model(cfg.data_run, cfg.model.base)
+            note = describe_base(self.base_name, self.base_path, run_model(cfg.data_run),
+                                 RunPaths(cfg.data_run).saved_models())
+            if note is not None:
+                self.accelerator.print(note)
         self.data_run_hash = run_hash_of(cfg.data_run)
         self.cache_spec = cache_spec(cfg.data_run, self.base_name, self.base_path, cfg.data.resolution,
                                      cfg.data.random_flip, cfg.data.cache_dtype,

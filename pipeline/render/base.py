@@ -4,7 +4,7 @@ loading a diffusers/transformers model from a hub id or a local dir (also the tr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,9 +75,14 @@ def load_pretrained(cls: Any, model: str, **kwargs: Any) -> Any:
     model: a hub id that cannot be loaded raises ModelUnavailableError (OSError: hub unreachable and
     nothing cached; ValueError: neither a dir nor a repo id). A local dir that exists but fails to load
     is a broken model, not an unavailable one: its real error goes through."""
+    return from_hub_or_dir(cls.from_pretrained, model, **kwargs)
+
+
+def from_hub_or_dir(load: Callable[..., Any], model: str, **kwargs: Any) -> Any:
+    """``load(model, **kwargs)`` (a ``from_pretrained``, a ``load_config``) with `load_pretrained`'s errors."""
     if os.path.isdir(model):
-        return cls.from_pretrained(model, **kwargs)
+        return load(model, **kwargs)
     try:
-        return cls.from_pretrained(model, **kwargs)
+        return load(model, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(model, str(exc).splitlines()[0] if str(exc) else "") from exc

@@ -89,15 +89,30 @@ def _probe_bytes_per_image(pipeline: Any, device: str, width: int | None, height
     h = (height or unet.config.sample_size * factor) // factor
     w = (width or unet.config.sample_size * factor) // factor
     images = 2
-    dtype = unet.dtype
-    sample = torch.zeros(2 * images, unet.config.in_channels, h, w, device=device, dtype=dtype)
-    context = torch.zeros(2 * images, 77, unet.config.cross_attention_dim, device=device, dtype=dtype)
+    inputs = probe_inputs(unet, 2 * images, h, w, device)
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_allocated(device)
-    unet(sample, torch.tensor(999, device=device), encoder_hidden_states=context)
+    unet(**inputs)
     torch.cuda.synchronize(device)
     return max(1.0, (torch.cuda.max_memory_allocated(device) - before) / images)
+
+
+def probe_inputs(unet: Any, rows: int, h: int, w: int, device: str) -> dict[str, Any]:
+    """Zero inputs of one UNet step for `rows` rows of h x w latents and 77 text tokens: an SDXL UNet
+    (``addition_embed_type="text_time"``) also takes the pooled text embedding and the six
+    size/crop numbers per row."""
+    dtype = unet.dtype
+    inputs: dict[str, Any] = {
+        "sample": torch.zeros(rows, unet.config.in_channels, h, w, device=device, dtype=dtype),
+        "timestep": torch.tensor(999, device=device),
+        "encoder_hidden_states": torch.zeros(rows, 77, unet.config.cross_attention_dim, device=device, dtype=dtype),
+    }
+    if unet.config.addition_embed_type == "text_time":
+        pooled = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim
+        inputs["added_cond_kwargs"] = {"text_embeds": torch.zeros(rows, pooled, device=device, dtype=dtype),
+                                       "time_ids": torch.zeros(rows, 6, device=device, dtype=dtype)}
+    return inputs
 
 
 def decode_latents(pipeline: Any, latents: torch.Tensor, slice_size: int) -> tuple[list, int]:

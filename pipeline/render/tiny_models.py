@@ -152,6 +152,93 @@ def ensure_tiny_sd(dest_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     return dest
 
 
+def ensure_tiny_sdxl(dest_dir: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Return a tiny StableDiffusionXLPipeline dir (64 px images, 32 px latents), building it once.
+
+    Shaped as diffusers' own SDXL tests build one, with SDXL's parts: two CLIP text encoders whose
+    penultimate hidden states are concatenated (32 + 64 = the UNet's 96-wide cross-attention), the
+    second with a projection whose pooled output, with the six size/crop numbers, conditions the
+    UNet (``addition_embed_type="text_time"``); `force_zeros_for_empty_prompt` as SDXL base ships
+    it; the second tokenizer pads with "!" as SDXL's does; Euler as SDXL base's scheduler. Both
+    tokenizers hold the real CLIP vocabulary. Seeds as in `ensure_tiny_sd`.
+    """
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    from pipeline.render.base import quiet_progress_bars
+
+    dest = Path(dest_dir)
+    if (dest / "model_index.json").exists():
+        return dest
+    time_embed_dim, projection_dim = 8, 32
+
+    def text_config(hidden: int, **extra: int) -> CLIPTextConfig:
+        return CLIPTextConfig(
+            bos_token_id=_CLIP_BOS_ID, eos_token_id=_CLIP_EOS_ID, pad_token_id=_CLIP_EOS_ID,
+            hidden_size=hidden, intermediate_size=37, num_attention_heads=4, num_hidden_layers=5,
+            layer_norm_eps=1e-5, vocab_size=_CLIP_VOCAB_SIZE, max_position_embeddings=77, hidden_act="gelu",
+            **extra,
+        )
+
+    with atomic_dir(dest, marker="model_index.json") as tmp:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            unet = UNet2DConditionModel(
+                block_out_channels=(32, 64),
+                layers_per_block=2,
+                sample_size=32,
+                in_channels=4,
+                out_channels=4,
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                attention_head_dim=(2, 4),
+                use_linear_projection=True,
+                addition_embed_type="text_time",
+                addition_time_embed_dim=time_embed_dim,
+                transformer_layers_per_block=(1, 2),
+                # the pooled text embedding, then (original size, crop corner, target size) embedded
+                projection_class_embeddings_input_dim=6 * time_embed_dim + projection_dim,
+                cross_attention_dim=32 + 64,
+            )
+            torch.manual_seed(seed)
+            vae = AutoencoderKL(
+                block_out_channels=(32, 64),
+                in_channels=3,
+                out_channels=3,
+                down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+                latent_channels=4,
+                sample_size=64,
+                scaling_factor=0.13025,  # SDXL's VAE scaling
+                force_upcast=True,  # as SDXL's VAE: decoded in float32 when the pipeline runs in float16
+            )
+            torch.manual_seed(seed)
+            text_encoder = CLIPTextModel(text_config(32))
+            torch.manual_seed(seed + 1)  # its own weights, not a copy of the first encoder's
+            text_encoder_2 = CLIPTextModelWithProjection(text_config(64, projection_dim=projection_dim))
+        tokenizer_dir = clip_tokenizer_files(tmp / "tokenizer")
+        tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
+        tokenizer_2 = CLIPTokenizer.from_pretrained(tokenizer_dir, pad_token="!")
+        scheduler = EulerDiscreteScheduler(
+            **_SD15_BETAS, steps_offset=1, timestep_spacing="leading", interpolation_type="linear",
+            prediction_type="epsilon", use_karras_sigmas=False,
+        )
+        pipe = StableDiffusionXLPipeline(
+            vae=vae,
+            text_encoder=text_encoder,
+            text_encoder_2=text_encoder_2,
+            tokenizer=tokenizer,
+            tokenizer_2=tokenizer_2,
+            unet=unet,
+            scheduler=scheduler,
+            force_zeros_for_empty_prompt=True,
+            add_watermarker=False,
+        )
+        with quiet_progress_bars():
+            pipe.save_pretrained(tmp, safe_serialization=True)
+    return dest
+
+
 def ensure_tiny_clip(dest_path: str | os.PathLike[str], seed: int = 0) -> Path:
     """Return a tiny clip-anytorch ViT checkpoint (state dict) that `clip.load(path)` accepts.
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.render.tiny_models import ensure_tiny_clip, ensure_tiny_sd
+from pipeline.render.tiny_models import ensure_tiny_clip, ensure_tiny_sd, ensure_tiny_sdxl
 
 SENTENCES = [
     "a photo of a cat",
@@ -73,6 +73,48 @@ def test_tiny_sd_loads_as_stable_diffusion(tiny_sd_path: Path) -> None:
     assert len(pipe.tokenizer) == 49408
     assert pipe.scheduler.config.beta_schedule == "scaled_linear"
 
+
+def test_tiny_sdxl_loads_as_sdxl_with_two_real_vocabulary_encoders(tiny_sdxl_path: Path) -> None:
+    from diffusers import DiffusionPipeline, StableDiffusionXLPipeline
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    pipe = DiffusionPipeline.from_pretrained(tiny_sdxl_path)
+    assert isinstance(pipe, StableDiffusionXLPipeline)
+    assert pipe.config.force_zeros_for_empty_prompt  # as SDXL base: None is zeros, "" is encoded
+    assert type(pipe.text_encoder) is CLIPTextModel and type(pipe.text_encoder_2) is CLIPTextModelWithProjection
+    unet = pipe.unet.config
+    assert pipe.vae_scale_factor == 2 and unet.sample_size == 32  # 64 px <-> 32 px
+    # Both encoders' penultimate states side by side; the second one's projection plus six size numbers.
+    hidden = pipe.text_encoder.config.hidden_size, pipe.text_encoder_2.config.hidden_size
+    assert unet.cross_attention_dim == sum(hidden) and hidden[0] != hidden[1]
+    assert unet.addition_embed_type == "text_time"
+    assert unet.projection_class_embeddings_input_dim == (6 * unet.addition_time_embed_dim
+                                                          + pipe.text_encoder_2.config.projection_dim)
+    for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+        cfg = encoder.config
+        assert (cfg.vocab_size, cfg.eos_token_id) == (49408, 49407)
+    for text in SENTENCES:
+        assert pipe.tokenizer(text).input_ids == _clip_ids(text), text
+        if "!" not in text:
+            assert pipe.tokenizer_2(text).input_ids == _clip_ids(text), text
+    # SDXL's second tokenizer pads with "!" (id 0), its first with <|endoftext|>; being its pad token,
+    # "!" is never merged by that tokenizer ("!!" is two 0s), as in SDXL's own.
+    assert (pipe.tokenizer.pad_token_id, pipe.tokenizer_2.pad_token_id) == (49407, 0)
+    assert pipe.tokenizer_2("wow!!").input_ids[-3:] == [0, 0, 49407]
+    assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler"
+    assert pipe.vae.config.force_upcast and pipe.vae.config.scaling_factor == 0.13025
+
+
+def test_tiny_sdxl_same_seed_same_weights(tiny_sdxl_path: Path, tmp_path: Path) -> None:
+    rng = torch.random.get_rng_state()
+    again = _weights(ensure_tiny_sdxl(tmp_path / "again", seed=0))
+    assert torch.equal(torch.random.get_rng_state(), rng)  # the caller's global RNG is left as it was
+    first = _weights(tiny_sdxl_path)
+    assert first.keys() == again.keys() and len(first) > 100
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    # The two encoders are not copies of each other (their first 32 embedding columns differ).
+    tokens = [v for k, v in sorted(first.items()) if k.endswith("embeddings.token_embedding.weight")]
+    assert len(tokens) == 2 and not torch.equal(tokens[0][:, :32], tokens[1][:, :32])
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
