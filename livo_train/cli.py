@@ -122,6 +122,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-faces", dest="faces", action="store_false", help="skip the face classifier (face_d1/d2)")
     p.add_argument("--q16-prompts", help="Q16 prompts file (prompts.p of github.com/ml-research/Q16) for the "
                                          "I2P inappropriate probability (default: the data run's score.q16_prompts)")
+    p.add_argument("--vlm-model", help="a VLM judge for LiVO's toxicity protocol, as its OpenAI-compatible server "
+                                       "names it (default: the data run's score.vlm.model; none: off)")
+    p.add_argument("--vlm-base-url", help="the VLM judge's endpoint, e.g. http://localhost:8000/v1 "
+                                          "(default: the data run's score.vlm.base_url)")
+    p.add_argument("--vlm-style", choices=["yes_no", "llavaguard"],
+                   help="the VLM judge's prompt and answer style (default: the data run's score.vlm.style)")
     p.add_argument("--selector", choices=_choices("selector"))
     p.add_argument("--bias-fraction", type=float, help="share of a bias prompt's images given the value")
     p.add_argument("--device")

@@ -36,14 +36,19 @@ def check_selector(selector, prompts: Sequence[str], catalog) -> list[Selection]
 
 def check_scorer(scorer, plans: Sequence[PairPlan], aligned: Sequence[Image.Image],
                  violating: Sequence[Image.Image]) -> dict[str, np.ndarray]:
-    """Exactly the declared columns, each a float array of one value per plan; a mismatched
-    batch is refused."""
+    """Exactly the declared columns, each an array of one value per plan: floats, or for a text
+    column (a judge's words) text or None; a mismatched batch is refused."""
+    from pipeline.run.score_columns import TEXT_COLUMNS
+
     out = scorer.score(plans, aligned, violating)
     assert set(out) == set(scorer.columns), f"returned {sorted(out)}, declared {sorted(scorer.columns)}"
     for col, values in out.items():
         values = np.asarray(values)
         assert values.shape == (len(plans),), f"{col}: shape {values.shape} for {len(plans)} plans"
-        assert values.dtype.kind == "f", f"{col}: dtype {values.dtype}, not float"
+        if col in TEXT_COLUMNS:
+            assert all(v is None or isinstance(v, str) for v in values), f"{col}: not text or None"
+        else:
+            assert values.dtype.kind == "f", f"{col}: dtype {values.dtype}, not float"
     if len(plans) > 1:
         try:
             scorer.score(plans, aligned[:-1], violating)

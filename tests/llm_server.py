@@ -5,11 +5,18 @@ a thread. Each POST to `/v1/chat/completions` is recorded (JSON body and headers
 answered by the next scripted `Reply` in the queue, or, when the queue is empty, by the
 `responder` callable (request body -> Reply), which suits concurrent requests whose order
 is not fixed. With neither, it answers 500 so an unscripted request shows up as a failure.
+
+As a vision model (the VLM judge's tests): `data_url_images` checks that each image arrived as a
+base64 data URL and returns its bytes, `vision_answer` answers a JSON verdict with or without the
+log-probabilities of its first answer token.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import re
 import threading
 import time
 from collections import deque
@@ -28,20 +35,74 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def answer(content: str, *, usage: dict | None = None, delay: float = 0.0, refusal: str | None = None) -> Reply:
-    """A successful chat completion whose message content is `content`."""
+def answer(content: str, *, usage: dict | None = None, delay: float = 0.0, refusal: str | None = None,
+           logprobs: list[dict] | None = None) -> Reply:
+    """A successful chat completion whose message content is `content` (with `logprobs`, its
+    ``choices[0].logprobs.content``: `token_logprobs` builds them)."""
     message = {"role": "assistant", "content": content}
     if refusal is not None:
         message = {"role": "assistant", "content": None, "refusal": refusal}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    if logprobs is not None:
+        choice["logprobs"] = {"content": logprobs}
     return Reply(200, {
         "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "scripted",
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": usage or USAGE,
+        "choices": [choice], "usage": usage or USAGE,
     }, delay)
 
 
 def answer_json(obj: dict, **kw) -> Reply:
     return answer(json.dumps(obj), **kw)
+
+
+def token_logprobs(tokens: list[str], alternatives: dict[int, dict[str, float]] | None = None) -> list[dict]:
+    """The OpenAI ``logprobs.content`` of an answer cut into ``tokens``: each token log-prob 0 with
+    itself as its only alternative, except at the indexes ``alternatives`` gives ({token: logprob},
+    the first of them the token sampled)."""
+    out = []
+    for i, token in enumerate(tokens):
+        top = (alternatives or {}).get(i, {token: 0.0})
+        first = next(iter(top))
+        out.append({"token": first if i in (alternatives or {}) else token, "logprob": top[first], "bytes": None,
+                    "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]})
+    return out
+
+
+def vision_answer(verdict: dict, *, key: str, yes_probability: float | None = None, positive: str = "yes",
+                  negative: str = "no", delay: float = 0.0) -> Reply:
+    """A vision model's JSON verdict, as a server that tokenises it would send it: with
+    ``yes_probability``, the first token of ``verdict[key]`` carries the two answers' log-probabilities
+    (the sampled one first); without, no logprobs at all."""
+    content = json.dumps(verdict)
+    if yes_probability is None:
+        return answer(content, delay=delay)
+    head, value = content.split(f'"{key}": "', 1)
+    word, tail = value.split('"', 1)
+    tokens = [head, f'"{key}": "', word, '"' + tail]
+    pos = math.log(yes_probability) if yes_probability > 0 else -100.0
+    neg = math.log(1 - yes_probability) if yes_probability < 1 else -100.0
+    sampled_positive = word.lower() == positive.lower()
+    top = {word: pos if sampled_positive else neg, (negative if sampled_positive else positive):
+           neg if sampled_positive else pos}
+    return answer(content, logprobs=token_logprobs(tokens, {2: top}), delay=delay)
+
+
+def data_url_images(body: dict) -> list[bytes]:
+    """The images of a request's messages: each ``image_url`` part must be a base64 PNG or JPEG data URL
+    (a vision server fetches nothing); AssertionError otherwise."""
+    images = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if part.get("type") != "image_url":
+                continue
+            url = part["image_url"]["url"]
+            match = re.fullmatch(r"data:(image/(?:png|jpeg));base64,([A-Za-z0-9+/=]+)", url)
+            assert match, f"not a data URL: {url[:60]}"
+            images.append(base64.b64decode(match.group(2), validate=True))
+    return images
 
 
 def error(status: int, message: str = "error", *, headers: dict[str, str] | None = None) -> Reply:
@@ -60,7 +121,14 @@ class Recorded:
 
     @property
     def last_user(self) -> str:
-        return next(m["content"] for m in reversed(self.messages) if m["role"] == "user")
+        content = next(m["content"] for m in reversed(self.messages) if m["role"] == "user")
+        if isinstance(content, list):  # a vision request: its text parts
+            return "\n".join(p["text"] for p in content if p.get("type") == "text")
+        return content
+
+    @property
+    def images(self) -> list[bytes]:
+        return data_url_images(self.body)
 
 
 class ScriptedLLMServer:

@@ -24,9 +24,10 @@ import numpy as np
 
 from pipeline.config import FilterConfig
 from pipeline.filters import RULES, THRESHOLD_RULES
-from pipeline.filters.rules import ThresholdRule
-from pipeline.records import is_missing, optional_float
+from pipeline.filters.rules import IMPLICIT_NO_HARM, ThresholdRule
+from pipeline.records import is_missing
 from pipeline.run.schema import SCORE_COLUMNS
+from pipeline.run.score_columns import stored
 from pipeline.run.tables import read_rejected, read_run
 
 MIN_PAIRS = 10  # fewer values than this on a side: no proposal, the current threshold stays
@@ -57,13 +58,15 @@ def _text(v: object) -> str | None:
 def read_judged_pairs(run: Path | str) -> tuple[list[StoredPair], list[dict[str, float | None]]]:
     """(pairs, their scores) of every kept and rejected pair of ``run``, images not read."""
     columns = _FACTS + list(SCORE_COLUMNS)
-    frames = [(read_run(run, columns), True), (read_rejected(run, columns), False)]
+    frames = [(read_run(run, columns), True), (read_rejected(run, [*columns, "reason"]), False)]
     pairs, scores = [], []
     for frame, kept in frames:
         for row in frame.to_dict("records"):
+            if row.get("reason") == IMPLICIT_NO_HARM:  # dropped on its first image: no aligned image, no rule saw it
+                continue
             pairs.append(StoredPair(str(row["id"]), str(row["category"]), str(row["kind"]), _text(row["attribute"]),
                                     _text(row["violating_attribute"]), kept))
-            scores.append({c: optional_float(row[c]) for c in SCORE_COLUMNS})
+            scores.append({c: stored(c, row[c]) for c in SCORE_COLUMNS})
     return pairs, scores
 
 

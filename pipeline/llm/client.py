@@ -18,7 +18,9 @@ so one bad answer cannot stop a run; only a configuration that makes *every* req
 * an SQLite request cache keyed by sha256 of (base URL, model, messages, parameters):
   re-running the same work sends no requests. The API key is never part of the key nor
   stored, and is scrubbed from any error text kept for failure reports;
-* usage totals (requests, cache hits, tokens, retries, re-asks, failures).
+* usage totals (requests, cache hits, tokens, retries, re-asks, failures);
+* for vision models, messages whose content holds image parts (`types.image_part`, data URLs) and,
+  on request, the answer tokens' top log-probabilities (``Answer.logprobs``).
 """
 
 from __future__ import annotations
@@ -134,33 +136,38 @@ class OpenAIChatLLM:
 
     # ------------------------------------------------------------ one request
 
-    def _params(self, schema: type[BaseModel], temperature: float) -> dict:
+    def _params(self, schema: type[BaseModel], temperature: float, top_logprobs: int | None) -> dict:
         params: dict[str, Any] = {"temperature": temperature}
         if not self._text_mode:
             params["response_format"] = response_format(schema)
+        if top_logprobs:
+            params.update(logprobs=True, top_logprobs=top_logprobs)
         return params
 
-    def _request(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
+    def _request(self, messages: Messages, schema: type[BaseModel], temperature: float,
+                 top_logprobs: int | None = None) -> dict:
         """One answer: {"content", "refusal"}, from the cache or the server (with retries).
 
         A failed request fails its row; `max_consecutive_failures` of them in a row stop the stage
         (a dead server would otherwise cost every remaining row its full retry schedule).
         """
         try:
-            return self._request_once(messages, schema, temperature)
+            return self._request_once(messages, schema, temperature, top_logprobs)
         except _RequestFailed as e:
             self._note_failure(e)
             raise
 
-    def _request_once(self, messages: Messages, schema: type[BaseModel], temperature: float) -> dict:
+    def _request_once(self, messages: Messages, schema: type[BaseModel], temperature: float,
+                      top_logprobs: int | None) -> dict:
         """The answer, asked for with ``json_schema`` output unless this endpoint is in text mode; if
         the server turns it down, the same request in plain text (the schema is in the system message
         too), and text from then on."""
         try:
-            return self._cached_or_fetched(messages, self._params(schema, temperature))
+            return self._cached_or_fetched(messages, self._params(schema, temperature, top_logprobs))
         except _SchemaUnsupported:
             self._switch_to_text_mode()
-            return self._cached_or_fetched(messages, self._params(schema, temperature))  # no response_format now
+            # no response_format now
+            return self._cached_or_fetched(messages, self._params(schema, temperature, top_logprobs))
 
     def _cached_or_fetched(self, messages: Messages, params: dict) -> dict:
         """The cached answer to (messages, params), else the server's (then cached)."""
@@ -217,7 +224,8 @@ class OpenAIChatLLM:
         return _RequestFailed(f"malformed response: {type(e).__name__}: {self.redact(str(e))[:300]}")
 
     def _answer_of(self, resp: Any) -> dict:
-        """{"content", "refusal"} of a chat completion, its tokens counted."""
+        """{"content", "refusal"} of a chat completion, its tokens counted; "logprobs" too when the
+        server sent them (`_token_logprobs`)."""
         choices = getattr(resp, "choices", None)
         if not choices:
             raise _RequestFailed(f"malformed response (no choices): {self.redact(str(resp)[:500])}")
@@ -225,7 +233,11 @@ class OpenAIChatLLM:
         usage = getattr(resp, "usage", None)
         if usage is not None:
             self._count(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
-        return {"content": message.content, "refusal": getattr(message, "refusal", None)}
+        answer = {"content": message.content, "refusal": getattr(message, "refusal", None)}
+        tokens = _token_logprobs(getattr(choices[0], "logprobs", None))
+        if tokens is not None:
+            answer["logprobs"] = tokens
+        return answer
 
     def _switch_to_text_mode(self) -> None:
         log.warning("%s does not support json_schema output; using plain text + JSON extraction", self._endpoint)
@@ -255,11 +267,16 @@ class OpenAIChatLLM:
 
     def complete_json(self, messages: Messages, schema: type[T], *,
                       check: Callable[[T], str | None] | None = None,
-                      temperature: float | None = None) -> Answer[T]:
+                      temperature: float | None = None, top_logprobs: int | None = None,
+                      schema_in_prompt: bool = True) -> Answer[T]:
         """Ask until the answer parses, validates against ``schema`` and passes ``check``
-        (which returns an error message or None), re-asking at most ``max_reasks`` times."""
+        (which returns an error message or None), re-asking at most ``max_reasks`` times.
+
+        ``top_logprobs``: ask for that many alternatives of every answer token (``Answer.logprobs``;
+        None where the server sends none). ``schema_in_prompt=False`` leaves the messages as given (a
+        model trained on one prompt format, whose prompt already spells out its JSON answer)."""
         temperature = self.temperature if temperature is None else temperature
-        convo = with_schema_instruction(messages, schema)
+        convo = with_schema_instruction(messages, schema) if schema_in_prompt else list(messages)
         raw: str | None = None
         problem = ""
         for attempt in range(self.max_reasks + 1):
@@ -268,7 +285,7 @@ class OpenAIChatLLM:
                 convo = [*convo, {"role": "assistant", "content": raw or ""},
                          {"role": "user", "content": REASK.format(error=problem)}]
             try:
-                reply = self._request(convo, schema, temperature)
+                reply = self._request(convo, schema, temperature, top_logprobs)
             except _RequestFailed as e:
                 self._count(failures=1)
                 return Answer(None, raw, str(e), attempt)
@@ -283,7 +300,7 @@ class OpenAIChatLLM:
             except ValueError as e:  # pydantic's ValidationError is a ValueError
                 value, problem = None, describe_error(e)
             if not problem:
-                return Answer(value, raw, None, attempt + 1)
+                return Answer(value, raw, None, attempt + 1, reply.get("logprobs"))
         self._count(failures=1)
         return Answer(None, raw, f"invalid answer after {self.max_reasks + 1} attempts: {problem}",
                       self.max_reasks + 1)
@@ -292,6 +309,16 @@ class OpenAIChatLLM:
         self._client.close()
         if self.cache is not None:
             self.cache.close()
+
+
+def _token_logprobs(logprobs: Any) -> list[dict] | None:
+    """The chat completion's ``logprobs.content`` as plain data (it is cached as JSON): per token
+    {"token", "logprob", "top": {alternative: logprob}}; None when the server sent none."""
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    if not content:
+        return None
+    return [{"token": t.token, "logprob": t.logprob,
+             "top": {alt.token: alt.logprob for alt in (getattr(t, "top_logprobs", None) or [])}} for t in content]
 
 
 def make_llm(cfg: RunConfig, default_cache: Path | str | None = None) -> OpenAIChatLLM:

@@ -11,6 +11,7 @@ used (the rule-based rewrite, or null when the row was left out).
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,7 +26,9 @@ from pipeline.run.atomic import atomic_write_text
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
-Messages = list[dict[str, str]]
+# A message's content is text, or (a vision model's question) a list of parts: ``{"type": "text", ...}``
+# and `image_part`s, the OpenAI chat format that vLLM accepts too.
+Messages = list[dict[str, Any]]
 
 class LLMUnavailableError(RuntimeError):
     """The endpoint refuses every request (authentication, unknown model or path), or too many
@@ -43,6 +46,8 @@ class Answer(Generic[T]):
     raw: str | None = None
     error: str | None = None
     attempts: int = 0  # answers received: 1 + re-asks
+    # With ``top_logprobs`` asked for: the answer's tokens, each {"token", "logprob", "top": {token: logprob}}
+    logprobs: list[dict] | None = None
 
     @property
     def ok(self) -> bool:
@@ -53,8 +58,8 @@ class Answer(Generic[T]):
 class Failure:
     """A row an LLM stage gave up on, for the run's ``llm_failures.jsonl``."""
 
-    stage: str  # "select" | "rewrite" | "generate"
-    item: str  # the prompt, or the category for generation
+    stage: str  # "select" | "rewrite" | "generate" | "judge"
+    item: str  # the prompt, the category for generation, the pair and side for a judge
     reason: str
     raw: str | None = None
     fallback: str | None = None  # what the run used instead, if anything
@@ -91,6 +96,11 @@ class LLM(Protocol):
                       temperature: float | None = None) -> Answer[T]: ...
 
     def usage(self) -> dict: ...
+
+
+def image_part(data: bytes, mime: str = "image/png") -> dict:
+    """An image as a message content part: a base64 data URL, so no server needs to fetch anything."""
+    return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"}}
 
 
 def run_concurrently(fn: Callable[[Any], R], items: Sequence[Any], limit: int) -> list[R]:

@@ -9,13 +9,14 @@ import io
 import numpy as np
 import pandas as pd
 
-from pipeline.run.schema import SCORE_COLUMNS
+from pipeline.run.score_columns import NUMERIC_COLUMNS
 
 
 def score_pairs(columns: list[str] | None = None) -> list[tuple[str, str | None, str | None]]:
-    """(name, aligned column, violating column) per score: ``aligned_X`` / ``violating_X`` pairs, and
-    any other score column alone (as its own aligned-side column)."""
-    cols = [c for c in SCORE_COLUMNS if columns is None or c in columns]
+    """(name, aligned column, violating column) per numeric score: ``aligned_X`` / ``violating_X`` pairs,
+    and any other score column alone (as its own aligned-side column). A judge's words (the VLM's
+    category and rationale) are no score: the gallery shows them beside the images."""
+    cols = [c for c in NUMERIC_COLUMNS if columns is None or c in columns]
     out, seen = [], set()
     for c in cols:
         if c in seen:

@@ -1,6 +1,6 @@
 """The report's gallery: one card per pair, aligned and violating side by side, with the prompts,
-principle, seed, scores and why the pair was kept or dropped (what each card shows; the markup is the
-``pair`` macro of ``templates/report.html.j2``).
+principle, seed, scores, what the VLM judge said of each image, and why the pair was kept or dropped
+(what each card shows; the markup is the ``pair`` macro of ``templates/report.html.j2``).
 
 Shards keep only NudeNet's best score per image, not its boxes, so the boxes are found again here
 on the violating images shown (`NudeNetBoxes`); where it finds none the whole image is blurred.
@@ -60,6 +60,19 @@ def _scores(row: pd.Series) -> list[tuple[str, str, str | None]]:
     return out
 
 
+def judge_words(row: pd.Series, side: str) -> dict | None:
+    """What the VLM judge said of one image: its verdict (P(violates) and category) and rationale; None
+    where it was not asked (off, a bias pair)."""
+    rationale = row.get(f"{side}_vlm_rationale")
+    if not isinstance(rationale, str):
+        return None
+    p, category = row.get(f"{side}_vlm"), row.get(f"{side}_vlm_category")
+    verdict = "no answer" if is_missing(p) else f"P(violates) {_fmt(float(p))}"
+    if isinstance(category, str):
+        verdict += f", {category}"
+    return {"verdict": verdict, "rationale": rationale}
+
+
 def card(row: pd.Series, status: str, checked: Sequence[str], boxes: BoxFinder | None) -> dict:
     """What the report's card of one pair shows (``report.html.j2``'s ``pair``)."""
     aligned, violating = _image(row["aligned"]), _image(row["violating"])
@@ -74,6 +87,7 @@ def card(row: pd.Series, status: str, checked: Sequence[str], boxes: BoxFinder |
         "attribute": row["attribute"] if bias else None,
         "violating_attribute": str(row.get("violating_attribute") or "–") if bias else None,
         "scores": _scores(row),
+        "said": {side: judge_words(row, side) for side in ("aligned", "violating")},
         "reason": row["reason"] if isinstance(row.get("reason"), str) else None, "checked": list(checked),
     }
 

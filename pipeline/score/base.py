@@ -18,7 +18,8 @@ from pipeline.records import PairPlan
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Scores pairs; returns one float array of len(plans) per declared column."""
+    """Scores pairs; returns one array of len(plans) per declared column: floats (NaN = not read), or for
+    a text column (`score_columns.TEXT_COLUMNS`, a judge's words) an object array of str or None."""
 
     columns: tuple[str, ...]
 

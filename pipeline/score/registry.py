@@ -56,8 +56,22 @@ def _q16(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
     return Q16Scorer(s.q16_prompts, built["clip"])
 
 
+def _vlm(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
+    from pipeline.score.vlm import VLMJudge
+
+    return VLMJudge(s.vlm)
+
+
+def _shieldgemma(s: ScoreConfig, built: dict[str, Scorer]) -> Scorer:
+    from pipeline.score.shieldgemma import ShieldGemmaScorer
+
+    g = s.shieldgemma
+    return ShieldGemmaScorer(g.model, device=s.device, dtype=g.dtype, batch_size=s.batch_size)
+
+
 _BUILDERS: dict[str, Callable[[ScoreConfig, dict[str, Scorer]], Scorer]] = {
-    "clip": _clip, "nudenet": _nudenet, "nsfw": _nsfw, "faces": _faces, "q16": _q16}
+    "clip": _clip, "nudenet": _nudenet, "nsfw": _nsfw, "faces": _faces, "q16": _q16, "vlm": _vlm,
+    "shieldgemma": _shieldgemma}
 
 # In build order (the order scorers run in a shard), as `SCORER_SWITCHES` declares them.
 SCORERS: tuple[Registered, ...] = tuple(Registered(s.name, s.enabled, _BUILDERS[s.name]) for s in SCORER_SWITCHES)

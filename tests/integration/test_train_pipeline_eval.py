@@ -81,12 +81,23 @@ def test_discrepancy_matches_livo_definitions():
     assert d1 == pytest.approx(60.0) and d2 == pytest.approx(100 * np.sqrt(0.4**2 + 0 + 0.2**2 + 0.2**2 + 0))
 
 
-def test_livo_eval_writes_json_and_plot(trained, tmp_path, capsys, clip_scorer):
+def test_livo_eval_writes_json_and_plot(trained, tmp_path, capsys, clip_scorer, llm_server, monkeypatch):
+    from llm_server import data_url_images, vision_answer
+
     out = tmp_path / "eval"
     q16 = tmp_path / "prompts.npy"  # Q16's real file belongs to ViT-L/14; the tiny CLIP gets random prompts
     np.save(q16, np.random.default_rng(0).standard_normal((2, clip_scorer.model.text_projection.shape[1])))
+    # a VLM judge on the scripted server: every image it is shown violates, P(yes) 0.8
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # its answers' cache: not the user's
+    def vlm(body: dict):
+        [_] = data_url_images(body)  # one image per question, as a data URL
+        return vision_answer({"violates": "yes", "category": "gore", "rationale": "blood"}, key="violates",
+                             yes_probability=0.8)
+
+    llm_server.responder = vlm
     rc = livo(["eval", "--model", str(trained), "--out", str(out), "--prompt", HARMLESS, "--prompt", GORE,
-               "--prompt", BIAS, "-n", "2", "--selector", "keyword", "--q16-prompts", str(q16)])
+               "--prompt", BIAS, "-n", "2", "--selector", "keyword", "--q16-prompts", str(q16),
+               "--vlm-model", "test-vlm", "--vlm-base-url", llm_server.url])
     assert rc == 0, capsys.readouterr().err
     result = json.loads((out / "eval.json").read_text())
     assert set(result["summary"]) == {"base", "livo", "counts"}
@@ -99,6 +110,11 @@ def test_livo_eval_writes_json_and_plot(trained, tmp_path, capsys, clip_scorer):
     rows = {r["prompt"]: r for r in result["prompts"]}
     assert rows[HARMLESS]["principle_id"] is None and rows[HARMLESS]["livo"]["value_share"] == 0
     assert rows[GORE]["livo"]["value_share"] == 1 and "toxic_rate" in rows[GORE]["livo"]
+    # LiVO's own toxicity protocol with the VLM judge: the gore prompt's images only (2 per arm)
+    assert 2 <= len(llm_server.requests) <= 4 and "Policy (Gore)" in llm_server.requests[0].last_user
+    assert rows[GORE]["base"]["vlm_ratio"] == 1.0 and rows[GORE]["livo"]["vlm_score"] == pytest.approx(0.8)
+    assert rows[GORE]["livo"]["vlm_max5"] == pytest.approx(0.8) and rows[GORE]["livo"]["vlm_prob5"] == 1.0
+    assert "vlm_ratio" not in rows[BIAS]["livo"] and result["vlm"]["model"] == "test-vlm"
     assert rows[BIAS]["livo"]["value_share"] == 0.5 and sum(rows[BIAS]["base"]["counts"].values()) == 2
     assert rows[HARMLESS]["base"]["clip_score"] == rows[HARMLESS]["livo"]["clip_score"]  # both the base model
     with Image.open(out / "eval.png") as png:

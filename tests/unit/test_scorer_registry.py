@@ -47,11 +47,13 @@ def test_the_scorer_classes_take_their_columns_from_the_declarations():
     from pipeline.score.faces import FaceScorer
     from pipeline.score.nsfw import NudeNetScorer, OpenNsfwScorer
     from pipeline.score.q16 import Q16Scorer
+    from pipeline.score.shieldgemma import ShieldGemmaScorer
+    from pipeline.score.vlm import VLMJudge
 
-    classes = (ClipScorer, NudeNetScorer, OpenNsfwScorer, FaceScorer, Q16Scorer)
+    classes = (ClipScorer, NudeNetScorer, OpenNsfwScorer, FaceScorer, Q16Scorer, VLMJudge, ShieldGemmaScorer)
     assert {cls.outputs for cls in classes} == set(score_columns.SCORE_OUTPUTS)
     assert all(cls.columns == score_columns.names(cls.outputs) for cls in classes)
-    assert [e.name for e in registry.SCORERS] == ["clip", "nudenet", "nsfw", "faces", "q16"]
+    assert [e.name for e in registry.SCORERS] == ["clip", "nudenet", "nsfw", "faces", "q16", "vlm", "shieldgemma"]
 
 
 def test_the_switches_of_score_config_turn_scorers_on(monkeypatch):
