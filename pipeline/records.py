@@ -88,10 +88,14 @@ class PairPlan:
     # base model produces by default (``resolve_attribute``)
     attribute_prompts: tuple[str, ...] = ()
     violating_attribute: str | None = None  # bias: the attribute read on the violating image
+    # which of the planning.samples_per_pair samples of its (prompt, principle) this pair is: 0 is the
+    # pair as planned, k >= 1 the same prompts with their own seed (`pipeline.plan.planner.samples_of`)
+    sample: int = 0
 
     @property
     def unresolved(self) -> bool:
-        return self.kind == "bias" and self.attribute is None
+        """A bias plan whose attribute, or an implicit-harm plan whose principle, waits for its violating image."""
+        return (self.kind == "bias" and self.attribute is None) or (self.pair_type == "implicit" and not self.principle_id)
 
     def resolve_attribute(self, value: str, read: str | None) -> PairPlan:
         """This bias plan asking for ``value``, with ``read`` the attribute of its neutral image."""
@@ -105,7 +109,8 @@ class PairPlan:
 
     @classmethod
     def from_dict(cls, row: dict) -> PairPlan:
-        """The inverse of `to_dict` (a plan.jsonl row): JSON gives lists where the plan holds tuples."""
+        """The inverse of `to_dict` (a plan.jsonl row): JSON gives lists where the plan holds tuples; a
+        row written before samples existed has no ``sample`` and reads as sample 0."""
         known = {f.name for f in fields(cls)}
         unknown = set(row) - known
         if unknown:

@@ -84,8 +84,9 @@ def local_runner(cfg: RunConfig, out: Path | str, models: tuple | None = None) -
             if renderer is None:
                 renderer, scorers = load_models(cfg, out)
             # the attempt binds this iteration's shard, plans and models (it runs before the loop moves on)
+            part = shard_plans(plan, index, size, prepared.sample_pairs)
             report, failure = attempt_shard(cfg, prepared, index, partial(
-                process_shard, cfg, out, index, renderer, scorers, shard_plans(plan, index, size)))
+                process_shard, cfg, out, index, renderer, scorers, part))
             yield index, report, failure
     return run
 

@@ -1,5 +1,5 @@
-"""The CPU side of a shard, off the render thread: reading bias attributes, scoring, judging and
-encoding the pairs a batch completed while the next batch denoises.
+"""The CPU side of a shard, off the render thread: reading bias attributes and the harm of implicit-harm
+pairs' first images, scoring, judging and encoding the pairs a batch completed while the next batch denoises.
 
 One scoring thread runs the scorers' calls in the order they were handed over (their memo caches
 see each image once, and the attribute reading comes before the scoring of the pairs it resolves);
@@ -21,8 +21,10 @@ from PIL import Image
 
 from pipeline.config import RunConfig
 from pipeline.filters import attribute_judge, judge
-from pipeline.records import PairPlan, optional_float
+from pipeline.filters.implicit import resolve_implicit_plans
+from pipeline.records import PairPlan
 from pipeline.run.schema import encode_image, pair_row, rejected_row
+from pipeline.run.score_columns import stored
 from pipeline.score.attributes import AttributeReaders, resolve_bias_plans
 from pipeline.score.base import combine_scores
 
@@ -66,13 +68,17 @@ class PairWork:
         self._scoring = ThreadPoolExecutor(1, "livo-score", initializer=_own_stream(cfg.score.device))
         self._encoding = ThreadPoolExecutor(_ENCODERS, "livo-encode")
         self._chunks: list[tuple[list[int], Future]] = []
+        # Implicit-harm pairs (by place in the shard's plans) dropped on their first image: no aligned side
+        # to render. Written on the scoring thread before the reading's future completes.
+        self.unrendered: set[int] = set()
 
     def read_attributes(self, plans: Sequence[PairPlan], neutral_images: Sequence[Image.Image | None],
-                        reader: AttributeReaders) -> Future[list[PairPlan]]:
-        """The plans with their bias attributes read (`resolve_bias_plans`), on the scoring thread in turn
-        with the scoring: the scorers' memos keep what the readers computed for the neutral images."""
+                        reader: AttributeReaders | None) -> Future[list[PairPlan]]:
+        """The shard's plans with their bias attributes read (`resolve_bias_plans`) and their implicit-harm
+        principles chosen (`filters.implicit`), on the scoring thread in turn with the scoring: the scorers'
+        memos keep what the readers computed for the first images."""
         # A copy of the images: the render thread goes on filling the shard's list.
-        return self._call("read_attributes", resolve_bias_plans, plans, list(neutral_images), reader)
+        return self._call("read_attributes", self._resolve, plans, list(neutral_images), reader)
 
     def judge(self, pairs: Sequence[RenderedPair]) -> None:
         """Score, judge and encode these pairs (their images the same objects the attribute reading
@@ -125,22 +131,48 @@ class PairWork:
         with self._lock:  # the encoders add concurrently
             self.seconds[key] = self.seconds.get(key, 0.0) + seconds
 
+    def _resolve(self, plans: Sequence[PairPlan], images: list[Image.Image | None],
+                 reader: AttributeReaders | None) -> list[PairPlan]:
+        plans = resolve_bias_plans(plans, images, reader)
+        if not any(p.unresolved for p in plans):
+            return plans
+        from pipeline.catalog import load_catalog  # the run hash covers the catalog: the one planning read
+
+        principles = [p for p in load_catalog(self.cfg.catalog_dir) if p.kind == "toxicity"]
+        resolved = resolve_implicit_plans(plans, images, self.scorers, principles, self.cfg.filters)
+        out, dropped = list(plans), []
+        for i, r in enumerate(resolved):
+            if r is None:
+                continue
+            out[i] = r.plan
+            if r.reason is not None:
+                keep = self.cfg.shards.rejected_images
+                encoded = self._encoding.submit(self._encode, None, images[i]) if keep else None
+                dropped.append((i, _Judged(r.plan, r.scores, r.reason, encoded)))
+        if dropped:
+            self.unrendered.update(i for i, _ in dropped)
+            done: Future = Future()
+            done.set_result([j for _, j in dropped])
+            self._chunks.append(([i for i, _ in dropped], done))
+        return out
+
     def _judge(self, plans: list[PairPlan], aligned: list[Image.Image], violating: list[Image.Image]) -> list[_Judged]:
         columns = combine_scores(self.scorers, plans, aligned, violating)
         out = []
         for i, plan in enumerate(plans):
             # NaN is a judge's "not read" (no face, a toxicity pair's faces): stored as null.
-            scores = {name: optional_float(values[i]) for name, values in columns.items()}
+            scores = {name: stored(name, values[i]) for name, values in columns.items()}
             reason = judge(plan, scores, self.cfg.filters)
             keep_images = reason is None or self.cfg.shards.rejected_images
             images = self._encoding.submit(self._encode, aligned[i], violating[i]) if keep_images else None
             out.append(_Judged(plan, scores, reason, images))
         return out
 
-    def _encode(self, aligned: Image.Image, violating: Image.Image) -> tuple[bytes, bytes]:
+    def _encode(self, aligned: Image.Image | None, violating: Image.Image) -> tuple[bytes | None, bytes]:
         t0 = time.perf_counter()
         sh = self.cfg.shards
-        pair = (encode_image(aligned, sh.image_format, sh.jpeg_quality),
+        # aligned None: an implicit-harm pair dropped before its aligned side was rendered
+        pair = (None if aligned is None else encode_image(aligned, sh.image_format, sh.jpeg_quality),
                 encode_image(violating, sh.image_format, sh.jpeg_quality))
         self._add("write", time.perf_counter() - t0)
         return pair

@@ -1,7 +1,11 @@
 """Prepare a run: the resolved config, the prompts, their principles, the deterministic plan and
 run.json; reused as they are when the folder already holds the same run (resume). A run's identity
-(`run_hash`): the config hash (performance-only fields left out, see `pipeline.config`) plus the
-content of every input file."""
+(`run_hash`): the config hash (performance-only and resumable fields left out, see `pipeline.config`)
+plus the content of every input file.
+
+A run grows in place when planning.samples_per_pair grows (`_check_growth`): the plan is made again, its first
+lines must be the folder's plan (samples 0 to the old N - 1 in the same shards, `_check_prefix`), and only
+the new samples' shards are pending; a smaller value is refused."""
 
 from __future__ import annotations
 
@@ -18,14 +22,14 @@ from typing import TYPE_CHECKING
 import yaml
 
 from pipeline.catalog import Catalog, load_catalog
-from pipeline.config import PERFORMANCE_ONLY, RunConfig, config_dict, config_hash, dump_config
+from pipeline.config import PERFORMANCE_ONLY, RESUMABLE, RunConfig, config_dict, config_hash, dump_config
 from pipeline.errors import PlanningError, RunConflictError
 from pipeline.llm.types import LLM, Failure, usage_stats, write_failures
 from pipeline.records import PairPlan, PromptRecord, PromptStats, Selection
 from pipeline.run.layout import RunPaths
 from pipeline.run.lock import check_unlocked
 from pipeline.run.manifest import PreparedRun, read_manifest, write_manifest
-from pipeline.run.plan_io import write_dropped, write_plan
+from pipeline.run.plan_io import ShardLayout, plan_ids, write_dropped, write_plan
 from pipeline.select.head import HEAD_FILE
 from pipeline.typed_config import changed_fields
 
@@ -61,7 +65,7 @@ def run_hash(cfg: RunConfig) -> str:
 
 def conflict_error(paths: RunPaths, previous: PreparedRun, cfg: RunConfig, rhash: str) -> RunConflictError:
     """The refusal, naming the fields that differ from the folder's config.yaml."""
-    ignore = PERFORMANCE_ONLY + (() if cfg.uses_llm else ("llm",))
+    ignore = PERFORMANCE_ONLY + RESUMABLE + (() if cfg.uses_llm else ("llm",))
     try:
         saved = yaml.safe_load(paths.config.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
@@ -145,6 +149,34 @@ def _resume(cfg: RunConfig, paths: RunPaths, rhash: str) -> PreparedRun | None:
     log.info("resuming run %s in %s", rhash, paths.root)
     paths.remove_root_leftovers()
     return previous
+
+
+def _check_growth(cfg: RunConfig, paths: RunPaths, previous: PreparedRun) -> None:
+    """A run's samples only grow: fewer would leave shards of samples no longer planned."""
+    old, new = previous.samples_per_pair, cfg.planning.samples_per_pair
+    if new < old:
+        raise RunConflictError(
+            f"{paths.root} holds a run of planning.samples_per_pair={old}, now {new}: a run grows, it never shrinks; "
+            f"set planning.samples_per_pair={old} or more, or build into another folder (--out)")
+    log.info("growing run %s in %s from %d to %d samples per pair", previous.run_hash, paths.root, old, new)
+
+
+def _sample_block(plans: list[PairPlan]) -> int:
+    """Pairs of sample 0: the block `ShardLayout` cuts each sample's shards from."""
+    return sum(1 for p in plans if p.sample == 0)
+
+
+def _check_prefix(paths: RunPaths, previous: PreparedRun, plans: list[PairPlan], size: int) -> None:
+    """The folder's plan must be the first lines of the grown one, in the same shards: else its shards
+    would hold other pairs than their new plan says."""
+    old_ids = plan_ids(paths)[:previous.num_pairs]
+    old_layout, new_layout = previous.layout(size), ShardLayout(len(plans), size, _sample_block(plans))
+    same_shards = all(old_layout.bounds(i) == new_layout.bounds(i) for i in range(previous.num_shards))
+    if old_ids != [p.id for p in plans[:len(old_ids)]] or len(old_ids) != previous.num_pairs or not same_shards:
+        raise RunConflictError(
+            f"{paths.root}: its plan of {previous.samples_per_pair} sample(s) per pair is not the start of the plan of "
+            f"{len(plans)} pairs made now (an input answered differently, e.g. an uncached LLM); build into another "
+            f"folder (--out) or delete {paths.root} to rebuild it")
 
 
 def _start_folder(cfg: RunConfig, paths: RunPaths) -> None:
@@ -231,7 +263,8 @@ def _plan(cfg: RunConfig, catalog: Catalog, selected: _Selected, rewritten: _Rew
     planning = cfg.planning
     return plan_pairs(selected.prompts, selected.selections, catalog, seed=planning.seed,
                       benign_pairs=planning.benign_pairs, max_pairs=planning.max_pairs, rewrites=rewritten.rewrites,
-                      check=check_for(cfg, catalog, selected.selector), bias_attribute=planning.bias_attribute)
+                      check=check_for(cfg, catalog, selected.selector), bias_attribute=planning.bias_attribute,
+                      samples=planning.samples_per_pair, implicit_harm=planning.implicit_harm)
 
 
 def _prompt_stats(collected: _Collected, selected: _Selected, rewritten: _Rewritten, llm_usage: dict | None,
@@ -241,24 +274,35 @@ def _prompt_stats(collected: _Collected, selected: _Selected, rewritten: _Rewrit
                    planning_dropped=planned.dropped_counts(), llm=llm_usage)
 
 
-def _write_run(cfg: RunConfig, paths: RunPaths, rhash: str, plans: list[PairPlan], stats: PromptStats) -> PreparedRun:
-    """plan.jsonl before run.json: run.json marks a prepared folder (`_resume`)."""
-    write_plan(paths, plans)
+def _write_run(cfg: RunConfig, paths: RunPaths, rhash: str, plans: list[PairPlan], stats: PromptStats,
+               previous: PreparedRun | None = None) -> PreparedRun:
+    """plan.jsonl before run.json: run.json marks a prepared folder (`_resume`), and a grown one (its
+    samples_per_pair), so a growth stopped before run.json is done again from the start."""
     size = cfg.shards.shard_size
-    prepared = PreparedRun(str(paths.root), rhash, (len(plans) + size - 1) // size, len(plans), stats)
+    block = _sample_block(plans)
+    write_plan(paths, plans)
+    if previous is not None:
+        dump_config(cfg, paths.config)  # the folder's config says how many samples it now holds
+    layout = ShardLayout(len(plans), size, block)
+    prepared = PreparedRun(str(paths.root), rhash, layout.num_shards, len(plans), stats,
+                           cfg.planning.samples_per_pair, block)
     write_manifest(paths, prepared)
     return prepared
 
 
 def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
-    """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused."""
+    """Write config.yaml, plan.jsonl and run.json; a folder holding another run is refused, one holding this
+    run with fewer samples per pair grown (`_check_growth`)."""
     paths = RunPaths(Path(out))
     rhash = run_hash(cfg)
     resumed = _resume(cfg, paths, rhash)
-    if resumed is not None:
+    if resumed is not None and resumed.samples_per_pair == cfg.planning.samples_per_pair:
         return resumed
     catalog = load_catalog(cfg.catalog_dir)  # before anything is written: a bad catalog leaves no folder
-    _start_folder(cfg, paths)
+    if resumed is None:
+        _start_folder(cfg, paths)
+    else:
+        _check_growth(cfg, paths, resumed)
     with _open_llm(cfg, paths) as llm:
         collected = _collect(cfg, llm)
         selected = _select(cfg, catalog, llm, collected.prompts)
@@ -266,7 +310,9 @@ def prepare_run(cfg: RunConfig, out: Path | str) -> PreparedRun:
         llm_usage = _report_llm(paths, llm, collected.failures + selected.failures + rewritten.failures)
     planned = _plan(cfg, catalog, selected, rewritten)
     stats = _prompt_stats(collected, selected, rewritten, llm_usage, planned)
+    if resumed is not None:
+        _check_prefix(paths, resumed, planned.plans, cfg.shards.shard_size)
     write_dropped(paths, planned.dropped)
     if not planned.plans:
         raise _nothing_planned(cfg, stats)
-    return _write_run(cfg, paths, rhash, planned.plans, stats)
+    return _write_run(cfg, paths, rhash, planned.plans, stats, resumed)

@@ -3,7 +3,10 @@
 One UNet call holds the aligned and the violating sides of many pairs. A bias pair's aligned
 prompt is known only after its neutral (violating) image has been read (`score.attributes`), so the
 neutral images come first, the toxicity and benign pairs (both sides known from the plan) next,
-while the attribute reading runs on another thread, and the bias pairs' aligned sides last.
+while the attribute reading runs on another thread, and the bias pairs' aligned sides last. An
+implicit-harm pair (`plan.implicit`) is rendered the same way: its violating image first, its aligned
+side (the principle's negative prompt) after the judges chose the principle; one they found no harm in
+has no aligned side (`leave_out`).
 
 The batches depend on the plans and the batch size alone, never on timing: the same shard on the
 same machine with the same batch size renders the same batches, hence the same bytes.
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.plan.implicit import is_implicit
 from pipeline.records import PairPlan
 
 ALIGNED, VIOLATING = "aligned", "violating"
@@ -27,8 +31,10 @@ class ImageJob:
     side: str
 
     def prompt(self, plans: Sequence[PairPlan]) -> tuple[str, str]:
-        """(prompt, negative prompt) of this image; the violating side has none ("", which the
-        Stable Diffusion pipeline encodes exactly as it encodes None)."""
+        """(prompt, negative prompt) of this image; the violating side has none (""). The renderer draws
+        "" exactly as no negative prompt: Stable Diffusion encodes None as "" anyway, while SDXL draws
+        None differently (zeroed embeddings), so `DiffusersRenderer` gives an SDXL row with "" SDXL's
+        `negative_prompt=None` (`_sdxl_embeddings`)."""
         plan = plans[self.pair]
         if self.side == ALIGNED:
             return plan.aligned_prompt, plan.aligned_negative_prompt
@@ -44,7 +50,9 @@ class RenderOrder:
     def __init__(self, plans: Sequence[PairPlan], reads_attributes: bool, batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        self.waiting = [i for i, p in enumerate(plans) if reads_attributes and p.kind == "bias"]
+        self.batch_size = batch_size
+        self.waiting = [i for i, p in enumerate(plans)
+                        if (reads_attributes and p.kind == "bias") or (is_implicit(p) and p.unresolved)]
         waiting = set(self.waiting)
         known = [ImageJob(i, VIOLATING) for i in self.waiting]
         for i in range(len(plans)):
@@ -64,6 +72,13 @@ class RenderOrder:
     def _has_neutral(self, batch: Sequence[ImageJob]) -> bool:
         waiting = set(self.waiting)
         return any(j.side == VIOLATING and j.pair in waiting for j in batch)
+
+    def leave_out(self, pairs: set[int], start: int) -> None:
+        """Cut the batches from ``start`` again without the aligned sides of ``pairs`` (implicit-harm pairs
+        dropped on their first image): still fixed by the plan, the batch size and what the judges read."""
+        rest = [j for b in self.batches[start:] for j in b if not (j.side == ALIGNED and j.pair in pairs)]
+        if len(rest) < sum(len(b) for b in self.batches[start:]):
+            self.batches[start:] = [rest[k:k + self.batch_size] for k in range(0, len(rest), self.batch_size)]
 
     def last_neutral_batch(self) -> int | None:
         """Index of the batch that renders the last neutral image (then the reading can start)."""

@@ -59,9 +59,11 @@ def _process_shard(cfg: RunConfig, out: Path | str, index: int, renderer, scorer
     if renderer is None or scorers is None:
         renderer, scorers = load_models(cfg, out)
     renderer.start_shard()  # the renderer serves shard after shard: no earlier shard's batch halving here
-    plans = list(plans) if plans is not None else read_shard_plans(paths, index, cfg.shards.shard_size)
+    prepared = read_manifest(paths)
+    plans = list(plans) if plans is not None else read_shard_plans(paths, index, cfg.shards.shard_size,
+                                                                   prepared.sample_pairs)
     seconds: dict[str, float] = {"render": 0.0, "read_attributes": 0.0, "score": 0.0, "write": 0.0}
-    work = PairWork(cfg, scorers, read_manifest(paths).run_hash, seconds)
+    work = PairWork(cfg, scorers, prepared.run_hash, seconds)
     try:
         plans = _render(plans, renderer, scorers, work, seconds)
         kept_rows, rejected_rows, dropped = work.rows()
@@ -114,7 +116,7 @@ class _Plans:
         self._reading: Future[list[PairPlan]] | None = None
 
     def start_reading(self, work: PairWork, neutral_images: Sequence[Image.Image | None],
-                      reader: AttributeReaders) -> None:
+                      reader: AttributeReaders | None) -> None:
         self._reading = work.read_attributes(self.current, neutral_images, reader)
 
     def resolved(self) -> list[PairPlan]:
@@ -138,14 +140,22 @@ def _render(plans: list[PairPlan], renderer: Renderer, scorers, work: PairWork,
         plans = resolve_bias_plans(plans, [], None)  # refuses unresolved bias plans: nothing reads them
     order = RenderOrder(plans, reader is not None, getattr(renderer, "batch_size", None) or max(1, 2 * len(plans)))
     images, shard = _Images(len(plans)), _Plans(plans)
-    for k, jobs in enumerate(order.batches):
-        batch_plans = shard.resolved() if order.needs_reading(k) else shard.current
+    k = 0
+    while k < len(order.batches):
+        batch_plans = shard.current
+        if order.needs_reading(k):
+            batch_plans = shard.resolved()
+            order.leave_out(work.unrendered, k)  # implicit-harm pairs the judges found no harm in: no aligned side
+            if k == len(order.batches):
+                break
+        jobs = order.batches[k]
         completed = images.add(jobs, _render_batch(renderer, jobs, batch_plans, seconds))
         if k == order.last_neutral_batch():
             shard.start_reading(work, images.sides[VIOLATING], reader)
         if completed:
             work.judge([images.pair(i, batch_plans[i]) for i in completed])
         work.raise_if_failed()
+        k += 1
     return shard.resolved()
 
 

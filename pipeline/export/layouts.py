@@ -20,7 +20,9 @@ the run's shards follows, under its own name.
 
 That reader lists OUT and every group folder and expects only folders there, and pairs each aligned
 image with a random violating image of its scene. So: group = the principle, scene = one prompt
-of it (every pair of the prompt, e.g. one per requested attribute value), and nothing else is
+of it (every pair of the prompt: each of its planning.samples_per_pair samples, so a scene holds
+several aligned and violating images as LiVO's own data does, and a bias prompt's samples the
+values they asked for), and nothing else is
 written into OUT (no card: the run folder keeps it). Its training text is ``value + ", " + prompt``:
 ``value`` is the principle statement, ``prompt`` the input prompt, as our trainer reads them.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -171,11 +174,14 @@ def export_livo(run: str | Path, out: str | Path) -> tuple[Path, int, int]:
             for side, label in (("aligned", 1), ("violating", 0)):
                 data, ext = image_bytes(row[side], "original")
                 name = f"{row['id']}-{side}.{ext}"
-                with atomic_open(scene / name, binary=True) as fh:
+                # one fsync per image made a 20k-pair export take minutes: the images are synced
+                # once, below, before any metadata that names them is written
+                with atomic_open(scene / name, binary=True, fsync=False) as fh:
                     fh.write(data)
                 metadata[scene].append({"prompt": row["prompt"], "value": row["principle"], "file_name": name,
                                         "label": label})
             pairs += 1
+    os.sync()
     for scene, rows in metadata.items():
         atomic_write_text(scene / METADATA_FILE, "".join(json.dumps(r) + "\n" for r in rows))
     return target, pairs, len(metadata)

@@ -7,7 +7,8 @@ rules compare one statistic of a pair with one threshold of `FilterConfig` (per 
 What a rule measures on one image: several judges look at each image; a rule sees one number per
 image:
 * violation: the most alarmed judge (I2P counts an image inappropriate when Q16 *or* NudeNet
-  flags it): CLIP's concept score, Q16 where configured, and for nudity NudeNet and OpenNSFW.
+  flags it): CLIP's concept score, Q16, the VLM judge's P(violates) and ShieldGemma 2's P(yes) where
+  configured, and for nudity NudeNet and OpenNSFW.
 * attribute (a bias pair's requested value, and the judge that said so) is read beside the
   attribute readers: `score.attributes.attribute_evidence`.
 """
@@ -36,7 +37,7 @@ class Pair(Protocol):
 
 def violation(pair: Pair, s: Scores, side: str) -> float:
     """How strongly the ``side`` image ("aligned" / "violating") shows the violation."""
-    judges = [f"{side}_concept", f"{side}_q16"]
+    judges = [f"{side}_concept", f"{side}_q16", f"{side}_vlm", f"{side}_shieldgemma"]
     if pair.category == "nudity":  # detectors of exposed bodies and sexual content
         judges += [f"{side}_nudity", f"{side}_nsfw"]
     values = [v for v in (stored_score(s, c) for c in judges) if v is not None]
@@ -132,7 +133,10 @@ RULES: tuple[ThresholdRule | Rule, ...] = (
     ThresholdRule("bias_attribute_not_confirmed", "min_attribute_prob", True, _bias,
                   lambda p, s: attribute_evidence(p, s, "aligned")[0], _attribute_sides, ("neutral", "aligned")),
 )
-REASONS: tuple[str, ...] = tuple(r.reason for r in RULES)
+# An implicit-harm pair whose first image no judge found harm in (`filters.implicit`): dropped before its
+# aligned side is rendered, so no rule above ever sees it.
+IMPLICIT_NO_HARM = "implicit_no_harm_drawn"
+REASONS: tuple[str, ...] = (*(r.reason for r in RULES), IMPLICIT_NO_HARM)
 THRESHOLD_RULES: tuple[ThresholdRule, ...] = tuple(r for r in RULES if isinstance(r, ThresholdRule))
 
 

@@ -11,6 +11,8 @@ Questions asked of every planned pair (what a careful reader checks of a pair's 
   selector name a principle of the pair's category, and the harm is not only text an image
   cannot show; bias pairs: always, the neutral prompt is the violation).
 Bias pairs whose attribute is chosen after rendering are checked on every attribute option.
+Implicit-harm pairs (planning.implicit_harm) are counted apart: their two sides are the user's one prompt
+by design and their harm is what the image shows, so none of these questions applies before rendering.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pipeline.catalog import Catalog
 from pipeline.catalog.text import prompt_key
 from pipeline.plan.checks import PromptCheck
 from pipeline.plan.fluency import edit_problems
+from pipeline.plan.implicit import is_implicit
 from pipeline.records import PairPlan
 
 QUESTIONS = ("aligned_free_of_harm", "sides_differ", "aligned_fluent", "violating_violates")
@@ -36,6 +39,7 @@ class AuditReport:
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     refused: Counter = field(default_factory=Counter)  # reason -> pairs refused at planning
     refused_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    implicit: int = 0  # implicit-harm pairs: judged on their first image at shard time, not here
 
     def share_passing(self, pair_type: str | None = None) -> float:
         n = sum(self.planned.values()) if pair_type is None else self.planned[pair_type]
@@ -49,6 +53,7 @@ class AuditReport:
             "failed": {q: dict(self.failed[q]) for q in QUESTIONS},
             "refused_at_planning": dict(self.refused),
             "examples": {k: v for k, v in self.examples.items()},
+            "implicit_harm_pairs": self.implicit,
         }
 
 
@@ -58,7 +63,8 @@ def _aligned_texts(plan: PairPlan) -> list[str]:
 
 def audit_plan(plans: Sequence[PairPlan], dropped: Sequence[dict], catalog: Catalog, check: PromptCheck,
                max_examples: int = 5) -> AuditReport:
-    report = AuditReport()
+    report = AuditReport(implicit=sum(1 for p in plans if is_implicit(p)))
+    plans = [p for p in plans if not is_implicit(p)]
     aligned = [t for p in plans for t in _aligned_texts(p)]
     harm = dict(zip(aligned, check.harms(aligned)))
     toxic_plans = [p for p in plans if p.kind == "toxicity"]
@@ -123,6 +129,9 @@ def format_report(report: AuditReport) -> str:
     for q in QUESTIONS:
         for ex in report.examples.get(q, []):
             lines.append(f"  {q}: {ex}")
+    if report.implicit:
+        lines.append(f"implicit-harm pairs: {report.implicit} (their category is read off their first image when "
+                     "the shards render; no prompt question applies)")
     if report.refused:
         lines.append(f"refused at planning: {sum(report.refused.values())} "
                      f"({', '.join(f'{r} {n}' for r, n in sorted(report.refused.items()))})")

@@ -15,6 +15,12 @@ How each kind of pair is made:
   ``bias_attribute="balanced"``.
 - benign guard: the aligned side is the harmless prompt itself, the violating side the same
   prompt plus one toxicity principle's injection.
+- implicit harm (planning.implicit_harm): both sides the imported prompt itself, the principle chosen
+  after its image is judged (`plan.implicit`).
+
+Samples (``samples``, planning.samples_per_pair): each planned pair is repeated with its own seed
+(`samples_of`); sample 0 is the pair as planned alone, so a plan of N samples is a prefix of the
+plan of N + 1 (plan order is sample, then id).
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ import hashlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
 from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, NO_PERSON, ONLY_AS_TEXT, STILL_VIOLATES, PromptCheck
+from pipeline.plan.implicit import IMPLICIT, plan_implicit
 from pipeline.plan.phrasing import state_attribute
 from pipeline.plan.rewrite_rules import rewrite_candidates, rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
@@ -142,6 +149,23 @@ def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
     return [t for t in dict.fromkeys(out) if t and t != tidy(prompt) and (len(t.split()) >= min(4, half))]
 
 
+def _check_in_rounds(items: Sequence[Sequence[tuple[str, str]]], verdict: dict, check: PromptCheck) -> None:
+    """Fill ``verdict`` ((aligned, violating) -> problem or None) for each item's candidates in order, one
+    batched `PromptCheck.aligned_problems` per round, until one passes or none is left: the first
+    passing candidate is the one checking them all would find, for a fraction of the checks (the
+    selector's cost is per text). The first candidate is always checked (a drop's reason is its)."""
+    for k in range(max(map(len, items), default=0)):
+        ask = [pairs[k] for pairs in items
+               if k < len(pairs) and not any(verdict.get(q, "") is None for q in pairs[:k])]
+        ask = [q for q in dict.fromkeys(ask) if q not in verdict]
+        verdict.update(zip(ask, check.aligned_problems(ask)))
+
+
+def _passed(verdict: dict, cands: Sequence[str], violating: str) -> str | None:
+    """The first candidate whose check passed, or None."""
+    return next((c for c in cands if verdict.get((c, violating), "") is None), None)
+
+
 def plan_pairs(
     prompts: Sequence[PromptRecord],
     selections: Sequence[Selection],
@@ -153,9 +177,16 @@ def plan_pairs(
     rewrites: Mapping[tuple[str, str], str] | None = None,
     check: PromptCheck | None = None,
     bias_attribute: str = "model_default",
+    samples: int = 1,
+    implicit_harm: bool = False,
 ) -> Plan:
     """One plan per prompt (prompts with no principle become benign guard pairs or are
-    skipped); pairs whose prompts fail the checks are in ``Plan.dropped``.
+    skipped), in ``samples`` samples each (`samples_of`); pairs whose prompts fail the checks are in
+    ``Plan.dropped`` (once, whatever ``samples``). Ordered by sample, then id; ``max_pairs`` keeps the
+    first in that order.
+
+    ``implicit_harm``: imported prompts no text judgement flags also get an implicit-harm pair, its
+    principle left open until its image is judged (`plan.implicit`).
 
     ``rewrites`` maps (prompt, principle id) to a safe twin written elsewhere (the LLM
     rewriter). ``check`` defaults to the catalog's keywords without a selector.
@@ -164,6 +195,8 @@ def plan_pairs(
         raise ValueError(f"{len(prompts)} prompts but {len(selections)} selections")
     if bias_attribute not in ("model_default", "balanced"):
         raise ValueError(f"bias_attribute must be model_default or balanced, got {bias_attribute!r}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
     check = check or PromptCheck(catalog)
     rewrites = rewrites or {}
     guard = [p for p in catalog if p.kind == "toxicity"]
@@ -197,19 +230,23 @@ def plan_pairs(
         else:
             dropped.append(DroppedPair(rec.text, p.id, "benign", INJECTION_NOT_RECOGNISED, (violating,)))
 
-    # One batched check of every candidate twin; each pair takes its first passing one. A
-    # tag-list prompt none of whose twins passes gets twins without tags, checked in a second batch.
-    flat = [(c, rec.text) for rec, _, _, cands in toxic_items for c in cands]
-    verdict = dict(zip(flat, check.aligned_problems(flat)))
+    # Candidate twins checked in rounds, one batch each: the first candidate of every pair, then the
+    # next of the pairs none of whose candidates passed yet; each pair takes its first passing one. A
+    # tag-list prompt none of whose twins passes gets twins without tags, checked in later rounds.
+    verdict: dict[tuple[str, str], str | None] = {}
+    _check_in_rounds([[(c, rec.text) for c in cands] for rec, _, _, cands in toxic_items], verdict, check)
+    bases: dict[int, str] = {}
     for i, (rec, sel, p, cands) in enumerate(toxic_items):
-        if any(verdict[(c, rec.text)] is None for c in cands) or check.harm_only_as_text(rec.text):
+        if _passed(verdict, cands, rec.text) is not None or check.harm_only_as_text(rec.text):
             continue
-        base = cands[-1] if cands else ([rec.text] + list(rewrite_candidates(rec.text, p, catalog)))[-1]
+        bases[i] = cands[-1] if cands else ([rec.text] + list(rewrite_candidates(rec.text, p, catalog)))[-1]
+    check.harms([t for base in bases.values() for t in segments(base)[0::2]])  # one batch; tag_twins reads the cache
+    for i, base in bases.items():
+        rec, sel, p, cands = toxic_items[i]
         toxic_items[i] = (rec, sel, p, cands + [t for t in tag_twins(rec.text, base, check) if t not in cands])
-    more = [(c, rec.text) for rec, _, _, cands in toxic_items for c in cands if (c, rec.text) not in verdict]
-    verdict.update(zip(more, check.aligned_problems(more)))
+    _check_in_rounds([[(c, rec.text) for c in cands] for rec, _, _, cands in toxic_items], verdict, check)
     for rec, sel, p, cands in toxic_items:
-        good = next((c for c in cands if verdict[(c, rec.text)] is None), None)
+        good = _passed(verdict, cands, rec.text)
         if check.harm_only_as_text(rec.text):
             dropped.append(DroppedPair(rec.text, p.id, "toxicity", ONLY_AS_TEXT, tuple(cands)))
         elif good is None:
@@ -218,13 +255,20 @@ def plan_pairs(
         else:
             plans.append(_make(rec, sel, p, "toxicity", good, rec.text, seed))
 
+    # every bias pair's aligned options, checked in one batch (the selector's cost is per call, not per
+    # text); the loop below reads the checks' cache
+    stated_of = {(pid, rec.text): [state_attribute(rec.text, catalog.get(pid), v, catalog)
+                                   for v in catalog.get(pid).attribute_values]
+                 for pid, items in bias_items.items() for rec, _ in items}
+    check.harms([o for stated in stated_of.values() if None not in stated for o in stated])
     for pid, items in bias_items.items():
         p = catalog.get(pid)
-        # balanced: round-robin over a seeded order, so value counts differ by at most one
+        # balanced: round-robin over a seeded order, so value counts differ by at most one (in every sample:
+        # sample k asks for the value k places on, `samples_of`)
         items.sort(key=lambda it: stable_int(seed, "balance", pid, it[0].text))
         offset = stable_int(seed, "offset", pid) % len(p.attribute_values)
         for i, (rec, sel) in enumerate(items):
-            stated = [state_attribute(rec.text, p, v, catalog) for v in p.attribute_values]
+            stated = stated_of[(pid, rec.text)]
             if None in stated:
                 dropped.append(DroppedPair(rec.text, p.id, "bias", NO_PERSON, ()))
                 continue
@@ -237,9 +281,34 @@ def plan_pairs(
             aligned = options[p.attribute_values.index(value)] if value else ""
             plans.append(_make(rec, sel, p, "bias", aligned, rec.text, seed, value, options))
 
-    plans.sort(key=lambda pl: pl.id)
+    if implicit_harm:
+        implicit, refused = plan_implicit(list(zip(prompts, selections)), catalog, seed)
+        plans += implicit
+        dropped += [DroppedPair(rec.text, "", IMPLICIT, reason) for rec, reason in refused]
+
+    plans = [s for pl in plans for s in samples_of(pl, samples, seed)]
+    plans.sort(key=lambda pl: (pl.sample, pl.id))
     dropped.sort(key=lambda d: (d.reason, d.principle_id, d.prompt))
     return Plan(plans[:max_pairs] if max_pairs else plans, dropped)
+
+
+def samples_of(plan: PairPlan, n: int, seed: int) -> list[PairPlan]:
+    """The ``n`` samples of one planned pair (``seed``: planning.seed): sample 0 is ``plan`` itself, sample
+    k >= 1 the same pair with its own seed and id, both from the parts of sample 0's plus k, so the
+    samples of n are the first n of n + 1. A bias pair whose value was chosen at planning time
+    (balanced) asks sample k for the value k places after sample 0's: a prompt's n samples show
+    min(n, values) distinct values, PopAlign's population rather than one value per prompt."""
+    out = [plan]
+    for k in range(1, n):
+        pair_seed = stable_int(seed, "seed", plan.principle_id, plan.prompt, k)
+        aligned, attribute = plan.aligned_prompt, plan.attribute
+        if plan.kind == "bias" and attribute is not None:
+            j = (plan.concepts.index(attribute) + k) % len(plan.concepts)
+            attribute, aligned = plan.concepts[j], plan.attribute_prompts[j]
+        out.append(replace(plan, sample=k, seed=pair_seed, attribute=attribute, aligned_prompt=aligned, id=pair_id(
+            plan.prompt, plan.principle_id, plan.pair_type, aligned if plan.pair_type != "bias" else "",
+            plan.violating_prompt, pair_seed, k)))
+    return out
 
 
 def _make(

@@ -29,15 +29,19 @@ def is_temp_name(name: str) -> bool:
 
 
 @contextmanager
-def atomic_open(path: Path, binary: bool = False) -> Iterator[IO]:
+def atomic_open(path: Path, binary: bool = False, *, fsync: bool = True) -> Iterator[IO]:
+    """``fsync=False``: the rename still never shows a torn file to a reader, but the content may reach
+    the disk after it; for many small files whose writer syncs once before the file that refers to
+    them (`livo export --format livo`: the images, `os.sync`, then each scene's metadata)."""
     path = Path(path)
     tmp = temp_path(path)
     try:
         with open(tmp, "xb" if binary else "x", encoding=None if binary else "utf-8") as f:
             yield f
             f.flush()
-            # fsync before the rename: a marker must never reach the disk before its content
-            os.fsync(f.fileno())
+            if fsync:
+                # fsync before the rename: a marker must never reach the disk before its content
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ picture, so a frame of thousands of pairs costs its bytes, not its pixels.
 
 from __future__ import annotations
 
+import bisect
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,22 +63,46 @@ def _wrap(cell: dict | None) -> LazyImage | None:
     return LazyImage(cell["bytes"], cell.get("path") or "")
 
 
+def _matching_rows(path: Path, where: dict[str, str]) -> list[int]:
+    """Positions of the rows of one file whose columns equal ``where``'s values (only those columns read)."""
+    if not where:
+        return list(range(pq.ParquetFile(path).metadata.num_rows))
+    keys = sorted(where)
+    meta = pq.read_table(path, columns=keys).to_pylist()
+    return [r for r, row in enumerate(meta) if all(row[k] == where[k] for k in keys)]
+
+
+def take_rows(path: Path, rows: list[int]) -> pa.Table:
+    """Rows ``rows`` (ascending positions) of one Parquet file, every column, reading only the row
+    groups that hold them: a sample of a large shard costs its rows' bytes, not the file's."""
+    pf = pq.ParquetFile(path)
+    starts = [0]
+    for g in range(pf.metadata.num_row_groups):
+        starts.append(starts[-1] + pf.metadata.row_group(g).num_rows)
+    groups = sorted({bisect.bisect_right(starts, r) - 1 for r in rows})
+    offset = {}  # first row of each read group within the table read
+    at = 0
+    for g in groups:
+        offset[g] = at
+        at += starts[g + 1] - starts[g]
+    local = [offset[g] + r - starts[g] for r in rows for g in [bisect.bisect_right(starts, r) - 1]]
+    return pf.read_row_groups(groups).take(local)
+
+
 def read_sample(run: str | Path, n: int | None = None, seed: int = 0, *, rejected: bool = False,
                 where: dict[str, str] | None = None) -> pa.Table:
     """The rows of a run (`rejected/` with `rejected=True`) whose columns equal `where`'s values,
-    sampled as `sample_positions`; images are read only for the sampled rows."""
+    sampled as `sample_positions`; the filter reads only `where`'s columns, and images are read only
+    for the row groups of the sampled rows."""
     files = _files(RunPaths(Path(run)), rejected)
-    keys = sorted(where or {})
     index: list[tuple[int, int]] = []  # (file, row) of every matching row, in file order
     for i, f in enumerate(files):
-        meta = pq.read_table(f, columns=keys).to_pylist() if keys else [{}] * pq.ParquetFile(f).metadata.num_rows
-        index += [(i, r) for r, row in enumerate(meta) if all(row[k] == where[k] for k in keys)]
-    picked = [index[p] for p in sample_positions(len(index), n, seed)]
-    tables = []
-    for i, f in enumerate(files):
-        rows = [r for fi, r in picked if fi == i]
-        if rows:
-            tables.append(pq.read_table(f).take(rows))
+        index += [(i, r) for r in _matching_rows(f, where or {})]
+    by_file: dict[int, list[int]] = {}  # file -> its sampled rows, in file order
+    for p in sample_positions(len(index), n, seed):
+        fi, r = index[p]
+        by_file.setdefault(fi, []).append(r)
+    tables = [take_rows(files[fi], rows) for fi, rows in by_file.items()]
     if not tables:
         return pq.read_schema(files[0]).empty_table() if files else pa.table({})
     return pa.concat_tables(tables)

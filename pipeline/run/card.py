@@ -40,7 +40,10 @@ _MEANINGS: dict[str, str] = {
     "principle_id": "catalog id of the principle",
     "category": "category of the principle",
     "kind": "toxicity or bias",
-    "pair_type": "toxicity, bias or benign (benign = harmless prompt vs an injected violation)",
+    "pair_type": "toxicity, bias, benign (harmless prompt vs an injected violation) or implicit (the user's prompt "
+                 "vs itself rendered away from the harm its first image showed)",
+    "alignment_method": "how the aligned side was made: text_twin (toxicity), attribute (bias), benign_injection "
+                      "(benign) or negative_prompt (implicit: the category's negative prompt, same prompt and seed)",
     "aligned": "image aligned with the principle; struct<bytes, path>, HF `Image` feature",
     "violating": "image violating the principle, same seed",
     "aligned_prompt": "what the aligned image was rendered from",
@@ -51,6 +54,7 @@ _MEANINGS: dict[str, str] = {
                            "else CLIP)",
     "attribute_judge": "bias: the judge that confirmed the aligned image's attribute (face or clip)",
     "seed": "shared by both images of the pair",
+    "sample": "which of the planning.samples_per_pair samples of its (prompt, principle) the pair is (0 = the first)",
     "model": "the renderer (hub id, local path or builtin name)",
     "source": "prompt provenance",
     "selection_method": "how the principle was chosen",

@@ -60,8 +60,11 @@ def threshold_table(cfg: RunConfig) -> Table:
 def model_table(cfg: RunConfig, stats: dict, root: Path) -> Table:
     rows: list[list[object]] = [["renderer", f"`{cfg.render.model}`"], ["selector", f"`{cfg.selector}`"]]
     for name, f in type(cfg.score).model_fields.items():
-        if (f.json_schema_extra or {}) != PERFORMANCE_ONLY_MARK:
+        if (f.json_schema_extra or {}) != PERFORMANCE_ONLY_MARK and name != "vlm":
             rows.append([f"score.{name}", f"`{getattr(cfg.score, name)}`"])
+    vlm = cfg.score.vlm  # a section: its model and answer style, when it is on
+    if vlm.model is not None:
+        rows.append(["score.vlm", f"`{vlm.model}` ({vlm.style}) at `{vlm.base_url}`"])
     if uses_tiny_models(cfg):
         rows.append(["built-in models folder", f"`{rel_path((stats.get('models') or {}).get('models_dir'), root)}`"])
     return ["model", "value"], rows

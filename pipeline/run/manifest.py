@@ -10,6 +10,7 @@ from pipeline.errors import MissingFileError
 from pipeline.records import PromptStats
 from pipeline.run.atomic import atomic_write_text
 from pipeline.run.layout import MANIFEST_FILE, RunPaths
+from pipeline.run.plan_io import ShardLayout
 
 
 @dataclass
@@ -19,14 +20,20 @@ class PreparedRun:
     num_shards: int
     num_pairs: int
     prompt_stats: PromptStats
+    samples_per_pair: int = 1  # what the plan was made with (a growing planning.samples_per_pair extends it)
+    sample_pairs: int | None = None  # pairs of sample 0, the shards' block (`ShardLayout`); None: the whole plan
+
+    def layout(self, shard_size: int) -> ShardLayout:
+        return ShardLayout(self.num_pairs, shard_size, self.sample_pairs)
 
     def shard_pairs(self, index: int, shard_size: int) -> int:
-        """Planned pairs of shard ``index`` (the last shard may be short)."""
-        return max(0, min(shard_size, self.num_pairs - index * shard_size))
+        """Planned pairs of shard ``index`` (the last shard of each sample may be short)."""
+        return self.layout(shard_size).pairs_of(index)
 
     def to_dict(self) -> dict:
         return {"root": self.root, "run_hash": self.run_hash, "num_shards": self.num_shards,
-                "num_pairs": self.num_pairs, "prompt_stats": self.prompt_stats.to_dict()}
+                "num_pairs": self.num_pairs, "prompt_stats": self.prompt_stats.to_dict(),
+                "samples_per_pair": self.samples_per_pair, "sample_pairs": self.sample_pairs}
 
     @classmethod
     def from_dict(cls, data: dict) -> PreparedRun:

@@ -18,13 +18,18 @@ import datasets
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.records import PairPlan, optional_float
-from pipeline.run.score_columns import SCORE_COLUMNS, SCORE_DTYPES
+from pipeline.records import PairPlan
+from pipeline.run.score_columns import SCORE_COLUMNS, SCORE_DTYPES, stored
 
 IMAGE_COLUMNS: tuple[str, ...] = ("aligned", "violating")
 # SCORE_COLUMNS (imported above) are declared per scorer in `pipeline.run.score_columns`.
 KINDS = frozenset({"toxicity", "bias"})
-PAIR_TYPES = frozenset({"toxicity", "bias", "benign"})
+# How each pair type's aligned side was made (the ``alignment_method`` column): a rewritten prompt (toxicity
+# twins), the prompt stating an attribute value (bias), the harmless prompt itself against an injected
+# violation (benign guard), the same prompt with the chosen category's negative prompt (implicit harm).
+ALIGNED_METHODS: dict[str, str] = {"toxicity": "text_twin", "bias": "attribute", "benign": "benign_injection",
+                                   "implicit": "negative_prompt"}
+PAIR_TYPES = frozenset(ALIGNED_METHODS)
 
 # Kept rows of one Parquet row group. Reading one row (random access, HF streaming) reads its whole
 # row group; ~100 pairs of 512px PNGs is a few tens of MB, a reasonable unit.
@@ -41,6 +46,7 @@ _SHARD_FEATURES: dict[str, object] = {
     "category": _S,
     "kind": _S,
     "pair_type": _S,
+    "alignment_method": _S,
     "aligned": datasets.Image(),
     "violating": datasets.Image(),
     "aligned_prompt": _S,
@@ -50,6 +56,7 @@ _SHARD_FEATURES: dict[str, object] = {
     "violating_attribute": _S,
     "attribute_judge": _S,
     "seed": datasets.Value("int64"),
+    "sample": datasets.Value("int64"),
     "model": _S,
     "source": _S,
     "selection_method": _S,
@@ -124,7 +131,7 @@ def pair_row(
     """One SHARD_SCHEMA row from a plan, the encoded images and the scores.
 
     `scores` keys must be in SCORE_COLUMNS (an unknown key is a typo and raises); a missing score
-    (absent, None or NaN) is stored as null. Images may be None only for rejected rows (see
+    (absent, None or NaN) is stored as null, a text column's value as text. Images may be None only for rejected rows (see
     `rejected_row`).
     """
     unknown = set(scores) - set(SCORE_COLUMNS)
@@ -143,6 +150,7 @@ def pair_row(
         "category": plan.category,
         "kind": plan.kind,
         "pair_type": plan.pair_type,
+        "alignment_method": ALIGNED_METHODS[plan.pair_type],
         "aligned": _image_cell(aligned, plan.id, "aligned", ext),
         "violating": _image_cell(violating, plan.id, "violating", ext),
         "aligned_prompt": plan.aligned_prompt,
@@ -152,10 +160,11 @@ def pair_row(
         "violating_attribute": plan.violating_attribute,
         "attribute_judge": attribute_judge,
         "seed": int(plan.seed),
+        "sample": int(plan.sample),
         "model": model,
         "source": plan.source,
         "selection_method": plan.selection_method,
-        **{c: optional_float(scores.get(c)) for c in SCORE_COLUMNS},
+        **{c: stored(c, scores.get(c)) for c in SCORE_COLUMNS},
         "config_hash": config_hash,
     }
     assert list(row) == SHARD_SCHEMA.names  # keeps this function and the schema in step

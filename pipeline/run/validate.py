@@ -98,7 +98,9 @@ def _row_problems(where: str, row: dict, required: frozenset[str]) -> list[str]:
     nulls = sorted(c for c in required if row[c] is None)
     if nulls:
         problems.append(f"{where}: null in required column(s) {nulls}")
-    if row["aligned_prompt"] is not None and row["aligned_prompt"] == row["violating_prompt"]:
+    same = row["aligned_prompt"] is not None and row["aligned_prompt"] == row["violating_prompt"]
+    # an implicit-harm pair's sides are the user's one prompt: its aligned side differs by its negative prompt
+    if same and not (row["pair_type"] == "implicit" and row.get("aligned_negative_prompt")):
         problems.append(f"{where}: aligned_prompt == violating_prompt ({row['aligned_prompt']!r})")
     if row["kind"] is not None and row["kind"] not in KINDS:
         problems.append(f"{where}: kind {row['kind']!r} not in {sorted(KINDS)}")

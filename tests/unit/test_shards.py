@@ -17,7 +17,8 @@ from factories import make_plan
 from pipeline.records import PairPlan
 from pipeline.run.atomic import temp_path
 from pipeline.run.layout import shard_name
-from pipeline.run.schema import REJECTED_SCHEMA, SCORE_COLUMNS, SHARD_SCHEMA, encode_image, pair_row, rejected_row
+from pipeline.run.schema import REJECTED_SCHEMA, SHARD_SCHEMA, encode_image, pair_row, rejected_row
+from pipeline.run.score_columns import NUMERIC_COLUMNS, TEXT_COLUMNS
 from pipeline.run.tables import read_rejected, read_run, write_table_atomic
 from pipeline.run.validate import decode_image, validate_run
 
@@ -53,7 +54,7 @@ def _plan(i: int, *, kind: str = "toxicity", attribute: str | None = None) -> Pa
 
 
 def _scores(i: int) -> dict[str, float]:
-    return {c: 0.25 * k + i for k, c in enumerate(SCORE_COLUMNS)}
+    return {c: 0.25 * k + i for k, c in enumerate(NUMERIC_COLUMNS)}
 
 
 def _rows(start: int, n: int, fmt: str) -> list[dict]:
@@ -91,7 +92,8 @@ def test_schema_and_hf_metadata():
     img_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     assert SHARD_SCHEMA.field("aligned").type == img_type
     assert SHARD_SCHEMA.field("seed").type == pa.int64()
-    assert all(SHARD_SCHEMA.field(c).type == pa.float32() for c in SCORE_COLUMNS)
+    assert all(SHARD_SCHEMA.field(c).type == pa.float32() for c in NUMERIC_COLUMNS)
+    assert all(SHARD_SCHEMA.field(c).type == pa.string() for c in TEXT_COLUMNS)  # a judge's words (VLM)
     assert REJECTED_SCHEMA.names == SHARD_SCHEMA.names + ["reason"]
     meta = json.loads(SHARD_SCHEMA.metadata[b"huggingface"])
     feats = meta["info"]["features"]

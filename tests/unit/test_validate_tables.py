@@ -61,7 +61,7 @@ def test_table_problems_in_order(tmp_path: Path):
         f"{first}'pair-1': null in required column(s) ['aligned', 'model', 'seed']",
         f"{first}'pair-1': aligned_prompt == violating_prompt ('calm 1')",
         f"{first}'pair-1': kind 'weird' not in ['bias', 'toxicity']",
-        f"{first}'pair-1': pair_type 'odd' not in ['benign', 'bias', 'toxicity']",
+        f"{first}'pair-1': pair_type 'odd' not in ['benign', 'bias', 'implicit', 'toxicity']",
         f"{first}'pair-1': column 'violating': {undecodable}",
         f"{first}'pair-2': column 'aligned': {undecodable}",
     ]
