@@ -29,7 +29,7 @@ POOL         := livo-process
 
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install install-browser report export browse shards plan audit validate principles prompts test bench-selector bench-real bench-judges calibrate train-selector clean server serve deploy worker train eval bench-train bench-render
+.PHONY: help install install-browser report export browse shards plan audit validate principles prompts test bench-selector bench-real bench-judges calibrate train-selector clean server serve deploy worker train eval bench-train bench-render bench-scale rehearse
 
 help:
 	@echo "make install      create .venv and install the project with its test tools (and chromium, as root)"
@@ -52,7 +52,9 @@ help:
 	@echo "make train        train a LiVO value encoder: DATA=runs/tiny OUT=runs/train-tiny CONFIG=configs/train_tiny.yaml [SET=...]"
 	@echo "make eval         livo eval of the trained model in OUT (images with and without the value encoder)"
 	@echo "make bench-train  our training step vs the official-style naive step (samples/s, peak memory, ratio)"
-	@echo "make bench-render our shard task vs bare batched diffusers vs one call per image (SD 1.5 on CUDA, else tiny on CPU)"
+	@echo "make bench-render our shard task vs bare batched diffusers vs one call per image (SD 1.5 on CUDA, else tiny on CPU; MODEL=sdxl|tiny-sdxl)"
+	@echo "make bench-scale  LiVO-size costs: plan of 86k+ pairs, tiny builds of 1k/5k/20k pairs (s/pair), resume, validate, report, export"
+	@echo "make rehearse    SD 1.5 and CLIP ViT-L/14 at real size, random weights, run from local folders on CPU (MODEL=sdxl: SDXL)"
 	@echo "make clean        remove runs/, caches and Prefect state"
 	@echo "make server       local Prefect server and UI on 127.0.0.1:$(PREFECT_PORT) (SQLite in .prefect/) [UI=false]"
 	@echo "make serve        serve prefect.yaml's build-dataset deployments (default + one per profile) to API_URL"
@@ -135,8 +137,21 @@ bench-train:
 	$(PY) bench/train_step.py --data $(DATA)
 
 # SD 1.5 (random weights) on CUDA where torch sees a GPU, else the tiny profile on CPU; last line `ours/bare: X`.
+# MODEL=sdxl: SDXL base (random weights, 1024 px); MODEL=tiny-sdxl: the tiny SDXL on CPU.
+bench-render: MODEL ?=
 bench-render:
-	$(PY) bench/render.py
+	$(PY) bench/render.py $(if $(MODEL),--model $(MODEL))
+
+# (a) livo plan of 86k+ pairs, (b) 8 px 1-step builds of SIZES pairs, (c) resume/validate/report/export on the largest.
+SIZES ?= 1000,5000,20000
+bench-scale:
+	$(PY) bench/scale.py --sizes $(SIZES)
+
+# The full-size path without the weights: random SD 1.5 (MODEL=sdxl: SDXL base) and CLIP ViT-L/14 written once into
+# runs/rehearsal-models, then configs/$(MODEL).yaml from them on CPU at 128 px, 2 steps: shards, validate, report.
+rehearse: MODEL ?= sd15
+rehearse:
+	$(PY) bench/rehearse.py --model $(MODEL)
 
 clean:
 	rm -rf runs .prefect .pytest_cache

