@@ -22,6 +22,14 @@ from conftest import ROOT
 BIN = Path(sys.executable).parent
 
 
+def let_children_take_ctrl_c() -> None:
+    """Call before starting a child a test sends Ctrl-C: a shell starts background jobs (``make test &``,
+    nohup) with SIGINT ignored, an ignored signal stays ignored across exec, and Python then leaves it
+    ignored in the child too. Python's own handler in this process is reset to the default in a child."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from conftest import ROOT
 from livo_cli import livo_shards_cmd, run_livo
 from pipeline.run.layout import RunPaths
 from pipeline.run.lock import run_lock
-from procs import wait_for
+from procs import let_children_take_ctrl_c, wait_for
 from run_checks import content
 
 REPAIR_PREFIX = "livo: to repair, run the build again: livo shards "
@@ -58,6 +58,7 @@ def test_damaged_shards_are_named_by_validate_and_redone_by_the_repair(tmp_path,
 
 def test_interrupted_build_says_how_to_resume(tmp_path, small_build):
     out = tmp_path / "run"
+    let_children_take_ctrl_c()
     proc = subprocess.Popen(livo_shards_cmd(out, small_build, "--local"), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import ROOT
 from pipeline.run.layout import RunPaths
-from procs import wait_for
+from procs import let_children_take_ctrl_c, wait_for
 
 INTERRUPTED_LINE = "livo: interrupted; run the same command again to resume (completed work is kept)"
 
@@ -43,6 +43,7 @@ def interrupted_build(tmp_path: Path, small_build: list[str],
     flag = tmp_path / "atexit.txt"
     cmd = [sys.executable, "-c", DRIVER, str(flag), str(hook_seconds), "shards", "--config", "configs/tiny.yaml",
            "--out", str(out), "--local", *(a for item in small_build for a in ("--set", item))]
+    let_children_take_ctrl_c()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: RunPaths(out).manifest.exists(), 120, proc, what="the run to be prepared", interval=0.05)
