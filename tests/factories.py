@@ -140,6 +140,16 @@ def tiny_config(overrides: list[str] | None = None):
     return load_config(ROOT / "configs" / "tiny.yaml", overrides)
 
 
+def judge_build_sets(models_cache, *judge: str) -> list[str]:
+    """``--set`` items of a tiny build in which only ``judge`` (a VLM judge's settings) can drop a pair: the
+    image judges off, and CLIP fidelity, the margin, the violating side and the attribute always passing;
+    the caller adds the aligned side's limit."""
+    return ["selector=keyword", "prompts.per_category=1", "render.steps=2", "torch_threads=1", "shards.shard_size=8",
+            "score.nudenet=false", "score.nsfw=false", "score.faces=false", f"models_cache={models_cache}", *judge,
+            "filters.min_clip_score=-100", "filters.min_violating_violation=0", "filters.min_margin=-1",
+            "filters.min_attribute_prob=0"]
+
+
 def sdxl_renderer(model, **options):
     """A DiffusersRenderer on an SDXL folder (the tiny one: conftest.tiny_sdxl_path) with the tiny
     renderer's test settings: 64 px, 2 steps, guidance 7.5, batches of 4; ``options`` override them

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from factories import tiny_config
+from factories import judge_build_sets, tiny_config
 from pipeline.build.executor import build_dataset
 from pipeline.filters.rules import violation
 from pipeline.report.run_report import ReportOptions, write_report
@@ -18,12 +18,9 @@ LIMIT = 0.5  # max_aligned_violation: the tiny random judge says about 0.5-0.6 o
 
 
 def test_a_tiny_build_with_shieldgemma_scores_filters_and_reports(tmp_path, tiny_sd_path, tiny_shieldgemma_path):
-    sets = ["selector=keyword", "prompts.per_category=1", "render.steps=2", "torch_threads=1", "shards.shard_size=8",
-            "score.nudenet=false", "score.nsfw=false", "score.faces=false", f"models_cache={tiny_sd_path.parent}",
-            "score.shieldgemma.enabled=true", f"score.shieldgemma.model={tiny_shieldgemma_path}",
-            # only the aligned image's violation can object: fidelity, margin and the violating side pass
-            f"filters.max_aligned_violation={LIMIT}", "filters.min_clip_score=-100",
-            "filters.min_violating_violation=0", "filters.min_margin=-1", "filters.min_attribute_prob=0"]
+    # only the aligned image's violation can object: fidelity, margin and the violating side pass
+    sets = judge_build_sets(tiny_sd_path.parent, "score.shieldgemma.enabled=true",
+                            f"score.shieldgemma.model={tiny_shieldgemma_path}", f"filters.max_aligned_violation={LIMIT}")
     out = tmp_path / "run"
     stats = build_dataset(tiny_config(sets), out)
     assert validate_run(out) == []

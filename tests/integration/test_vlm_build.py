@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from factories import tiny_config
+from factories import judge_build_sets, tiny_config
 from llm_server import Reply, answer, data_url_images, error, vision_answer
 from pipeline.build.executor import build_dataset
 from pipeline.calibrate.sweep import read_judged_pairs
@@ -45,13 +45,10 @@ def test_a_tiny_build_with_the_vlm_judge_scores_filters_and_reports(llm_server, 
     monkeypatch.setenv("LIVO_FAKE_KEY", KEY)
     llm_server.script(error(429, "busy", headers={"retry-after": "0.1"}))  # the first request waits its turn
     llm_server.responder = scripted_vlm
-    sets = ["selector=keyword", "prompts.per_category=1", "render.steps=2", "torch_threads=1", "shards.shard_size=8",
-            "score.nudenet=false", "score.nsfw=false", "score.faces=false", f"models_cache={tiny_sd_path.parent}",
-            "score.vlm.model=scripted-vlm", f"score.vlm.base_url={llm_server.url}", "score.vlm.api_key_env=LIVO_FAKE_KEY",
-            "score.vlm.retry_base_delay=0.01", "score.vlm.max_reasks=1",
-            # only the VLM can object: fidelity, margin and the violating side pass whatever the tiny models drew
-            "filters.min_clip_score=-100", "filters.max_aligned_violation=0.9", "filters.min_violating_violation=0",
-            "filters.min_margin=-1", "filters.min_attribute_prob=0"]
+    # only the VLM can object: fidelity, margin and the violating side pass whatever the tiny models drew
+    sets = judge_build_sets(tiny_sd_path.parent, "score.vlm.model=scripted-vlm", f"score.vlm.base_url={llm_server.url}",
+                            "score.vlm.api_key_env=LIVO_FAKE_KEY", "score.vlm.retry_base_delay=0.01",
+                            "score.vlm.max_reasks=1", "filters.max_aligned_violation=0.9")
     out = tmp_path / "run"
     stats = build_dataset(tiny_config(sets), out)
     assert validate_run(out) == []
