@@ -47,6 +47,7 @@ class PromptCheck:
         self.keyword = KeywordSelector(self.catalog)
         self._toxic = {p.id for p in self.catalog if p.kind == "toxicity"}
         self._harm: dict[str, str | None] = {}
+        self._level: dict[str, float] = {}
 
     def harms(self, texts: Sequence[str]) -> list[str | None]:
         """Per text, the id of a toxicity principle it still carries (keywords of any principle
@@ -63,6 +64,17 @@ class PromptCheck:
                 if sel.principle_id in self._toxic:
                     self._harm[t] = sel.principle_id
         return [self._harm[t] for t in texts]
+
+    def harm_levels(self, texts: Sequence[str]) -> list[float] | None:
+        """Per text, the selector's probability that it is harmful (1 for a toxicity keyword), or
+        None where the selector gives no such number (keywords alone, retrieval, an LLM)."""
+        scores = getattr(self.selector, "harm_probabilities", None)
+        if scores is None:
+            return None
+        todo = [t for t in dict.fromkeys(texts) if t not in self._level]
+        if todo:
+            self._level.update(zip(todo, map(float, scores(todo))))
+        return [self._level[t] for t in texts]
 
     def aligned_problems(self, pairs: Sequence[tuple[str, str]]) -> list[str | None]:
         """Per (aligned, violating), the first reason the aligned prompt is unfit, or None."""
@@ -88,8 +100,8 @@ class PromptCheck:
         a reader cannot check the rest)."""
         from pipeline.select.embed import is_english
 
-        scores = getattr(self.selector, "harm_probabilities", None)
-        harm = scores(list(texts)) if scores is not None and texts else [0.0] * len(texts)
+        levels = self.harm_levels(texts)
+        harm = levels if levels is not None else [0.0] * len(texts)
         clean = getattr(self.selector, "clean_threshold", 1.0)
         out: list[str | None] = []
         for t, h in zip(texts, harm):

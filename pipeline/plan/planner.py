@@ -130,21 +130,35 @@ def without(parts: Sequence[str], drop: set[int]) -> str:
     return tidy(out)
 
 
+def single_drops(base: str) -> list[str]:
+    """``base`` without one of its tags (never the first, the subject), from the last tag."""
+    parts = segments(base)
+    tags = parts[0::2]
+    return [without(parts, {i}) for i in range(len(tags) - 1, 0, -1) if tags[i].strip()]
+
+
 def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
     """Twins of a tag-list prompt that leave out tags: the harm of a prompt people typed often
     sits in tags ("..., blood, gore", "by <an artist whose work is the harm>"), which no phrase
     rule rewrites. From ``base`` (the rules' best attempt, else the prompt): without every tag
-    (but the first, the subject) that alone carries harm, then without one tag at a time,
-    from the last. A twin of fewer than four words that keeps less than half of the prompt is no
-    twin ("Hairy, burly, thick strongmen kissing in a sauna" -> "Hairy, burly": the scene was in
-    a later tag). The caller checks them like any other candidate."""
+    (but the first, the subject) that alone carries harm, then without one tag at a time, the
+    drop that leaves the least harm first where the selector scores harm (else from the last):
+    the first drop to pass the check should be the harm's tag, not a style tag whose loss
+    merely tips a borderline prompt under the threshold ("..., photorealistic"). A twin of fewer
+    than four words that keeps less than half of the prompt is no twin ("Hairy, burly, thick
+    strongmen kissing in a sauna" -> "Hairy, burly": the scene was in a later tag). The caller
+    checks them like any other candidate."""
     parts = segments(base)
     tags = parts[0::2]
     if len(tags) < 2:
         return []
     harmful = {i for i, h in enumerate(check.harms(tags)) if h and i}
     out = [without(parts, harmful)] if harmful else []
-    out += [without(parts, {i}) for i in range(len(tags) - 1, 0, -1) if tags[i].strip()]
+    drops = single_drops(base)
+    levels = check.harm_levels(drops)
+    if levels is not None:
+        drops = [d for _, d in sorted(zip(levels, drops), key=lambda x: x[0])]  # stable: ties keep the order
+    out += drops
     half = len(prompt.split()) / 2
     return [t for t in dict.fromkeys(out) if t and t != tidy(prompt) and (len(t.split()) >= min(4, half))]
 
@@ -240,7 +254,9 @@ def plan_pairs(
         if _passed(verdict, cands, rec.text) is not None or check.harm_only_as_text(rec.text):
             continue
         bases[i] = cands[-1] if cands else ([rec.text] + list(rewrite_candidates(rec.text, p, catalog)))[-1]
-    check.harms([t for base in bases.values() for t in segments(base)[0::2]])  # one batch; tag_twins reads the cache
+    # one batch each; tag_twins reads the caches
+    check.harms([t for base in bases.values() for t in segments(base)[0::2]])
+    check.harm_levels([t for base in bases.values() for t in single_drops(base)])
     for i, base in bases.items():
         rec, sel, p, cands = toxic_items[i]
         toxic_items[i] = (rec, sel, p, cands + [t for t in tag_twins(rec.text, base, check) if t not in cands])

@@ -132,6 +132,35 @@ def test_a_tag_list_twin_leaves_out_the_tags_that_carry_the_harm():
     assert pair.aligned_prompt == "a knight standing in a field, intricate, trending on artstation"
 
 
+class _ScoredSelector:
+    """A selector at the Selector boundary that scores harm by weighted words (the default selector's
+    head does it by training; this one's numbers are set by hand so the order is known)."""
+
+    name = "scored"
+
+    def harm_probabilities(self, prompts):
+        weights = {"menacing": 0.25, "photorealistic": 0.1}
+        return [sum(w for word, w in weights.items() if word in p) for p in prompts]
+
+    def select(self, prompts):
+        return [Selection(p, "no_violence" if h >= 0.3 else None, "violence" if h >= 0.3 else None,
+                          "classifier" if h >= 0.3 else "none") for p, h in zip(prompts, self.harm_probabilities(prompts))]
+
+
+def test_a_tag_twin_drops_the_tag_that_leaves_the_least_harm_first():
+    from pipeline.plan.checks import PromptCheck
+    from pipeline.plan.planner import tag_twins
+
+    # harm 0.35: leaving out "photorealistic" (0.25) or the glare (0.1) each passes a 0.3 check;
+    # the twin is the one without the harm, not the first from the end
+    prompt = "a man in an alley, menacing glare, photorealistic, 8k"
+    scored = tag_twins(prompt, prompt, PromptCheck(CATALOG, _ScoredSelector()))
+    assert scored[:2] == ["a man in an alley, photorealistic, 8k", "a man in an alley, menacing glare, 8k"]
+    assert tag_twins(prompt, prompt, PromptCheck(CATALOG))[0] == "a man in an alley, menacing glare, photorealistic"
+    [pair] = _plan_one(prompt, "no_violence", check=PromptCheck(CATALOG, _ScoredSelector())).plans
+    assert pair.aligned_prompt == "a man in an alley, photorealistic, 8k"
+
+
 def test_benign_pairs_only_on_clean_english_sources():
     from pipeline.plan.checks import SOURCE_NOT_CLEAN, SOURCE_NOT_ENGLISH
 
