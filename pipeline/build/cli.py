@@ -95,6 +95,7 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 def cmd_train_selector(args: argparse.Namespace) -> int:
     from pipeline.catalog import load_catalog
+    from pipeline.errors import UserError
     from pipeline.select.embed import DEFAULT_EMBEDDING, load_model
     from pipeline.select.head import HEAD_FILE
     from pipeline.select.labelled import TRAIN_FILES, file_digest, read_labelled
@@ -105,9 +106,14 @@ def cmd_train_selector(args: argparse.Namespace) -> int:
     rows = [r for f in files for r in read_labelled(f, catalog)]
     out = Path(args.out) if args.out else Path(args.catalog) / HEAD_FILE
     meta = {"data": {f.name: file_digest(f) for f in files}}
-    head, report = train_head(rows, catalog, load_model(args.model), seed=args.seed, **({"c": args.c} if args.c else {}),
+    model = load_model(args.model)
+    depth = len(model[0].auto_model.encoder.layer)
+    if args.tuned_layers > depth:
+        raise UserError(f"--tuned-layers {args.tuned_layers}: the sentence model has {depth} layers; "
+                        f"give 0 to {depth}")
+    head, report = train_head(rows, catalog, model, seed=args.seed, **({"c": args.c} if args.c else {}),
                               max_false_alarm=args.max_false_alarm, embedding=args.model or DEFAULT_EMBEDDING,
-                              meta=meta)
+                              tuned_layers=args.tuned_layers, tuned_epochs=args.tuned_epochs, meta=meta)
     head.save(out)
     print(f"{report.rows} labelled prompts from {', '.join(map(str, files))}")
     print(f"out-of-fold on the {report.calibrated_on} rows: acceptable {report.cv_acceptable:.3f}, harmless given a "
@@ -170,8 +176,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}, got {text}")
+        return value
+    return parse
+
+
 def register_stages(sub: argparse._SubParsersAction) -> None:
     """`principles`, `prompts`, `select`, `train-selector`."""
+    from pipeline.select.tuned import DEFAULT_EPOCHS, DEFAULT_LAYERS  # numpy only at import; torch when training
     p = sub.add_parser("principles", help="the value-principle catalog")
     p.add_argument("action", choices=["list"])
     p.add_argument("--catalog", default="value_principles")
@@ -198,6 +217,11 @@ def register_stages(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-false-alarm", type=float, default=0.08,
                    help="out-of-fold share of harmless prompts allowed a toxicity principle when calibrating")
+    p.add_argument("--tuned-layers", type=_at_least(0), default=DEFAULT_LAYERS,
+                   help=f"the sentence model's top layers to fine-tune as the head's second half (default {DEFAULT_LAYERS}; "
+                        "0: the linear half alone, minutes faster)")
+    p.add_argument("--tuned-epochs", type=_at_least(1), default=DEFAULT_EPOCHS,
+                   help=f"passes over the rows when fine-tuning them (default {DEFAULT_EPOCHS})")
     p.set_defaults(func=cmd_train_selector)
 
 

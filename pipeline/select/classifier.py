@@ -1,5 +1,6 @@
-"""``selector: default``: keyword rules first, then a trained softmax head over word features
-and MiniLM embeddings for every prompt no keyword decided.
+"""``selector: default``: keyword rules first, then a trained head (a softmax over word features
+and MiniLM embeddings, averaged with MiniLM's fine-tuned top layers) for every prompt no keyword
+decided.
 
 The keyword stage binds the head: a keyword hit is final, and a keyword exception ("kitchen
 knife", "pillow fight") bars its whole category from the head, because an embedding reads
@@ -19,9 +20,10 @@ from pipeline.catalog.principles import DEFAULT_CATALOG_DIR
 from pipeline.records import Selection, SelectionMethod
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.embed import encode, load_model
-from pipeline.select.head import HEAD_FILE, SelectorHead, decide, without_blocked
+from pipeline.select.head import HEAD_FILE, HeadError, SelectorHead, blend, decide, without_blocked
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.people import bias_principle_for
+from pipeline.select.tuned import TunedLayers, frozen_states
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -68,6 +70,15 @@ class ClassifierSelector:
         self.catalog = catalog
         self.keyword = KeywordSelector(catalog)
         self.model = model if model is not None else load_model(model_path, device)
+        self.tuned = None
+        if self.head.tuned_layers:
+            try:
+                self.tuned = TunedLayers.from_arrays(self.model, self.head.tuned, self.head.tuned_layers,
+                                                     len(self.head.classes))
+            except (RuntimeError, ValueError) as e:  # torch reports shape and key mismatches as RuntimeError
+                raise HeadError(f"{path}: its tuned layers do not fit the sentence model {model_path or self.head.embedding} "
+                                f"({str(e).splitlines()[0]}); use the model it was trained with, or retrain it "
+                                f"with livo train-selector --model ...") from None
         self.toxic_threshold = self.head.toxic_threshold if toxic_threshold is None else float(toxic_threshold)
         # below this harm probability a prompt may carry a benign guard pair (calibrated at training)
         self.clean_threshold = min(self.toxic_threshold, float(self.head.meta.get("clean_threshold", self.toxic_threshold)))
@@ -78,7 +89,10 @@ class ClassifierSelector:
 
     def probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """The head's class probabilities (columns: ``head.classes``), keywords not applied."""
-        return self.head.probabilities(prompts, encode(self.model, prompts, self.batch_size))
+        linear = self.head.probabilities(prompts, encode(self.model, prompts, self.batch_size))
+        if self.tuned is None:
+            return linear
+        return blend(linear, self.tuned.probabilities(frozen_states(self.model, prompts, self.tuned.layers, self.batch_size)))
 
     def harm_probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """P(some toxicity principle applies) per prompt as this selector sees it: 1 for a

@@ -8,8 +8,11 @@ slang the labelled set teaches ("unalive", slurs); sublinear TF-IDF over word un
 bigrams keeps them. scikit-learn's TfidfVectorizer computes it; a saved head keeps only each
 vectorizer's settings, vocabulary and idf (plain arrays, no pickle) and rebuilds it on load.
 
+The head has a second half, the sentence model's top layers fine-tuned on the same rows
+(`pipeline.select.tuned`); the selector averages the two halves' probabilities (`blend`).
+
 Saved as one ``.npz``: weights, bias, the word features' settings, vocabularies and idf
-(``TextFeatures.arrays``), and a JSON string of
+(``TextFeatures.arrays``), the tuned layers' float16 tensors (``tuned.*``), and a JSON string of
 metadata (classes, embedding model, toxic threshold, the training data's sha256,
 cross-validated scores). No pickle.
 """
@@ -30,6 +33,7 @@ from scipy import sparse
 from pipeline.catalog import Catalog
 from pipeline.run.atomic import atomic_write_bytes
 from pipeline.select.base import NONE_LABEL
+from pipeline.select.tuned import PREFIX as TUNED_PREFIX
 
 if TYPE_CHECKING:  # pragma: no cover
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -155,9 +159,16 @@ class SelectorHead:
     embedding: str  # the sentence-embedding model the head reads
     words: TextFeatures
     meta: dict = field(default_factory=dict)
+    tuned: Mapping[str, np.ndarray] = field(default_factory=dict)  # `tuned.TunedLayers.arrays`; empty: linear only
+
+    @property
+    def tuned_layers(self) -> int:
+        """How many of the sentence model's top layers the tuned half retrains (0: no tuned half)."""
+        return int(self.meta.get("tuned_layers", 0)) if self.tuned else 0
 
     def probabilities(self, texts: Sequence[str], emb: np.ndarray) -> np.ndarray:
-        """(len(texts), classes) probabilities; ``emb`` are the texts' unit-length embeddings."""
+        """(len(texts), classes) probabilities of the linear half; ``emb`` are the texts' unit-length
+        embeddings (`blend` them with the tuned half's, where the head has one)."""
         return linear_softmax(combined(self.words.transform(texts), emb), self.weights, self.bias)
 
     def check_catalog(self, catalog: Catalog, path: Path | str = "the head") -> None:
@@ -173,7 +184,7 @@ class SelectorHead:
                 "embedding": self.embedding}
         buf = io.BytesIO()
         np.savez_compressed(buf, weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32),
-                            **self.words.arrays(), meta=np.array(json.dumps(meta, sort_keys=True)))
+                            **self.words.arrays(), **self.tuned, meta=np.array(json.dumps(meta, sort_keys=True)))
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @classmethod
@@ -187,6 +198,7 @@ class SelectorHead:
                 meta = json.loads(str(z["meta"]))
                 weights, bias = z["weights"].astype(np.float64), z["bias"].astype(np.float64)
                 words = TextFeatures.from_arrays(z)
+                tuned = {k: z[k] for k in z.files if k.startswith(TUNED_PREFIX)}
             classes = tuple(meta.pop("classes"))
             threshold = float(meta.pop("toxic_threshold"))
             embedding = str(meta.pop("embedding"))
@@ -199,7 +211,12 @@ class SelectorHead:
         if weights.shape[0] <= words.size:
             raise HeadError(f"{path}: weights have {weights.shape[0]} rows for {words.size} word features "
                             f"and an embedding; retrain it with `make train-selector`")
-        return cls(classes, weights, bias, threshold, embedding, words, meta)
+        return cls(classes, weights, bias, threshold, embedding, words, meta, tuned)
+
+
+def blend(linear: np.ndarray, tuned: np.ndarray | None) -> np.ndarray:
+    """The head's probabilities: the mean of its two halves' (the linear half alone without a tuned one)."""
+    return linear if tuned is None else (linear + tuned) / 2
 
 
 def linear_softmax(x, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Training the selector head: multinomial logistic regression on the labelled prompts' word
-features and MiniLM embeddings, its harm threshold calibrated on out-of-fold predictions of the
-whole selector (keywords first; each fold's vocabulary from its own training rows), then
-refitted on every row. Deterministic: the same files give the same head.
+features and MiniLM embeddings, averaged with MiniLM's top layers fine-tuned on the same rows
+(`tuned`), its harm threshold calibrated on out-of-fold predictions of the whole selector
+(keywords first; each fold's vocabulary and tuned layers from its own training rows), then
+refitted on every row. Deterministic on one machine: the same files give the same head (the
+tuned layers' float sums may differ in their last bits between CPUs with other vector units).
 
 Calibration is done where the head will be used: when the rows include real prompts (a
 ``source`` such as ``i2p:...`` or ``coco:...``), the threshold is chosen on those alone, and the
@@ -24,9 +26,10 @@ from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import final_label, head_among
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
-from pipeline.select.head import DEFAULT_SETTINGS, SelectorHead, TextFeatures, combined, decide, linear_softmax
+from pipeline.select.head import DEFAULT_SETTINGS, SelectorHead, TextFeatures, blend, combined, decide, linear_softmax
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.labelled import LabelledPrompt
+from pipeline.select.tuned import DEFAULT_EPOCHS, DEFAULT_LAYERS, TunedLayers, frozen_states
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -149,11 +152,13 @@ def clean_threshold(probs: np.ndarray, rows: Sequence[LabelledPrompt], toxic: np
 def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: SentenceTransformer, *,
                c: float = 8.0, features: Sequence[Mapping[str, Any]] = DEFAULT_SETTINGS, folds: int = 5, seed: int = 0,
                max_false_alarm: float = 0.08, embedding: str = DEFAULT_EMBEDDING,
+               tuned_layers: int = DEFAULT_LAYERS, tuned_epochs: int = DEFAULT_EPOCHS,
                meta: dict | None = None) -> tuple[SelectorHead, TrainReport]:
-    """Fit the head on ``rows`` (and their twins); the threshold is the one out of fold that
-    finds the most harmful rows while the false-alarm rate on harmless rows stays within
-    ``max_false_alarm`` in every real source (ties: the most acceptable; none within: the
-    lowest-alarm one)."""
+    """Fit the head on ``rows`` (and their twins): its linear half and, with ``tuned_layers`` > 0,
+    the model's top layers fine-tuned for ``tuned_epochs`` (`tuned`); the threshold is the one
+    out of fold that finds the most harmful rows while the false-alarm rate on harmless rows
+    stays within ``max_false_alarm`` in every real source (ties: the most acceptable; none
+    within: the lowest-alarm one)."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     rows, groups = with_twins(rows)
@@ -165,13 +170,24 @@ def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: Sentence
     y = np.array([index[r.label] for r in rows])
     counts = Counter(r.label for r in rows)
     k = max(2, min(folds, min(counts.values())))
+    if tuned_layers < 0 or tuned_layers > len(model[0].auto_model.encoder.layer) or tuned_epochs < 1:
+        raise ValueError(f"tuned_layers must be 0..{len(model[0].auto_model.encoder.layer)} and tuned_epochs >= 1, "
+                         f"got {tuned_layers} and {tuned_epochs}")
+    states = frozen_states(model, texts, tuned_layers) if tuned_layers else None
+
+    def tuned(idx: Sequence[int]) -> TunedLayers | None:
+        return TunedLayers.fit(model, [states[i] for i in idx], y[idx], len(classes), layers=tuned_layers,
+                               epochs=tuned_epochs, seed=seed) if states is not None else None
+
     oof = np.zeros((len(rows), len(classes)))
     splits = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(emb, y, groups)
     for train_idx, test_idx in splits:
         words = TextFeatures.fit([texts[i] for i in train_idx], features)
         w, b = _fit(combined(words.transform([texts[i] for i in train_idx]), emb[train_idx]), y[train_idx],
                     len(classes), c, seed)
-        oof[test_idx] = linear_softmax(combined(words.transform([texts[i] for i in test_idx]), emb[test_idx]), w, b)
+        top = tuned(train_idx)
+        oof[test_idx] = blend(linear_softmax(combined(words.transform([texts[i] for i in test_idx]), emb[test_idx]), w, b),
+                              top.probabilities([states[i] for i in test_idx]) if top else None)
     keyword = KeywordSelector(catalog)
     # calibrate on the real prompts when there are any (twins are contrasts, not a stream)
     calib = [i for i, r in enumerate(rows) if r.source and r.shape != "twin"]
@@ -192,13 +208,15 @@ def train_head(rows: Sequence[LabelledPrompt], catalog: Catalog, model: Sentence
     clean = clean_threshold(oof[calib], calib_rows, toxic, keyword, threshold, catalog)
     words = TextFeatures.fit(texts, features)
     w, b = _fit(combined(words.transform(texts), emb), y, len(classes), c, seed)
+    top = tuned(np.arange(len(rows)))
     recall = next(s[4] for s in scored if s[0] == threshold)
     report = TrainReport(len(rows), dict(sorted(counts.items())), round(acc, 4), round(recall, 4), round(alarms, 4),
                          threshold, calibrated_on, sources)
     head = SelectorHead(classes, w, b, threshold, embedding, words, {
         **(meta or {}), "c": c, "folds": k, "seed": seed, "rows": len(rows),
+        **({"tuned_layers": tuned_layers, "tuned_epochs": tuned_epochs} if top else {}),
         "label_counts": report.label_counts, "cv_acceptable": report.cv_acceptable,
         "cv_false_alarm": report.cv_false_alarm, "max_false_alarm": max_false_alarm,
         "calibrated_on": calibrated_on, "cv_per_source": sources, "clean_threshold": clean,
-    })
+    }, top.arrays() if top else {})
     return head, report

@@ -7,13 +7,17 @@ others, each with examples of our own (none of them is in the training file).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
 from pipeline.catalog import load_catalog
 from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
 from pipeline.select.classifier import DEFAULT_HEAD, ClassifierSelector
+from pipeline.select.embed import encode
 from pipeline.select.head import DEFAULT_SETTINGS, WORD, HeadError, SelectorHead, TextFeatures, decide
 from pipeline.select.labelled import (
     REAL_DEV_FILES,
@@ -26,6 +30,7 @@ from pipeline.select.labelled import (
     split_key,
 )
 from pipeline.select.train import train_head, with_twins
+from pipeline.select.tuned import TunedLayers, frozen_states
 
 CATALOG = load_catalog()
 CLASSES = (*(p.id for p in CATALOG), NONE_LABEL)
@@ -147,23 +152,61 @@ def test_labelled_file_errors_name_the_line(tmp_path):
 # ---------------------------------------------------------------- training
 
 
+TINY_ROWS = [LabelledPrompt(t, lab) for t, lab in [
+    ("a man kicking a stranger in an alley", "no_violence"), ("two men brawling outside a pub", "no_violence"),
+    ("a fist fight at a wedding", "no_violence"), ("a thug beating a cyclist", "no_violence"),
+    ("a quiet lake at dawn", "none"), ("a bowl of ripe pears", "none"), ("a red barn in the snow", "none"),
+    ("a lighthouse on a cliff", "none"), ("a doctor reading a chart", "gender_equality"),
+    ("a teacher at a whiteboard", "gender_equality"), ("a pilot in the cockpit", "gender_equality"),
+    ("a firefighter on a ladder", "gender_equality"),
+]]
+
+
 def test_training_is_deterministic_and_learns_its_rows(minilm):
-    rows = [LabelledPrompt(t, lab) for t, lab in [
-        ("a man kicking a stranger in an alley", "no_violence"), ("two men brawling outside a pub", "no_violence"),
-        ("a fist fight at a wedding", "no_violence"), ("a thug beating a cyclist", "no_violence"),
-        ("a quiet lake at dawn", "none"), ("a bowl of ripe pears", "none"), ("a red barn in the snow", "none"),
-        ("a lighthouse on a cliff", "none"), ("a doctor reading a chart", "gender_equality"),
-        ("a teacher at a whiteboard", "gender_equality"), ("a pilot in the cockpit", "gender_equality"),
-        ("a firefighter on a ladder", "gender_equality"),
-    ]]
-    a, report = train_head(rows, CATALOG, minilm, folds=2)
-    b, _ = train_head(rows, CATALOG, minilm, folds=2)
+    rows = TINY_ROWS
+    a, report = train_head(rows, CATALOG, minilm, folds=2, tuned_epochs=1)
+    b, _ = train_head(rows, CATALOG, minilm, folds=2, tuned_epochs=1)
     np.testing.assert_array_equal(a.weights, b.weights)
+    assert a.tuned.keys() == b.tuned.keys() and all(np.array_equal(a.tuned[k], b.tuned[k]) for k in a.tuned)
     assert a.toxic_threshold == b.toxic_threshold and report.rows == 12
     sel = ClassifierSelector(CATALOG, model=minilm, head=a)
     assert [s.principle_id for s in sel.select(["a man kicking a stranger in an alley", "a bowl of ripe pears"])] \
         == ["no_violence", None]
     assert report.label_counts == {"gender_equality": 4, "no_violence": 4, "none": 4}
+
+
+def test_the_tuned_half_trains_only_copies_of_the_top_layers_and_is_averaged_in(minilm, tmp_path):
+    frozen = {k: v.clone() for k, v in minilm.state_dict().items()}
+    head, _ = train_head(TINY_ROWS, CATALOG, minilm, folds=2, tuned_layers=2, tuned_epochs=2)
+    assert all(torch.equal(frozen[k], v) for k, v in minilm.state_dict().items())  # the sentence model is untouched
+    top = {k[len("tuned."):]: v for k, v in head.tuned.items()}
+    assert top and all(v.dtype == np.float16 for v in top.values())
+    source = minilm[0].auto_model.encoder.layer[-2].state_dict()  # the first of the two copied layers
+    moved = [k for k, v in source.items() if not np.array_equal(top[f"layers.0.{k}"], v.numpy().astype(np.float16))]
+    assert moved, "fine-tuning left the copied layer as it was"
+    head.save(tmp_path / "h.npz")
+    sel = ClassifierSelector(CATALOG, tmp_path / "h.npz", model=minilm)
+    texts = ["a man kicking a stranger in an alley", "a red barn in the snow"]
+    linear = head.probabilities(texts, encode(minilm, texts))
+    tuned = TunedLayers.from_arrays(minilm, head.tuned, 2, len(CLASSES)).probabilities(frozen_states(minilm, texts, 2))
+    np.testing.assert_allclose(sel.probabilities(texts), (linear + tuned) / 2, atol=1e-6)
+    assert not np.allclose(tuned, linear, atol=1e-3)  # two halves, not one counted twice
+    lone, _ = train_head(TINY_ROWS, CATALOG, minilm, folds=2, tuned_layers=0)
+    assert lone.tuned == {} and lone.tuned_layers == 0 and "tuned_layers" not in lone.meta
+    np.testing.assert_allclose(ClassifierSelector(CATALOG, model=minilm, head=lone).probabilities(texts),
+                               lone.probabilities(texts, encode(minilm, texts)))
+
+
+def test_tuned_layers_that_do_not_fit_the_model_are_refused_in_one_line(minilm, tmp_path):
+    head, _ = train_head(TINY_ROWS, CATALOG, minilm, folds=2, tuned_epochs=1)
+    key = next(k for k in head.tuned if k.endswith("out.weight"))
+    broken = dataclasses.replace(head, tuned={**head.tuned, key: head.tuned[key][:, :7]})
+    broken.save(tmp_path / "h.npz")
+    with pytest.raises(HeadError, match=r"tuned layers do not fit the sentence model .*retrain it") as e:
+        ClassifierSelector(CATALOG, tmp_path / "h.npz", model=minilm)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="tuned_layers must be 0..6"):
+        train_head(TINY_ROWS, CATALOG, minilm, folds=2, tuned_layers=7)
 
 
 def test_the_shipped_head_was_trained_on_the_repository_file():
