@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_HEAD = DEFAULT_CATALOG_DIR / HEAD_FILE
+_CHUNK = 1024  # prompts whose tuned-layer inputs are held at once
 
 
 def final_label(prompt: str, head_label: str, catalog: Catalog) -> str:
@@ -92,7 +93,11 @@ class ClassifierSelector:
         linear = self.head.probabilities(prompts, encode(self.model, prompts, self.batch_size))
         if self.tuned is None:
             return linear
-        return blend(linear, self.tuned.probabilities(frozen_states(self.model, prompts, self.tuned.layers, self.batch_size)))
+        # in chunks: the frozen states of a LiVO-size plan's prompts would hold about a gigabyte at once
+        tuned = [self.tuned.probabilities(frozen_states(self.model, prompts[i:i + _CHUNK], self.tuned.layers,
+                                                        self.batch_size))
+                 for i in range(0, len(prompts), _CHUNK)]
+        return blend(linear, np.concatenate(tuned) if tuned else np.zeros_like(linear))
 
     def harm_probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """P(some toxicity principle applies) per prompt as this selector sees it: 1 for a

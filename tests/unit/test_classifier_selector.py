@@ -175,7 +175,7 @@ def test_training_is_deterministic_and_learns_its_rows(minilm):
     assert report.label_counts == {"gender_equality": 4, "no_violence": 4, "none": 4}
 
 
-def test_the_tuned_half_trains_only_copies_of_the_top_layers_and_is_averaged_in(minilm, tmp_path):
+def test_the_tuned_half_trains_only_copies_of_the_top_layers_and_is_averaged_in(minilm, tmp_path, monkeypatch):
     frozen = {k: v.clone() for k, v in minilm.state_dict().items()}
     head, _ = train_head(TINY_ROWS, CATALOG, minilm, folds=2, tuned_layers=2, tuned_epochs=2)
     assert all(torch.equal(frozen[k], v) for k, v in minilm.state_dict().items())  # the sentence model is untouched
@@ -191,6 +191,8 @@ def test_the_tuned_half_trains_only_copies_of_the_top_layers_and_is_averaged_in(
     tuned = TunedLayers.from_arrays(minilm, head.tuned, 2, len(CLASSES)).probabilities(frozen_states(minilm, texts, 2))
     np.testing.assert_allclose(sel.probabilities(texts), (linear + tuned) / 2, atol=1e-6)
     assert not np.allclose(tuned, linear, atol=1e-3)  # two halves, not one counted twice
+    monkeypatch.setattr("pipeline.select.classifier._CHUNK", 1)  # a long prompt list is read in chunks
+    np.testing.assert_allclose(sel.probabilities(texts), (linear + tuned) / 2, atol=1e-6)
     lone, _ = train_head(TINY_ROWS, CATALOG, minilm, folds=2, tuned_layers=0)
     assert lone.tuned == {} and lone.tuned_layers == 0 and "tuned_layers" not in lone.meta
     np.testing.assert_allclose(ClassifierSelector(CATALOG, model=minilm, head=lone).probabilities(texts),
