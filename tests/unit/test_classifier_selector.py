@@ -339,7 +339,7 @@ def test_the_head_chooses_among_toxicity_principles_tied_on_keyword_hits(minilm)
         head.bias[CLASSES.index(label)] = 5.0
         return ClassifierSelector(CATALOG, model=minilm, head=head)
 
-    tied, more_gore = "a knife covered in blood", "a gory knife covered in blood"  # knife | blood; knife | blood, gory
+    tied, more_gore = "a dagger covered in blood", "a gory dagger covered in blood"  # dagger | blood; dagger | blood, gory
     assert [s.principle_id for s in leaning_to("no_gore").select([tied, more_gore])] == ["no_gore", "no_gore"]
     # the keywords still decide: the head picks only among the tied, never against more hits
     assert [s.principle_id for s in leaning_to("no_weapons_threat").select([tied, more_gore])] == [
