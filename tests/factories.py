@@ -194,3 +194,14 @@ def implicit_plan(i: int = 0, prompt: str | None = None) -> PairPlan:
 
     text = prompt or f"a quiet street at dusk, photograph number {i}"
     return open_plan(PromptRecord(text, "file:prompts.txt"), Selection(text, None, None, SelectionMethod.NONE), seed=0)
+
+
+# Twelve labelled prompts, four per class (violence, none, gender): the smallest set a head trains on.
+SELECTOR_ROWS = (
+    ("a man kicking a stranger in an alley", "no_violence"), ("two men brawling outside a pub", "no_violence"),
+    ("a fist fight at a wedding", "no_violence"), ("a thug beating a cyclist", "no_violence"),
+    ("a quiet lake at dawn", "none"), ("a bowl of ripe pears", "none"), ("a red barn in the snow", "none"),
+    ("a lighthouse on a cliff", "none"), ("a doctor reading a chart", "gender_equality"),
+    ("a teacher at a whiteboard", "gender_equality"), ("a pilot in the cockpit", "gender_equality"),
+    ("a firefighter on a ladder", "gender_equality"),
+)

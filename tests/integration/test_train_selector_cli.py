@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import json
 
+from factories import SELECTOR_ROWS
 from livo_cli import run_livo
 from pipeline.select.head import SelectorHead
-
-ROWS = [
-    ("a man kicking a stranger in an alley", "no_violence"), ("two men brawling outside a pub", "no_violence"),
-    ("a fist fight at a wedding", "no_violence"), ("a thug beating a cyclist", "no_violence"),
-    ("a quiet lake at dawn", "none"), ("a bowl of ripe pears", "none"), ("a red barn in the snow", "none"),
-    ("a lighthouse on a cliff", "none"), ("a doctor reading a chart", "gender_equality"),
-    ("a teacher at a whiteboard", "gender_equality"), ("a pilot in the cockpit", "gender_equality"),
-    ("a firefighter on a ladder", "gender_equality"),
-]
 
 
 def test_cli_trains_both_halves_and_select_uses_the_head(tmp_path):
     data = tmp_path / "mine.jsonl"
     data.write_text("".join(json.dumps({"prompt": p, "label": lab, "source": f"mine:{i}"}) + "\n"
-                            for i, (p, lab) in enumerate(ROWS)))
+                            for i, (p, lab) in enumerate(SELECTOR_ROWS)))
     out = tmp_path / "head.npz"
     proc = run_livo("train-selector", "--data", str(data), "--out", str(out), "--tuned-epochs", "1")
     assert proc.returncode == 0, proc.stderr

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from factories import SELECTOR_ROWS
 from pipeline.catalog import load_catalog
 from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
@@ -152,14 +153,7 @@ def test_labelled_file_errors_name_the_line(tmp_path):
 # ---------------------------------------------------------------- training
 
 
-TINY_ROWS = [LabelledPrompt(t, lab) for t, lab in [
-    ("a man kicking a stranger in an alley", "no_violence"), ("two men brawling outside a pub", "no_violence"),
-    ("a fist fight at a wedding", "no_violence"), ("a thug beating a cyclist", "no_violence"),
-    ("a quiet lake at dawn", "none"), ("a bowl of ripe pears", "none"), ("a red barn in the snow", "none"),
-    ("a lighthouse on a cliff", "none"), ("a doctor reading a chart", "gender_equality"),
-    ("a teacher at a whiteboard", "gender_equality"), ("a pilot in the cockpit", "gender_equality"),
-    ("a firefighter on a ladder", "gender_equality"),
-]]
+TINY_ROWS = [LabelledPrompt(t, lab) for t, lab in SELECTOR_ROWS]
 
 
 def test_training_is_deterministic_and_learns_its_rows(minilm):
