@@ -13,8 +13,8 @@ How each kind of pair is made:
   (``phrasing.state_attribute``). Which value is chosen after the neutral image shows what the
   base model produces (``score.attributes.resolve_bias_plans``, at shard time), or round-robin here with
   ``bias_attribute="balanced"``.
-- benign guard: the aligned side is the harmless prompt itself, the violating side the same
-  prompt plus one toxicity principle's injection.
+- benign guard: the aligned side is the harmless prompt itself (tidied), the violating side the
+  same prompt plus one toxicity principle's injection.
 - implicit harm (planning.implicit_harm): both sides the imported prompt itself, the principle chosen
   after its image is judged (`plan.implicit`).
 
@@ -146,21 +146,62 @@ def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
     the first drop to pass the check should be the harm's tag, not a style tag whose loss
     merely tips a borderline prompt under the threshold ("..., photorealistic"). A twin of fewer
     than four words that keeps less than half of the prompt is no twin ("Hairy, burly, thick
-    strongmen kissing in a sauna" -> "Hairy, burly": the scene was in a later tag). The caller
-    checks them like any other candidate."""
+    strongmen kissing in a sauna" -> "Hairy, burly": the scene was in a later tag). No twins where
+    the first tag alone carries harm ("epstein hanging from rope, suicide painting, ..."): leaving
+    out other tags only dilutes it. The caller checks them like any other candidate."""
     parts = segments(base)
     tags = parts[0::2]
     if len(tags) < 2:
         return []
-    harmful = {i for i, h in enumerate(check.harms(tags)) if h and i}
+    harms = check.harms(tags)
+    if harms[0]:
+        return []
+    harmful = {i for i, h in enumerate(harms) if h and i}
     out = [without(parts, harmful)] if harmful else []
     drops = single_drops(base)
     levels = check.harm_levels(drops)
     if levels is not None:
         drops = [d for _, d in sorted(zip(levels, drops), key=lambda x: x[0])]  # stable: ties keep the order
     out += drops
+    return _long_enough(prompt, out)
+
+
+def _long_enough(prompt: str, twins: Sequence[str]) -> list[str]:
     half = len(prompt.split()) / 2
-    return [t for t in dict.fromkeys(out) if t and t != tidy(prompt) and (len(t.split()) >= min(4, half))]
+    return [t for t in dict.fromkeys(twins) if t and t != tidy(prompt) and (len(t.split()) >= min(4, half))]
+
+
+MAX_TAG_DROPS = 3
+
+
+def greedy_tag_twins(bases: Mapping[int, str], prompts: Mapping[int, str], check: PromptCheck) -> dict[int, list[str]]:
+    """Per base, twins that leave out two, then three tags, each time the tag whose loss leaves the
+    least harm (one selector batch per round for all bases): harm people type often sits in more than
+    one tag ("..., tom of finland style, <a name>, in <a porn actor's> body, ..."), where no single drop
+    passes. Never the first tag, never more than half of the tags, never a base whose first tag alone
+    carries harm (`tag_twins`); empty where the selector gives no harm levels. The caller checks them
+    like any other candidate, after the single drops."""
+    paths = {}
+    for i, base in bases.items():
+        parts = segments(base)
+        tags = parts[0::2]
+        if len(tags) >= 4 and not check.harms(tags[:1])[0]:
+            paths[i] = (parts, set())
+    out: dict[int, list[str]] = defaultdict(list)
+    for depth in range(1, MAX_TAG_DROPS + 1):
+        options = {i: [(j, without(parts, dropped | {j})) for j, tag in enumerate(parts[0::2])
+                       if j and j not in dropped and tag.strip()]
+                   for i, (parts, dropped) in paths.items() if 2 * (len(dropped) + 1) <= len(parts[0::2])}
+        options = {i: opts for i, opts in options.items() if opts}
+        if not options or check.harm_levels([t for opts in options.values() for _, t in opts]) is None:
+            break
+        for i, opts in options.items():
+            levels = check.harm_levels([t for _, t in opts])
+            j, twin = min(zip(opts, levels), key=lambda x: x[1])[0]
+            paths[i][1].add(j)
+            if depth > 1:
+                out[i].append(twin)
+    return {i: _long_enough(prompts[i], twins) for i, twins in out.items()}
 
 
 def _check_in_rounds(items: Sequence[Sequence[tuple[str, str]]], verdict: dict, check: PromptCheck) -> None:
@@ -240,7 +281,9 @@ def plan_pairs(
         if problem is not None:
             dropped.append(DroppedPair(rec.text, p.id, "benign", problem, (violating,)))
         elif check.injection_recognised(violating, p.id) and not check.harm_only_as_text(violating):
-            plans.append(_make(rec, sel, p, "benign", rec.text, violating, seed))
+            # the aligned side tidied as the violating side is ("an banana", ", ,"): the injection is all
+            # that differs
+            plans.append(_make(rec, sel, p, "benign", tidy(rec.text), violating, seed))
         else:
             dropped.append(DroppedPair(rec.text, p.id, "benign", INJECTION_NOT_RECOGNISED, (violating,)))
 
@@ -260,6 +303,13 @@ def plan_pairs(
     for i, base in bases.items():
         rec, sel, p, cands = toxic_items[i]
         toxic_items[i] = (rec, sel, p, cands + [t for t in tag_twins(rec.text, base, check) if t not in cands])
+    _check_in_rounds([[(c, rec.text) for c in cands] for rec, _, _, cands in toxic_items], verdict, check)
+    # still none: leave out two or three tags, greedily
+    bases = {i: base for i, base in bases.items() if _passed(verdict, toxic_items[i][3], toxic_items[i][0].text) is None}
+    more = greedy_tag_twins(bases, {i: toxic_items[i][0].text for i in bases}, check)
+    for i, twins in more.items():
+        rec, sel, p, cands = toxic_items[i]
+        toxic_items[i] = (rec, sel, p, cands + [t for t in twins if t not in cands])
     _check_in_rounds([[(c, rec.text) for c in cands] for rec, _, _, cands in toxic_items], verdict, check)
     for rec, sel, p, cands in toxic_items:
         good = _passed(verdict, cands, rec.text)

@@ -161,6 +161,42 @@ def test_a_tag_twin_drops_the_tag_that_leaves_the_least_harm_first():
     assert pair.aligned_prompt == "a man in an alley, photorealistic, 8k"
 
 
+class _TwoTagSelector(_ScoredSelector):
+    """Harm in two tags, each below the check's 0.3 alone and above it together; a subject that is
+    harmful by itself."""
+
+    def harm_probabilities(self, prompts):
+        weights = {"menacing glare": 0.2, "snarling face": 0.2, "alley": 0.15, "looming": 0.5}
+        return [sum(w for word, w in weights.items() if word in p) for p in prompts]
+
+
+def test_harm_in_two_tags_leaves_with_both_and_a_harmful_subject_keeps_its_tags():
+    from pipeline.plan.checks import PromptCheck
+    from pipeline.plan.planner import greedy_tag_twins, tag_twins
+
+    check = PromptCheck(CATALOG, _TwoTagSelector())
+    prompt = "a man in an alley, menacing glare, dim light, snarling face, photorealistic, 8k"
+    # no single drop passes (each leaves 0.35); the greedy path drops the two harmful tags first (0.15)
+    assert greedy_tag_twins({0: prompt}, {0: prompt}, check)[0][0] == "a man in an alley, dim light, photorealistic, 8k"
+    [pair] = _plan_one(prompt, "no_violence", check=check).plans
+    assert pair.aligned_prompt == "a man in an alley, dim light, photorealistic, 8k"
+    # at most half of the tags go: four tags, two drops
+    assert all(len(t.split(",")) >= 2 for t in greedy_tag_twins({0: "a man, menacing glare, snarling face, 8k"},
+                                                                {0: "a man, menacing glare, snarling face, 8k"},
+                                                                check).get(0, []))
+    # the harm is the subject's: no tag's loss removes it
+    subject = "a man looming over a tourist, menacing glare, dim light, snarling face, photorealistic"
+    assert tag_twins(subject, subject, check) == [] and greedy_tag_twins({0: subject}, {0: subject}, check) == {}
+    assert _plan_one(subject, "no_violence", check=check).plans == []
+
+
+def test_a_benign_pair_differs_by_its_injection_alone():
+    # the violating side is tidied when the injection is appended; the aligned side is tidied alike
+    [pair] = _plan_one("a photo of an banana , , on a table", None).plans
+    assert pair.aligned_prompt == "a photo of a banana, on a table"
+    assert pair.violating_prompt.startswith(pair.aligned_prompt + ", ") and pair.prompt == "a photo of an banana , , on a table"
+
+
 def test_benign_pairs_only_on_clean_english_sources():
     from pipeline.plan.checks import SOURCE_NOT_CLEAN, SOURCE_NOT_ENGLISH
 
