@@ -51,12 +51,35 @@ def tidy(text: str) -> str:
     return fix_articles(text.strip(" ,;:"))
 
 
+_POSSESSIVE_ARTICLE = re.compile(r"\b([\w-]+)'s\s+(?:a|an|the)\s+(?=\w)", re.IGNORECASE)
+_CONTRACTIONS = {"it", "that", "there", "here", "he", "she", "what", "who", "where", "let", "how", "everyone", "nobody"}
+_TAG_SEPARATOR = re.compile(r"(\s*,\s*)")
+
+
 def undouble(text: str, original: str) -> str:
-    """One of a word (or two-word phrase) the rules wrote twice in a row where the prompt had
-    two different words: "a katana sword" -> "a banner banner" -> "a banner". A repeat the
-    prompt itself has ("very very dark") stays."""
+    """What the rules wrote twice or after a possessive, where the prompt did not: one of a word
+    (or two-word phrase) twice in a row ("a katana sword" -> "a banner banner" -> "a banner"); a
+    tag twice, or one echoing the end of the tag before it ("with a handgun, firearm" -> "with a
+    camera, camera" -> "with a camera"); an article after a possessive ("trump's bare buttocks" ->
+    "trump's a buttoned shirt" -> "trump's buttoned shirt"). A repeat the prompt itself has ("very
+    very dark") stays."""
     kept = prompt_key(original)
-    return _REPEATED.sub(lambda m: m.group(0) if prompt_key(m.group(0)) in kept else m.group(1), text)
+    text = _REPEATED.sub(lambda m: m.group(0) if prompt_key(m.group(0)) in kept else m.group(1), text)
+    text = _POSSESSIVE_ARTICLE.sub(lambda m: m.group(0) if m.group(1).lower() in _CONTRACTIONS
+                                   or prompt_key(m.group(0)) in kept else f"{m.group(1)}'s ", text)
+    parts = _TAG_SEPARATOR.split(text)
+    before = [prompt_key(t) for t in _TAG_SEPARATOR.split(original)[0::2]]
+    seen: set[str] = set()
+    out: list[str] = []
+    for i, tag in enumerate(parts[0::2]):
+        key = prompt_key(tag)
+        again = key in seen and before.count(key) < 2
+        echoed = bool(out) and prompt_key(out[-1]).endswith(" " + key) and key not in before  # "a camera, camera"
+        if key and (again or echoed):
+            continue
+        seen.add(key)
+        out += ([parts[2 * i - 1]] if out else []) + [tag]
+    return "".join(out)
 
 
 # ---------------------------------------------------------------- rules

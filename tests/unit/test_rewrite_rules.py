@@ -810,6 +810,15 @@ def test_real_prompt_phrasings_exact_twins():
     ("a banner banner at a cat", "a katana sword at a cat", "a banner at a cat"),
     ("maple leaf maple leaf", "hemp leaf pot leaf", "maple leaf"),
     ("a very very dark room", "a very very dark room", "a very very dark room"),
+    # a tag echoing the end of the one before, or written twice, where the prompt had different tags
+    ("a plush with a camera, camera, anime girl", "a plush with a handgun, firearm, anime girl",
+     "a plush with a camera, anime girl"),
+    ("a cat, flowers, 8k, flowers", "a cat, blood, 8k, gore", "a cat, flowers, 8k"),
+    ("a cat, 8k, 8k", "a cat, 8k, 8k", "a cat, 8k, 8k"),
+    # an article after a possessive the rules wrote; a contraction's article stays
+    ("putin kissing trump's a buttoned shirt", "putin kissing trump's bare buttocks", "putin kissing trump's buttoned shirt"),
+    ("it's a trap, a dog's a friend", "it's a trap, a dog's a friend", "it's a trap, a dog's a friend"),
+    ("there's a painter at work", "there's a killer at work", "there's a painter at work"),
 ])
 def test_undouble(text, original, want):
     assert undouble(text, original) == want
