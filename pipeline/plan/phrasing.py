@@ -29,6 +29,9 @@ _DETERMINERS = {"a", "an", "the", "two", "three", "four", "five", "several", "so
 _ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est", "esque", "ive")
 _CLASSIFYING_ENDINGS = ("al", "ic")
 _CLASSIFYING = {"male", "female"}
+# The kind of image a tag opens with ("portrait girl with smokey eyes", "photo woman").
+IMAGE_WORDS = frozenset({"portrait", "portraits", "photo", "photos", "photograph", "picture", "painting", "drawing",
+                         "sketch", "illustration", "render", "selfie", "headshot", "closeup", "close-up", "snapshot"})
 # Words that end a noun phrase going backwards: no determiner of this noun lies beyond them.
 _PHRASE_BREAKS = {"of", "in", "at", "on", "with", "for", "by", "to", "from", "near", "under", "over", "behind",
                   "and", "or", "as", "like", "while", "who", "is", "are", "was"}
@@ -48,8 +51,19 @@ def _adjectival(word: str, before_origin: bool = False) -> bool:
         return False
     lemmas = getAllLemmas(w)
     if lemmas:
-        return w in lemmas.get("ADJ", ()) or w in lemmas.get("ADV", ())
+        # a participle no noun reading claims describes ("a crying man", "a horrible looking girl")
+        participle = w.endswith(("ing", "ed")) and "VERB" in lemmas and "NOUN" not in lemmas
+        return w in lemmas.get("ADJ", ()) or w in lemmas.get("ADV", ()) or participle
     return "-" in w or (w.endswith(_ADJECTIVE_ENDINGS) and not w.endswith(_NOUN_ENDINGS))
+
+
+def _inflected(word: str) -> bool:
+    """A plural or a verb's -s form ("kisses", "holds"): no noun of a compound before a person's noun."""
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    forms = {f for pos in ("NOUN", "VERB") for f in lemmas.get(pos, ())}
+    return bool(forms) and word not in forms and word.endswith("s")
 
 
 def _adverb(word: str) -> bool:
@@ -68,21 +82,28 @@ def _insertion_point(prompt: str, noun_start: int, attribute: str | None = None)
     prompt ("police woman, anime cel" -> "Black police woman, anime cel")."""
     before = prompt[:noun_start].split()
     modifiers: list[str] = []
+    determined = unbounded = False
     for word in reversed(before[-4:]):
         low = word.lower()
         if low in _DETERMINERS or low in _PHRASE_BREAKS:
+            determined = low in _DETERMINERS
             break
-        if not word.replace("-", "").isalpha():  # "portrait," or "2d": the phrase starts after it
+        if not word.replace("-", "").isalpha() or _inflected(low):  # "portrait," or "2d"; "kisses"
             break
         modifiers.append(word)
     else:
-        if len(before) > 4:  # four modifiers and still no start of the phrase: leave it alone
-            return noun_start
+        unbounded = len(before) > 4
+    if not determined:
+        # what opens a tag is the kind of image, not part of the person's name ("portrait girl")
+        while modifiers and modifiers[-1].lower() in IMAGE_WORDS:
+            modifiers.pop()
     compound = 0
     for word in modifiers:  # nearest first
         if _adjectival(word, before_origin=attribute == "age"):
             break
         compound += 1
+    if unbounded and (compound == len(modifiers) or compound > 1):  # no start of the phrase in sight: leave it
+        return noun_start
     if not compound or (compound < len(modifiers) and _adverb(modifiers[compound])):
         return noun_start  # "morbidly obese woman": an adverb's adjective, not a compound
     first = modifiers[compound - 1]
@@ -103,7 +124,16 @@ _NOT_ROLES = {"water", "computer", "tower", "corner", "paper", "river", "flower"
               "instrument", "moment", "event", "desert", "forest", "sweater", "poster", "counter", "shower",
               "letter", "dinner", "silver", "power", "weather", "leather", "feather", "number", "hammer",
               "ladder", "tractor", "elevator", "monitor", "calculator", "generator", "radiator", "corridor",
-              "parlor", "harbor", "harbour", "mentor", "doctor", "tutor", "ancient", "current", "agent"}
+              "parlor", "harbor", "harbour", "mentor", "doctor", "tutor", "ancient", "current", "agent",
+              # what the fallback took for a role in the real training prompts and the template packs
+              "waist", "wrist", "shoulder", "render", "watercolor", "watercolour", "expressionist", "impressionist",
+              "orientalist", "brutalist", "dystopian", "lovecraftian", "transparent", "violent", "hyper", "her", "for",
+              "basement", "appartment", "pavement", "locker", "newspaper", "scooter", "banner", "stroller",
+              "shelter", "bunker", "sewer", "skyscraper", "dumpster", "barrier", "refrigerator", "incubator",
+              "blender", "screwdriver", "revolver", "saber", "hamburger", "burger", "croissant", "cucumber",
+              "currant", "lavender", "plant", "retriever", "elephant", "spider", "facehugger", "glacier", "rent",
+              "career", "semester", "heist", "horror", "giant", "element", "environment", "government",
+              "advertisement", "argument", "variant", "matter", "quarter", "scatter", "encounter", "westminster"}
 
 
 def _role_noun(prompt: str) -> re.Match[str] | None:
@@ -129,9 +159,44 @@ _LIKENESS_BEFORE = re.compile(r"\b(?:shaped (?:as|like)|in the (?:shape|form) of
                               re.IGNORECASE)
 
 
+# ... or a role someone or something else plays ("a cat working as pizza delivery man", "a pig dressed as
+# a judge"; a person playing it was found first).
+_ROLE_BEFORE = re.compile(r"\b(?:dressed|disguised|costumed|working|posing|cosplaying|cast)\s+as\s+"
+                          r"(?:(?:an?|the)\s+)?(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
+# Nouns that come with the person they follow ("a woman portrait", "a man face").
+_WITH_THE_PERSON = IMAGE_WORDS | {"face", "faces", "head", "eyes", "hair", "body", "smile", "profile"}
+
+
 def _not_shown(shown: str, start: int, end: int) -> bool:
-    """The person word at ``start:end`` names only a body part or a likeness."""
-    return bool(_BODY_PART_AFTER.match(shown, end) or _LIKENESS_BEFORE.search(shown, 0, start))
+    """The person word at ``start:end`` names only a body part ("a human thin hand" too), a likeness,
+    a role played as, or is itself a noun's modifier ("a butcher knife", "a human ballet")."""
+    if _LIKENESS_BEFORE.search(shown, 0, start) or _ROLE_BEFORE.search(shown, 0, start):
+        return True
+    after = shown[end:]
+    words = re.match(r"(?:'s)?((?:\s+[\w-]+){0,3})", after).group(1).split()
+    skip = 0
+    while skip < min(2, len(words) - 1) and _adjectival(words[skip]):
+        skip += 1
+    rest = " " + " ".join(words[skip:])
+    plural = shown[start:end].lower() in _PLURAL_PEOPLE or shown[end - 1:end].lower() == "s"
+    return bool(_BODY_PART_AFTER.match(after) or (skip and _BODY_PART_AFTER.match(rest))
+                or (words and not after.startswith("'") and _modified_noun(words[0], plural)))
+
+
+_PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
+
+
+def _modified_noun(word: str, plural: bool) -> bool:
+    """``word``, right after a person's noun, is a noun that the person's noun only qualifies: a base
+    form with no adjective reading, and no verb reading after a plural ("people fight")."""
+    from lemminflect import getAllLemmas
+
+    w = word.lower()
+    if not w.isalpha() or w in _WITH_THE_PERSON or w in _PHRASE_BREAKS or w in _DETERMINERS or w in PEOPLE:
+        return False
+    lemmas = getAllLemmas(w)
+    return (w in lemmas.get("NOUN", ()) and "ADJ" not in lemmas and not w.endswith(("s", "ing", "ed"))
+            and not (plural and "VERB" in lemmas))
 
 
 def _depicted(shown: str, nouns: tuple[str, ...]) -> re.Match[str] | None:

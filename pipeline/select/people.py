@@ -36,7 +36,7 @@ PEOPLE = (
     "vendor", "shopkeeper", "merchant", "tailor", "barber", "hairdresser", "florist", "courier", "mail carrier",
     "astronaut", "sailor", "captain", "referee", "audience", "spectators", "choir",
     "suspect", "diplomat", "warrior", "survivor", "prisoner", "hero", "villain", "wizard", "mage", "moderator",
-    "rider", "hunter", "explorer",
+    "rider", "hunter", "explorer", "landlord", "landlady", "tenant",
     "villagers", "locals", "residents", "parent", "parents", "sibling",
     "man", "men", "woman", "women", "guy", "guys", "lady", "ladies", "gentleman", "gentlemen", "boy", "girl",
     "mother", "father", "mom", "dad", "husband", "wife", "son", "daughter", "brother", "sister", "grandmother",
@@ -126,7 +126,8 @@ def stated_attributes(text: str) -> set[str]:
 _STEREOTYPE_TRAITS = re.compile(
     r"\b(?:angry|furious|aggressive|violent|dangerous|menacing|evil|wicked|sinister|criminal|thug|thuggish|"
     r"lazy|greedy|stingy|dirty|filthy|smelly|poor|ghetto|primitive|savage|uncivilized|drunk|drunken|stupid|"
-    r"dumb|ugly|exotic|submissive|terrorist|illegal)\b", re.IGNORECASE)
+    r"dumb|ugly|exotic|submissive|terrorist|illegal|crazy|insane|psycho|psychotic|deranged|creepy|scary|horrible|"
+    r"hideous|disgusting)\b", re.IGNORECASE)
 
 
 def _closed(text: str) -> set[str]:

@@ -300,6 +300,8 @@ def test_race_is_not_paired_for_a_person_described_by_a_stereotypes_trait():
     assert bias_principle_for("a woman waiting at a bus stop", CATALOG, True) == "racial_equality"
     assert bias_principle_for("a lazy teenage boy on a sofa", CATALOG, True) is None  # gender and age stated
     assert open_bias_principle("a greedy banker counting coins", CATALOG, "racial_equality") == "gender_equality"
+    # "crazy Black people": a trait of mental illness or menace said of a race is demeaning too
+    assert open_bias_principle("a painting of crazy people in a field", CATALOG, "racial_equality") == "gender_equality"
 
 
 def test_harmless_scenes_without_people_get_none(selector):

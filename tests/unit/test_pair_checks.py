@@ -76,6 +76,17 @@ def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
     ("a Kafkaesque clerk at a desk", "racial_equality", "black", "a Kafkaesque Black clerk at a desk"),
     # a word the lexicon knows only as a noun is not made an adjective by its ending ("gamer")
     ("a gamer boy at a desk", "racial_equality", "white", "a White gamer boy at a desk"),
+    # a participle describes ("crying", "looking"); a compound's noun stays with its noun also far
+    # from the start of the phrase; the kind of image opening a tag is no part of the person's name
+    ("a sketch of a crying man at a mirror", "racial_equality", "indian", "a sketch of a crying Indian man at a mirror"),
+    ("a horrible looking girl with a scary mouth", "racial_equality", "white",
+     "a horrible looking White girl with a scary mouth"),
+    ("portrait of Sickly diseased dying Samurai warrior", "gender_equality", "male",
+     "portrait of Sickly diseased dying male Samurai warrior"),
+    ("portrait girl with smokey eyes in a motel", "racial_equality", "white",
+     "portrait White girl with smokey eyes in a motel"),
+    # a plural or a verb's -s form is no compound noun
+    ("kisses man and woman, dim light", "racial_equality", "latino", "kisses Latino man and woman, dim light"),
 ])
 def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, principle, value, expected):
     assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) == expected
@@ -87,6 +98,11 @@ def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, princi
     ("a garden fountain shaped like a dancer", "racial_equality"),        # a likeness, not a person
     ("a marble bust of a philosopher, museum lighting", "age_inclusion"),
     ("a family picnic under an oak, oil painting", "gender_equality"),    # a group of every gender
+    ("one super realistic human thin hand holding a cigarette", "gender_equality"),  # adjectives before the part
+    ("a hand holding a butcher knife, pencil drawing", "gender_equality"),  # a person's noun qualifying a noun
+    ("aliens watching a human ballet", "gender_equality"),
+    ("a cat working as pizza delivery man", "racial_equality"),          # a role something else plays
+    ("photo of a pig dressed as a judge with a robe", "gender_equality"),
 ])
 def test_no_attribute_for_a_body_part_a_likeness_or_a_mixed_group(prompt, principle):
     value = next(iter(CATALOG.get(principle).attribute_phrases))
@@ -97,6 +113,12 @@ def test_a_person_beside_a_likeness_still_gets_the_attribute():
     out = state_attribute("a statue of a poet and a tourist taking a photo", CATALOG.get("racial_equality"), "black",
                           CATALOG)
     assert out == "a statue of a poet and a Black tourist taking a photo"
+
+
+def test_a_plural_subject_keeps_its_verb():
+    # "people fight": a verb after a plural, not a noun the people qualify
+    out = state_attribute("tired people fight against robots", CATALOG.get("racial_equality"), "white", CATALOG)
+    assert out == "tired White people fight against robots"
 
 
 def test_a_gender_adjective_never_goes_before_a_gendered_noun():
