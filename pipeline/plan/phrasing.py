@@ -165,6 +165,7 @@ _ROLE_BEFORE = re.compile(r"\b(?:dressed|disguised|costumed|working|posing|cospl
                           r"(?:(?:an?|the)\s+)?(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
 # Nouns that come with the person they follow ("a woman portrait", "a man face").
 _WITH_THE_PERSON = IMAGE_WORDS | {"face", "faces", "head", "eyes", "hair", "body", "smile", "profile"}
+_PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
 
 
 def _not_shown(shown: str, start: int, end: int) -> bool:
@@ -181,9 +182,6 @@ def _not_shown(shown: str, start: int, end: int) -> bool:
     plural = shown[start:end].lower() in _PLURAL_PEOPLE or shown[end - 1:end].lower() == "s"
     return bool(_BODY_PART_AFTER.match(after) or (skip and _BODY_PART_AFTER.match(rest))
                 or (words and not after.startswith("'") and _modified_noun(words[0], plural)))
-
-
-_PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
 
 
 def _modified_noun(word: str, plural: bool) -> bool:

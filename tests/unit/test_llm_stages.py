@@ -135,7 +135,7 @@ def test_rewrite_problem_rules():
     p = CATALOG.get("no_violence")
     original = "a brutal fight in a bar"
     assert rewrite_problem(p, original, "A brutal  FIGHT in a bar", 500).startswith("safe_prompt is the same")
-    assert "brutal" in rewrite_problem(p, original, "a brutal dance in a bar", 500)
+    assert "fight" in rewrite_problem(p, original, "a calm fight in a bar", 500)  # a keyword of the principle kept
     assert "too long" in rewrite_problem(p, original, "x" * 30, 20)
     assert rewrite_problem(p, original, "a friendly chat in a bar", 500) is None
 
