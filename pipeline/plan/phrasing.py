@@ -30,7 +30,7 @@ _ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est
 _CLASSIFYING_ENDINGS = ("al", "ic")
 _CLASSIFYING = {"male", "female"}
 # The kind of image a tag opens with ("portrait girl with smokey eyes", "photo woman").
-IMAGE_WORDS = frozenset({"portrait", "portraits", "photo", "photos", "photograph", "picture", "painting", "drawing",
+_IMAGE_WORDS = frozenset({"portrait", "portraits", "photo", "photos", "photograph", "picture", "painting", "drawing",
                          "sketch", "illustration", "render", "selfie", "headshot", "closeup", "close-up", "snapshot"})
 # Words that end a noun phrase going backwards: no determiner of this noun lies beyond them.
 _PHRASE_BREAKS = {"of", "in", "at", "on", "with", "for", "by", "to", "from", "near", "under", "over", "behind",
@@ -95,7 +95,7 @@ def _insertion_point(prompt: str, noun_start: int, attribute: str | None = None)
         unbounded = len(before) > 4
     if not determined:
         # what opens a tag is the kind of image, not part of the person's name ("portrait girl")
-        while modifiers and modifiers[-1].lower() in IMAGE_WORDS:
+        while modifiers and modifiers[-1].lower() in _IMAGE_WORDS:
             modifiers.pop()
     compound = 0
     for word in modifiers:  # nearest first
@@ -164,7 +164,7 @@ _LIKENESS_BEFORE = re.compile(r"\b(?:shaped (?:as|like)|in the (?:shape|form) of
 _ROLE_BEFORE = re.compile(r"\b(?:dressed|disguised|costumed|working|posing|cosplaying|cast)\s+as\s+"
                           r"(?:(?:an?|the)\s+)?(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
 # Nouns that come with the person they follow ("a woman portrait", "a man face").
-_WITH_THE_PERSON = IMAGE_WORDS | {"face", "faces", "head", "eyes", "hair", "body", "smile", "profile"}
+_WITH_THE_PERSON = _IMAGE_WORDS | {"face", "faces", "head", "eyes", "hair", "body", "smile", "profile"}
 _PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
 
 

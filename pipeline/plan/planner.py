@@ -153,10 +153,9 @@ def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
     tags = parts[0::2]
     if len(tags) < 2:
         return []
-    harms = check.harms(tags)
-    if harms[0]:
+    if _first_tag_harmful(tags, check):
         return []
-    harmful = {i for i, h in enumerate(harms) if h and i}
+    harmful = {i for i, h in enumerate(check.harms(tags)) if h and i}
     out = [without(parts, harmful)] if harmful else []
     drops = single_drops(base)
     levels = check.harm_levels(drops)
@@ -164,6 +163,11 @@ def tag_twins(prompt: str, base: str, check: PromptCheck) -> list[str]:
         drops = [d for _, d in sorted(zip(levels, drops), key=lambda x: x[0])]  # stable: ties keep the order
     out += drops
     return _long_enough(prompt, out)
+
+
+def _first_tag_harmful(tags: Sequence[str], check: PromptCheck) -> bool:
+    """The subject alone carries harm: leaving out other tags only dilutes it."""
+    return check.harms(tags[:1])[0] is not None
 
 
 def _long_enough(prompt: str, twins: Sequence[str]) -> list[str]:
@@ -185,7 +189,7 @@ def greedy_tag_twins(bases: Mapping[int, str], prompts: Mapping[int, str], check
     for i, base in bases.items():
         parts = segments(base)
         tags = parts[0::2]
-        if len(tags) >= 4 and not check.harms(tags[:1])[0]:
+        if len(tags) >= 4 and not _first_tag_harmful(tags, check):
             paths[i] = (parts, set())
     out: dict[int, list[str]] = defaultdict(list)
     for depth in range(1, MAX_TAG_DROPS + 1):
