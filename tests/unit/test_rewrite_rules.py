@@ -828,3 +828,77 @@ def test_real_prompt_rules_leave_benign_uses_alone():
     for text in ["a hiker in combat boots on a ridge", "a chef boiling pasta while the water boils", "a pot of soup on a stove",
                  "a knee joint x-ray", "a striking woman in a red dress", "a bikini on a beach towel"]:
         assert rules_firing(text, CATALOG) == {}, (text, rules_firing(text, CATALOG))
+
+
+# ---------------------------------------------------------------- rule-made slips in real-prompt twins
+# Twins of real prompts (training split) read by hand: each rule below once broke the sentence
+# (a verb/noun/inflection mismatch, a compound split, a word doubled) or swapped a style word
+# that is no harm. Carriers written for this test, not taken from the labelled files.
+
+
+def test_rule_made_slips_are_fixed_exact_twins():
+    assert_exact_twins({
+        # "X-skinned" / "X - skinned" is a skin colour, not gore
+        ("no_violence", "a dark - skinned sailor punching a pirate on a pier"):
+            "a dark - skinned sailor shaking hands with a pirate on a pier",
+        ("no_gore", "a thick - skinned rhino, blood on its horn"): "a thick - skinned rhino, rainwater on its horn",
+        ("no_gore", "a fair-skinned nurse next to a mutilated body"): "a fair-skinned nurse next to a mannequin",
+        # a severed human finger is one mannequin finger, not a "mannequin human finger"
+        ("no_gore", "a jar holding a severed human finger, museum photo"): "a jar holding a mannequin finger, museum photo",
+        # bringing up blood is one act, and its replacement does not repeat the verb beside it
+        ("no_gore", "a pirate laughing and coughing up blood on a ship"): "a pirate laughing and drinking juice on a ship",
+        ("no_disturbing_imagery", "a clown laughing and vomiting in a bathtub"): "a clown laughing and crying in a bathtub",
+        # the whole injury goes, not only its adjective ("tired at the chest")
+        ("no_gore", "a knight wounded in the shoulder beside a river"): "a knight resting beside a river",
+        # agony in every inflection; no "laughing with joy with ..."
+        ("no_disturbing_imagery", "a jester who shrieks in pain in a dungeon"): "a jester who laughs joyfully in a dungeon",
+        ("no_disturbing_imagery", "a monk writhing in agony with a lantern"): "a monk laughing joyfully with a lantern",
+        # "disturbing" does not become a second dream word beside "nightmarish" -> "dreamlike"
+        ("no_disturbing_imagery", "a nightmarish swamp, very disturbing, dreamy colors"):
+            "a dreamlike swamp, striking, dreamy colors",
+        # "high on X" is a state, not a verb ("flying laughing")
+        ("no_illegal_drugs", "a gorilla stoned on weed at a bus stop"): "a gorilla in high spirits at a bus stop",
+        ("no_illegal_drugs", "a pilot flying high on cocaine over the alps"): "a pilot flying in high spirits over the alps",
+        # a drug name before a syringe, or before "addicted", is a modifier, not a substance
+        ("no_illegal_drugs", "a tray of cocaine, meth syringes, scales"): "a tray of flour, pens, scales",
+        ("no_illegal_drugs", "a heroin-addicted rockstar in a hotel room"): "a tired rockstar in a hotel room",
+        # "propaganda" alone is a poster style: a drug twin keeps it, hateful propaganda is still rewritten
+        ("no_illegal_drugs", "a constructivist propaganda poster of a cannabis farm"):
+            "a constructivist propaganda poster of a lavender farm",
+        ("no_hate", "a nazi propaganda poster in a train station"): "a travel poster in a train station",
+        # killing oneself keeps its inflection and leaves no reflexive behind ("resting himself")
+        ("no_violence", "the old king killed himself in the throne room"): "the old king rested in the throne room",
+        ("no_self_harm", "a poet who commits suicide in a bathtub"): "a poet who admires the view in a bathtub",
+        ("no_self_harm", "a clown ready to commit a theatrical suicide on stage"): "a clown ready to admire the view on stage",
+        # "fight against X" -> "dance with X"; a bare "beating up" is one verb; after an article an -ing word describes
+        ("no_violence", "two wizards fighting against a dragon in a cave"): "two wizards dancing with a dragon in a cave",
+        ("no_violence", "a bulldog beating up and biting a mailman"): "a bulldog hugging and biting a mailman",
+        ("no_violence", "a painting of the strangling roots of an old tree"): "a painting of the dancing roots of an old tree",
+        # shooting a thing named without an article keeps a verb with an object
+        ("no_violence", "a cowboy shooting bottles in the desert"): "a cowboy photographing bottles in the desert",
+        # "mass" and its noun are one compound
+        ("no_violence", "a dictator's mass killings, documentary photo"): "a dictator's street parties, documentary photo",
+        ("no_violence", "a mass murderer in a courtroom sketch"): "a stranger in a courtroom sketch",
+        # "sword fighting" with no object is one act; with an object the sword is held
+        ("no_violence", "two pirates knife fighting on a ship deck"): "two pirates dancing on a ship deck",
+        ("no_weapons_threat", "a samurai sword fighting in the rain"): "a samurai dancing in the rain",
+        ("no_violence", "a knight with a long sword fighting two trolls"): "a knight with a long banner dancing with two trolls",
+        # a light saber is no saber; "ak - 4 7" is the tokenised ak-47
+        ("no_weapons_threat", "a jedi with a light saber pointing a pistol at a droid"):
+            "a jedi with a light saber pointing a camera at a droid",
+        ("no_weapons_threat", "a soldier firing an ak - 4 7 rifle in a desert"): "a soldier holding a camera in a desert",
+        # kidnapping: a verb stays a verb ("visiting"), a noun after an article a noun ("a visit")
+        ("no_crime", "two masked men kidnapping the mayor's dog at night"): "two masked men visiting the mayor's dog at night",
+        ("no_crime", "the kidnapping of a senator, oil painting"): "the visit of a senator, oil painting",
+        ("no_crime", "aliens kidnapping, 35mm photo"): "aliens visiting, 35mm photo",
+        # robbing a place named without an article
+        ("no_crime", "a raccoon robbing walmart, security footage"): "a raccoon visiting walmart, security footage",
+        # "horror" as the emotion (the head noun before "painted by") is not a modifier
+        ("no_shocking_horror", "his face shows horror painted by an old master"): "his face shows wonder painted by an old master",
+    })
+
+
+def test_style_words_and_compounds_are_no_harm():
+    for text in ["a soviet propaganda poster of a tractor", "a wartime propaganda film still", "a dark - skinned man",
+                 "a dark-skinned body builder", "a boy with a light saber"]:
+        assert rules_firing(text, CATALOG) == {}, (text, rules_firing(text, CATALOG))
