@@ -155,8 +155,13 @@ _BODY_PART_AFTER = re.compile(r"(?:'s)?\s+(?:hands?|feet|foot|fingers?|arms?|leg
 
 # ... or only the shape of a thing ("a lamp shaped as a woman", "a statue of a soldier").
 _LIKENESS_BEFORE = re.compile(r"\b(?:shaped (?:as|like)|in the (?:shape|form) of|(?:statue|sculpture|figurine|bust|doll|"
-                              r"mannequin|effigy|silhouette)s? of)\s+(?:(?:an?|the|two|three|some)\s+)?(?:[\w-]+\s+){0,2}$",
-                              re.IGNORECASE)
+                              r"mannequin|effigy|silhouette|plush|plushie|puppet|action figure|toy)s? of)\s+"
+                              r"(?:(?:an?|the|two|three|some)\s+)?(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
+# ... or a thing that has a person's shape: a kind of thing right before the person word ("a robot girl", "a
+# plush boy", "an alien woman") or what it is made of after it ("a girl made of clouds and sky").
+_THING_BEFORE = re.compile(r"\b(?:robot|robotic|android|mecha|plush|plushie|fumo|toy|doll|mannequin|statue|clay|wooden|"
+                           r"origami|lego|cardboard|skeleton|alien)[\s-]+$", re.IGNORECASE)
+_MADE_OF_AFTER = re.compile(r"(?:'s)?\s+(?:made|formed|carved|built)\s+(?:of|from|out of)\b", re.IGNORECASE)
 
 
 # ... or a role someone or something else plays ("a cat working as pizza delivery man", "a pig dressed as
@@ -169,9 +174,11 @@ _PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
 
 
 def _not_shown(shown: str, start: int, end: int) -> bool:
-    """The person word at ``start:end`` names only a body part ("a human thin hand" too), a likeness,
-    a role played as, or is itself a noun's modifier ("a butcher knife", "a human ballet")."""
-    if _LIKENESS_BEFORE.search(shown, 0, start) or _ROLE_BEFORE.search(shown, 0, start):
+    """The person word at ``start:end`` names only a body part ("a human thin hand" too), a likeness or
+    a thing in a person's shape, a role played as, or is itself a noun's modifier ("a butcher knife", "a
+    human ballet")."""
+    if (_LIKENESS_BEFORE.search(shown, 0, start) or _ROLE_BEFORE.search(shown, 0, start)
+            or _THING_BEFORE.search(shown, 0, start) or _MADE_OF_AFTER.match(shown, end)):
         return True
     after = shown[end:]
     words = re.match(r"(?:'s)?((?:\s+[\w-]+){0,3})", after).group(1).split()

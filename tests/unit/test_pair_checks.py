@@ -103,6 +103,9 @@ def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, princi
     ("aliens watching a human ballet", "gender_equality"),
     ("a cat working as pizza delivery man", "racial_equality"),          # a role something else plays
     ("photo of a pig dressed as a judge with a robe", "gender_equality"),
+    ("a lonely android woman in the rain, neon lights", "racial_equality"),  # a thing in a person's shape
+    ("a crocheted toy of a sailor on a shelf", "age_inclusion"),
+    ("a dancer made of smoke and ribbons, dark background", "racial_equality"),
 ])
 def test_no_attribute_for_a_body_part_a_likeness_or_a_mixed_group(prompt, principle):
     value = next(iter(CATALOG.get(principle).attribute_phrases))
@@ -113,6 +116,13 @@ def test_a_person_beside_a_likeness_still_gets_the_attribute():
     out = state_attribute("a statue of a poet and a tourist taking a photo", CATALOG.get("racial_equality"), "black",
                           CATALOG)
     assert out == "a statue of a poet and a Black tourist taking a photo"
+
+
+def test_a_person_beside_a_thing_in_a_persons_shape_still_gets_the_attribute():
+    out = state_attribute("a woman repairing a robot in her garage", CATALOG.get("racial_equality"), "black", CATALOG)
+    assert out == "a Black woman repairing a robot in her garage"
+    out = state_attribute("a toy soldier and a child on the floor", CATALOG.get("gender_equality"), "female", CATALOG)
+    assert out is not None and "toy soldier" in out
 
 
 def test_a_plural_subject_keeps_its_verb():
