@@ -838,6 +838,10 @@ def test_real_prompt_rules_leave_benign_uses_alone():
 
 def test_rule_made_slips_are_fixed_exact_twins():
     assert_exact_twins({
+        # "zombie" before any noun describes it; an adverb stays an adverb
+        ("no_shocking_horror", "zombie birds on a fence, foggy morning"): "cheerful birds on a fence, foggy morning",
+        ("no_shocking_horror", "a zombie walking past a bakery"): "a hiker walking past a bakery",
+        ("no_sexual_content", "two dancers moving sensually under red lights"): "two dancers moving calmly under red lights",
         # "X-skinned" / "X - skinned" is a skin colour, not gore
         ("no_violence", "a dark - skinned sailor punching a pirate on a pier"):
             "a dark - skinned sailor shaking hands with a pirate on a pier",
