@@ -30,7 +30,6 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
@@ -209,36 +208,6 @@ def greedy_tag_twins(bases: Mapping[int, str], prompts: Mapping[int, str], check
     return {i: _long_enough(prompts[i], twins) for i, twins in out.items()}
 
 
-_TOKEN = re.compile(r"[^\s,;:]+|[,;:]")
-_ARTICLES = {"a", "an", "the"}
-
-
-def _words(tokens: Sequence[re.Match]) -> list[str]:
-    return [w for t in tokens if (w := t.group().casefold()) not in _ARTICLES]
-
-
-def keep_users_wording(prompt: str, twin: str) -> str:
-    """``twin`` with the user's own articles back wherever only they differ: tidying a rule's output fixes
-    every article of the prompt, not only those next to the harm ("film still ... inside an rv" -> "...
-    inside a rv"), and a twin should differ from its prompt where the harm was, nowhere else; the user's
-    own slips ("a image") are on both sides. Edits that change a word or a separator stay."""
-    a, b = list(_TOKEN.finditer(prompt)), list(_TOKEN.finditer(twin))
-    matcher = SequenceMatcher(None, [t.group().casefold() for t in a], [t.group().casefold() for t in b],
-                              autojunk=False)
-    out = twin
-    for op, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
-        if op == "equal" or _words(a[i1:i2]) != _words(b[j1:j2]):
-            continue
-        users = prompt[a[i1].start():a[i2 - 1].end()] if i1 < i2 else ""
-        if j1 < j2:
-            start, end = b[j1].start(), b[j2 - 1].end()
-        else:  # the user's words go back between two of the twin's
-            start = end = b[j1 - 1].end() if j1 else 0
-            users = (users + " " if not j1 else " " + users if users[:1].isalnum() else users)
-        out = out[:start] + users + out[end:]
-    return re.sub(r" {2,}", " ", out).strip()
-
-
 def _check_in_rounds(items: Sequence[Sequence[tuple[str, str]]], verdict: dict, check: PromptCheck) -> None:
     """Fill ``verdict`` ((aligned, violating) -> problem or None) for each item's candidates in order, one
     batched `PromptCheck.aligned_problems` per round, until one passes or none is left: the first
@@ -346,18 +315,8 @@ def plan_pairs(
         rec, sel, p, cands = toxic_items[i]
         toxic_items[i] = (rec, sel, p, cands + [t for t in twins if t not in cands])
     _check_in_rounds([[(c, rec.text) for c in cands] for rec, _, _, cands in toxic_items], verdict, check)
-    # a twin the rules or tag drops made keeps the user's own articles where it can (a
-    # pack's or the LLM's twin was written whole and stays as written)
-    kept = {}
-    for i, (rec, sel, p, cands) in enumerate(toxic_items):
+    for rec, sel, p, cands in toxic_items:
         good = _passed(verdict, cands, rec.text)
-        written = (rec.aligned_text if rec.category_hint == p.category else None, rewrites.get((rec.text, p.id)))
-        if good is not None and good not in written and (wording := keep_users_wording(rec.text, good)) != good:
-            kept[i] = wording
-    kept = {i: w for (i, w), problem in zip(kept.items(), check.aligned_problems(
-        [(w, toxic_items[i][0].text) for i, w in kept.items()])) if problem is None}
-    for i, (rec, sel, p, cands) in enumerate(toxic_items):
-        good = kept.get(i) or _passed(verdict, cands, rec.text)
         if check.harm_only_as_text(rec.text):
             dropped.append(DroppedPair(rec.text, p.id, "toxicity", ONLY_AS_TEXT, tuple(cands)))
         elif good is None:

@@ -63,11 +63,11 @@ _SILENT_H = ("hour", "honest", "honor", "honour", "heir")  # "an hour", "an hone
 
 def wants_an(word: str) -> bool | None:
     """True/False for 'an'/'a' before ``word``, as far as spelling tells; None where the text
-    is left alone (acronyms, single letters, "X-ray")."""
+    is left alone (acronyms, also as people type them: "an rv", "a tv"; single letters, "X-ray")."""
     head = re.split(r"[-'’]", word, maxsplit=1)[0]
     if head[:1].isdigit():  # "an 8k photo", "an 18th-century painting", "a 35mm photo"
         return head.startswith("8") or re.match(r"1[18](\D|$)", head) is not None
-    if len(head) <= 1 or head.isupper():
+    if len(head) <= 1 or head.isupper() or (len(head) <= 4 and not re.search(r"[aeiouy]", head, re.IGNORECASE)):
         return None
     w = word.lower()
     if w.startswith(_SILENT_H):

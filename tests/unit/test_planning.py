@@ -274,19 +274,3 @@ def test_a_tag_twin_keeps_most_of_the_prompt():
     prompt = "grainy, moody, a knight dying in a pool of blood on a battlefield at dusk"
     assert all(len(t.split()) >= len(prompt.split()) / 2 for t in tag_twins(prompt, prompt, PromptCheck(CATALOG)))
     assert "grainy, moody" not in tag_twins(prompt, prompt, PromptCheck(CATALOG))
-
-
-def test_a_rule_twin_leaves_the_users_articles_alone():
-    from pipeline.plan.planner import keep_users_wording
-
-    # tidying fixes every article of the prompt; the twin should differ only where the harm was
-    assert keep_users_wording("a man smoking crack inside an rv, 8k,", "a man drinking tea inside a rv, 8k") \
-        == "a man drinking tea inside an rv, 8k"
-    assert keep_users_wording("A cute,, soft eyes, the knife", "The cute, soft eyes, flashlight") == "A cute, soft eyes, flashlight"
-    # a changed word keeps the article the rule gave it
-    assert keep_users_wording("a man holding an axe", "a man holding a banner") == "a man holding a banner"
-    [pair] = _plan_one("a man cooking meth inside an rv, 8k", "no_illegal_drugs").plans
-    assert pair.aligned_prompt == "a man cooking pasta inside an rv, 8k"
-    # the user's own slip is on both sides, so the twin is not refused for it
-    [pair] = _plan_one("a image of a man punching a cop, trending on artstation", "no_violence").plans
-    assert pair.aligned_prompt == "a image of a man shaking hands with a cop, trending on artstation"

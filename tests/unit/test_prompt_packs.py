@@ -172,6 +172,8 @@ def test_articles_are_fixed_after_filling_slots():
         "an owl by a lake",
     ]
     assert fix_articles("An dog and a 8k photo") == "A dog and an 8k photo"
+    # an acronym typed in lower case is read by its letters: its article is the user's
+    assert fix_articles("inside an rv next to a tv and an mp3 player") == "inside an rv next to a tv and an mp3 player"
 
 
 def test_no_article_mistakes_in_shipped_packs(expanded):
