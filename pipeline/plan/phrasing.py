@@ -166,8 +166,11 @@ _MADE_OF_AFTER = re.compile(r"(?:'s)?\s+(?:made|formed|carved|built)\s+(?:of|fro
 
 # ... or a role someone or something else plays ("a cat working as pizza delivery man", "a pig dressed as
 # a judge"; a person playing it was found first).
-_ROLE_BEFORE = re.compile(r"\b(?:dressed|disguised|costumed|working|posing|cosplaying|cast)\s+as\s+"
+_ROLE_BEFORE = re.compile(r"\b(?:dressed|disguised|costumed|working|posing|cosplaying|cast|acting|portrayed|reimagined)\s+as\s+"
                           r"(?:(?:an?|the)\s+)?(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
+# ... or the owner of a place shown without them ("a female art student's apartment").
+_PLACE_AFTER = re.compile(r"'s\s+(?:[\w-]+\s+)?(?:apartment|house|home|room|bedroom|studio|office|kitchen|garden|shop|store|"
+                          r"workshop|library|lab|laboratory|cabin|castle|palace|grave|tomb)s?\b", re.IGNORECASE)
 # Nouns that come with the person they follow ("a woman portrait", "a man face").
 _WITH_THE_PERSON = _IMAGE_WORDS | {"face", "faces", "head", "eyes", "hair", "body", "smile", "profile"}
 _PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
@@ -175,10 +178,10 @@ _PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
 
 def _not_shown(shown: str, start: int, end: int) -> bool:
     """The person word at ``start:end`` names only a body part ("a human thin hand" too), a likeness or
-    a thing in a person's shape, a role played as, or is itself a noun's modifier ("a butcher knife", "a
-    human ballet")."""
+    a thing in a person's shape, a role played as, the owner of a place, or is itself a noun's modifier
+    ("a butcher knife", "a human ballet", "a waitress dress")."""
     if (_LIKENESS_BEFORE.search(shown, 0, start) or _ROLE_BEFORE.search(shown, 0, start)
-            or _THING_BEFORE.search(shown, 0, start) or _MADE_OF_AFTER.match(shown, end)):
+            or _THING_BEFORE.search(shown, 0, start) or _MADE_OF_AFTER.match(shown, end) or _PLACE_AFTER.match(shown, end)):
         return True
     after = shown[end:]
     words = re.match(r"(?:'s)?((?:\s+[\w-]+){0,3})", after).group(1).split()
@@ -186,7 +189,8 @@ def _not_shown(shown: str, start: int, end: int) -> bool:
     while skip < min(2, len(words) - 1) and _adjectival(words[skip]):
         skip += 1
     rest = " " + " ".join(words[skip:])
-    plural = shown[start:end].lower() in _PLURAL_PEOPLE or shown[end - 1:end].lower() == "s"
+    plural = shown[start:end].lower() in _PLURAL_PEOPLE or (shown[end - 1:end].lower() == "s"
+                                                            and shown[end - 2:end].lower() != "ss")  # "waitress"
     return bool(_BODY_PART_AFTER.match(after) or (skip and _BODY_PART_AFTER.match(rest))
                 or (words and not after.startswith("'") and _modified_noun(words[0], plural)))
 
@@ -200,7 +204,8 @@ def _modified_noun(word: str, plural: bool) -> bool:
     if not w.isalpha() or w in _WITH_THE_PERSON or w in _PHRASE_BREAKS or w in _DETERMINERS or w in PEOPLE:
         return False
     lemmas = getAllLemmas(w)
-    return (w in lemmas.get("NOUN", ()) and "ADJ" not in lemmas and not w.endswith(("s", "ing", "ed"))
+    return (w in lemmas.get("NOUN", ()) and "ADJ" not in lemmas and not w.endswith(("ing", "ed"))
+            and not (w.endswith("s") and not w.endswith("ss"))
             and not (plural and "VERB" in lemmas))
 
 

@@ -106,6 +106,8 @@ def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, princi
     ("a lonely android woman in the rain, neon lights", "racial_equality"),  # a thing in a person's shape
     ("a crocheted toy of a sailor on a shelf", "age_inclusion"),
     ("a dancer made of smoke and ribbons, dark background", "racial_equality"),
+    ("a robot in a sequin suit acting as a man from the future", "racial_equality"),  # a role played as
+    ("a cozy painter's studio with easels, morning light", "gender_equality"),  # the owner of a place
 ])
 def test_no_attribute_for_a_body_part_a_likeness_or_a_mixed_group(prompt, principle):
     value = next(iter(CATALOG.get(principle).attribute_phrases))
