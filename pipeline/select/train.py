@@ -131,17 +131,18 @@ def per_source(rows: Sequence[LabelledPrompt], labels: Sequence[str], catalog: C
     return out
 
 
-CLEAN_RECALL = 0.9
+# Out of fold on the I2P training rows (five fold heads), benign pairs planned on prompts a reader
+# called harmful: 8 of 993 at 0.90, 4 of 901 at 0.95, 2 of 766 at 0.97.
+CLEAN_RECALL = 0.95
 
 
 def clean_threshold(probs: np.ndarray, rows: Sequence[LabelledPrompt], toxic: np.ndarray, keyword: KeywordSelector,
                     threshold: float, catalog: Catalog) -> float:
     """The harm probability below which a prompt counts as clean enough to carry a benign
-    guard pair: the level that 90% of the harmful rows (out of fold, keyword hits aside)
+    guard pair: the level that 95% of the harmful rows (out of fold, keyword hits aside)
     reach, so a harmful prompt the selector missed is seldom taken for a harmless source. A
     benign pair on a harmful prompt teaches the wrong preference, while guard pairs are
-    plentiful: on the I2P dev split this refuses about two in five of the prompts the selector
-    calls harmless as sources, and halves the benign pairs built on harmful ones."""
+    plentiful: a tenth fewer of them halves those built on harmful prompts (`CLEAN_RECALL`)."""
     harm = [float(p[toxic].sum()) for p, r in zip(probs, rows)
             if is_toxic(r.label, catalog) and keyword.match(r.prompt) is None]
     if not harm:
