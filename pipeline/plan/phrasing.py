@@ -179,7 +179,7 @@ _PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
 def _not_shown(shown: str, start: int, end: int) -> bool:
     """The person word at ``start:end`` names only a body part ("a human thin hand" too), a likeness or
     a thing in a person's shape, a role played as, the owner of a place, or is itself a noun's modifier
-    ("a butcher knife", "a human ballet", "a waitress dress")."""
+    ("a butcher knife", "a human ballet")."""
     if (_LIKENESS_BEFORE.search(shown, 0, start) or _ROLE_BEFORE.search(shown, 0, start)
             or _THING_BEFORE.search(shown, 0, start) or _MADE_OF_AFTER.match(shown, end) or _PLACE_AFTER.match(shown, end)):
         return True
