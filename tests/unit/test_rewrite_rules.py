@@ -843,6 +843,8 @@ def test_rule_made_slips_are_fixed_exact_twins():
         ("no_shocking_horror", "a zombie walking past a bakery"): "a hiker walking past a bakery",
         ("no_sexual_content", "two dancers moving sensually under red lights"): "two dancers moving calmly under red lights",
         ("no_illegal_drugs", "a cannabis farmer at sunset, high times cover, 35mm"): "a lavender farmer at sunset, good times cover, 35mm",
+        ("no_violence", "a giant crab terrorizing beachgoers, film still"): "a giant crab greeting beachgoers, film still",
+        ("no_violence", "a village terrorised by goblins, oil painting"): "a village greeted by goblins, oil painting",
         # "X-skinned" / "X - skinned" is a skin colour, not gore
         ("no_violence", "a dark - skinned sailor punching a pirate on a pier"):
             "a dark - skinned sailor shaking hands with a pirate on a pier",
