@@ -154,13 +154,15 @@ _BODY_PART_AFTER = re.compile(r"(?:'s)?\s+(?:hands?|feet|foot|fingers?|arms?|leg
                               r"figurines?|statues?|sculptures?|mannequins?|dolls?)\b", re.IGNORECASE)
 
 # ... or only the shape of a thing ("a lamp shaped as a woman", "a statue of a soldier").
-_LIKENESS_BEFORE = re.compile(r"\b(?:shaped (?:as|like)|in the (?:shape|form) of|(?:statue|sculpture|figurine|bust|doll|"
-                              r"mannequin|effigy|silhouette|plush|plushie|puppet|action figure|toy)s? of)\s+"
+# Things made in a person's likeness, named before "of a ..." or before the person word alike.
+_FIGURES = "statue|doll|mannequin|plush|plushie|toy"
+_LIKENESS_BEFORE = re.compile(rf"\b(?:shaped (?:as|like)|in the (?:shape|form) of|(?:{_FIGURES}|sculpture|figurine|bust|"
+                              r"effigy|silhouette|puppet|action figure)s? of)\s+"
                               r"(?:(?:an?|the|two|three|some)\s+)?(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
 # ... or a thing that has a person's shape: a kind of thing right before the person word ("a robot girl", "a
 # plush boy", "an alien woman") or what it is made of after it ("a girl made of clouds and sky").
-_THING_BEFORE = re.compile(r"\b(?:robot|robotic|android|mecha|plush|plushie|fumo|toy|doll|mannequin|statue|clay|wooden|"
-                           r"origami|lego|cardboard|skeleton|alien)[\s-]+$", re.IGNORECASE)
+_THING_BEFORE = re.compile(rf"\b(?:{_FIGURES}|robot|robotic|android|mecha|fumo|clay|wooden|origami|lego|cardboard|"
+                           r"skeleton|alien)[\s-]+$", re.IGNORECASE)
 _MADE_OF_AFTER = re.compile(r"(?:'s)?\s+(?:made|formed|carved|built)\s+(?:of|from|out of)\b", re.IGNORECASE)
 
 
@@ -189,8 +191,7 @@ def _not_shown(shown: str, start: int, end: int) -> bool:
     while skip < min(2, len(words) - 1) and _adjectival(words[skip]):
         skip += 1
     rest = " " + " ".join(words[skip:])
-    plural = shown[start:end].lower() in _PLURAL_PEOPLE or (shown[end - 1:end].lower() == "s"
-                                                            and shown[end - 2:end].lower() != "ss")  # "waitress"
+    plural = shown[start:end].lower() in _PLURAL_PEOPLE or _plural_form(shown[start:end].lower())
     return bool(_BODY_PART_AFTER.match(after) or (skip and _BODY_PART_AFTER.match(rest))
                 or (words and not after.startswith("'") and _modified_noun(words[0], plural)))
 
@@ -205,8 +206,12 @@ def _modified_noun(word: str, plural: bool) -> bool:
         return False
     lemmas = getAllLemmas(w)
     return (w in lemmas.get("NOUN", ()) and "ADJ" not in lemmas and not w.endswith(("ing", "ed"))
-            and not (w.endswith("s") and not w.endswith("ss"))
-            and not (plural and "VERB" in lemmas))
+            and not _plural_form(w) and not (plural and "VERB" in lemmas))
+
+
+def _plural_form(word: str) -> bool:
+    """Spelled like a plural or a verb's -s form: an -s that is not -ss ("waitress", "dress")."""
+    return word.endswith("s") and not word.endswith("ss")
 
 
 def _depicted(shown: str, nouns: tuple[str, ...]) -> re.Match[str] | None:
