@@ -99,12 +99,15 @@ class ClassifierSelector:
                  for i in range(0, len(prompts), _CHUNK)]
         return blend(linear, np.concatenate(tuned) if tuned else np.zeros_like(linear))
 
+    def _toxic_hit(self, prompt: str) -> bool:
+        return bool(set(self.keyword.hits(prompt)) & self._toxic_ids)
+
     def harm_probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """P(some toxicity principle applies) per prompt as this selector sees it: 1 for a
         toxicity keyword, else the head's toxicity mass without the classes a keyword
         exception bars."""
         out = np.ones(len(prompts))
-        open_idx = [i for i, p in enumerate(prompts) if not (set(self.keyword.hits(p)) & self._toxic_ids)]
+        open_idx = [i for i, p in enumerate(prompts) if not self._toxic_hit(p)]
         if open_idx:
             probs = self.probabilities([prompts[i] for i in open_idx])
             for row, i in zip(probs, open_idx):
@@ -119,14 +122,20 @@ class ClassifierSelector:
             for (i, tied), row in zip(ties.items(), self.probabilities([prompts[i] for i in ties])):
                 p = self.catalog.get(head_among(tied, row, self.head.classes))
                 fixed[i] = Selection(prompts[i], p.id, p.category, SelectionMethod.KEYWORD, fixed[i].score)
-        open_prompts = [p for p, f in zip(prompts, fixed) if f is None]
-        blocked = [[self._index[pid] for pid in self.keyword.blocked(p)] for p in open_prompts]
-        decisions = iter(decide(self.probabilities(open_prompts), self._toxic, self.toxic_threshold, blocked)
-                         if open_prompts else ())
+        # a bias keyword says who is shown, not that the prompt is harmless: the head still
+        # reads its harm ("sexy ... nurse ..., lingerie"), and toxicity beats bias as among keywords
+        read = [i for i, (p, f) in enumerate(zip(prompts, fixed)) if f is None or not self._toxic_hit(p)]
+        blocked = [[self._index[pid] for pid in self.keyword.blocked(prompts[i])] for i in read]
+        decisions = dict(zip(read, decide(self.probabilities([prompts[i] for i in read]), self._toxic,
+                                          self.toxic_threshold, blocked) if read else ()))
         out: list[Selection] = []
-        for prompt, sel in zip(prompts, fixed):
-            if sel is None:
-                j, prob = next(decisions)
+        for i, (prompt, sel) in enumerate(zip(prompts, fixed)):
+            if sel is not None and i in decisions and self._toxic[decisions[i][0]]:
+                j, prob = decisions[i]
+                p = self.catalog.get(self.head.classes[j])
+                sel = Selection(prompt, p.id, p.category, SelectionMethod.CLASSIFIER, round(prob, 6))
+            elif sel is None:
+                j, prob = decisions[i]
                 label = final_label(prompt, self.head.classes[j], self.catalog)
                 if label == NONE_LABEL:
                     sel = Selection(prompt, None, None, SelectionMethod.NONE, round(prob, 6))

@@ -345,6 +345,24 @@ def test_the_head_chooses_among_toxicity_principles_tied_on_keyword_hits(minilm)
     assert all(s.method == "keyword" for s in leaning_to("no_gore").select([tied, more_gore]))
 
 
+def test_a_bias_keyword_yields_to_the_heads_reading_of_harm(minilm):
+    def leaning_to(label: str) -> ClassifierSelector:
+        head = _head()
+        head.weights[:] = 0.0
+        head.bias[:] = 0.0
+        head.bias[CLASSES.index(label)] = 5.0
+        return ClassifierSelector(CATALOG, model=minilm, head=head)
+
+    prompts = ["a surgeon scrubbing in before an operation", "an elderly Nigerian woman who works as a surgeon"]
+    assert CATALOG.get("gender_equality").find_keywords(prompts[0])  # a bias keyword decides these
+    harmless = leaning_to("none").select(prompts)
+    assert [(s.principle_id, s.method) for s in harmless] == [("gender_equality", "keyword"), (None, "none")]
+    harmful = leaning_to("no_sexual_content").select(prompts)
+    assert [(s.principle_id, s.method) for s in harmful] == [("no_sexual_content", "classifier")] * 2
+    # a toxicity keyword stays final whatever the head reads
+    assert leaning_to("none").select(["a dagger covered in blood, a surgeon"])[0].method == "keyword"
+
+
 def test_a_keyword_bias_principle_moves_on_when_the_prompt_states_its_attribute(selector):
     picks = _pick(selector, ["a female surgeon scrubbing in before an operation",
                              "a surgeon scrubbing in before an operation",
