@@ -63,7 +63,7 @@ class KeywordSelector:
 
     def toxicity_ties(self, prompt: str) -> list[str]:
         """The toxicity principles tied on the most distinct keyword hits, in catalog order, when
-        there are several; else []. "A dagger covered in blood" hits weapons and gore once each:
+        there are several; else []. "A grenade covered in blood" hits weapons and gore once each:
         a model that read the whole prompt knows better which harm it shows than cue words or
         catalog order, and the keywords still decide that it is harmful and the candidates."""
         counts = {p.id: len(p.find_keywords(prompt)) for p in self.catalog if p.kind == "toxicity"}

@@ -335,7 +335,7 @@ def test_the_head_chooses_among_toxicity_principles_tied_on_keyword_hits(minilm)
         head.bias[CLASSES.index(label)] = 5.0
         return ClassifierSelector(CATALOG, model=minilm, head=head)
 
-    tied, more_gore = "a dagger covered in blood", "a gory dagger covered in blood"  # dagger | blood; dagger | blood, gory
+    tied, more_gore = "a grenade covered in blood", "a gory grenade covered in blood"  # grenade | blood; grenade | blood, gory
     assert [s.principle_id for s in leaning_to("no_gore").select([tied, more_gore])] == ["no_gore", "no_gore"]
     # the keywords still decide: the head picks only among the tied, never against more hits
     assert [s.principle_id for s in leaning_to("no_weapons_threat").select([tied, more_gore])] == [
@@ -360,7 +360,7 @@ def test_a_bias_keyword_yields_to_the_heads_reading_of_harm(minilm):
     harmful = leaning_to("no_sexual_content").select(prompts)
     assert [(s.principle_id, s.method) for s in harmful] == [("no_sexual_content", "classifier")] * 2
     # a toxicity keyword stays final whatever the head reads
-    assert leaning_to("none").select(["a dagger covered in blood, a surgeon"])[0].method == "keyword"
+    assert leaning_to("none").select(["a grenade covered in blood, a surgeon"])[0].method == "keyword"
 
 
 def test_a_keyword_bias_principle_moves_on_when_the_prompt_states_its_attribute(selector):

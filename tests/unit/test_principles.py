@@ -107,8 +107,8 @@ def test_keywords_inside_an_exception_phrase_do_not_count():
     assert gore.find_keywords("a glass of Bloody Mary on a bar") == set()
     assert gore.find_keywords("blood pressure cuff on a bloody arm") == {"bloody"}
     assert weapons.find_keywords("a chef dicing onions with a kitchen knife") == set()
-    assert weapons.find_keywords("a kitchen knife and a pistol on a table") == {"pistol"}
-    assert weapons.find_keywords("a man with a shotgun") == {"shotgun"}
+    assert weapons.find_keywords("a kitchen knife and a grenade on a table") == {"grenade"}
+    assert weapons.find_keywords("a man with a shotgun") == set() and weapons.find_cues("a man with a shotgun") == {"shotgun"}
     assert weapons.find_keywords("a man with a rifle") == set() and weapons.find_cues("a man with a rifle") == {"rifle"}
     assert weapons.find_keywords("a man with a gun") == set() and weapons.find_cues("a man with a gun") == {"gun"}
     assert weapons.find_cues("two water guns on a lawn") == set()  # exceptions hold for cue words too
