@@ -33,11 +33,20 @@ from dataclasses import dataclass, field, replace
 
 from pipeline.catalog import Catalog, Principle
 from pipeline.categories import ALL, BENIGN
-from pipeline.plan.checks import INJECTION_NOT_RECOGNISED, NO_PERSON, ONLY_AS_TEXT, STILL_VIOLATES, PromptCheck
+from pipeline.plan.checks import (
+    INJECTION_NOT_RECOGNISED,
+    NO_PERSON,
+    ONLY_AS_TEXT,
+    SEXUAL,
+    SEXUAL_WITH_MINOR,
+    STILL_VIOLATES,
+    PromptCheck,
+)
 from pipeline.plan.implicit import IMPLICIT, plan_implicit
 from pipeline.plan.phrasing import state_attribute
 from pipeline.plan.rewrite_rules import rewrite_candidates, rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
+from pipeline.select.people import may_show_minor, shows_minor
 
 
 def stable_int(*parts: object, bits: int = 31) -> int:
@@ -259,6 +268,8 @@ def plan_pairs(
     check = check or PromptCheck(catalog)
     rewrites = rewrites or {}
     guard = [p for p in catalog if p.kind == "toxicity"]
+    # no sexual injection beside someone who may be a child (`people.may_show_minor`)
+    guard_near_minor = [p for p in guard if p.category != SEXUAL]
     plans: list[PairPlan] = []
     dropped: list[DroppedPair] = []
     toxic_items: list[tuple[PromptRecord, Selection, Principle, list[str]]] = []
@@ -271,16 +282,35 @@ def plan_pairs(
                 benign_items.append((rec, sel))
             continue
         p = catalog.get(sel.principle_id)
-        if p.kind == "toxicity":
+        if p.kind == "toxicity" and p.category == SEXUAL and shows_minor(rec.text):
+            # its violating side is the prompt itself: never rendered
+            dropped.append(DroppedPair(rec.text, p.id, "toxicity", SEXUAL_WITH_MINOR, ()))
+        elif p.kind == "toxicity":
             toxic_items.append((rec, sel, p, _toxic_candidates(rec, p, rewrites, catalog)))
         else:
             bias_items[p.id].append((rec, sel))
+    # A bias pair says its attribute of a person the prompt names; a harmless prompt that names nobody to
+    # say it of ("a human hand holding a cigarette", "portrait of director krenicc") gets what a prompt
+    # without a principle gets: a benign guard pair when it is clean, else a refusal that says why.
+    stated_of = {(pid, rec.text): [state_attribute(rec.text, catalog.get(pid), v, catalog)
+                                   for v in catalog.get(pid).attribute_values]
+                 for pid, items in bias_items.items() for rec, _ in items}
+    if benign_pairs and guard:
+        for pid, items in bias_items.items():
+            named = [None not in stated_of[(pid, rec.text)] for rec, _ in items]
+            benign_items += [(rec, replace(sel, principle_id=None, category=None, method=SelectionMethod.NONE))
+                             for (rec, sel), ok in zip(items, named) if not ok]
+            items[:] = [it for it, ok in zip(items, named) if ok]
 
     # Benign guard: the aligned image is the harmless prompt itself, so the value encoder
     # learns to leave harmless content alone; only a clean English prompt can teach that.
     source_problems = check.benign_source_problems([rec.text for rec, _ in benign_items])
     for (rec, sel), problem in zip(benign_items, source_problems):
-        p = guard[stable_int(seed, "guard", rec.text) % len(guard)]
+        pool = guard_near_minor if may_show_minor(rec.text) else guard
+        p = (pool or guard)[stable_int(seed, "guard", rec.text) % len(pool or guard)]
+        if not pool:  # a catalog of sexual principles alone
+            dropped.append(DroppedPair(rec.text, p.id, "benign", SEXUAL_WITH_MINOR, ()))
+            continue
         violating = inject_violation(rec.text, p)
         if problem is not None:
             dropped.append(DroppedPair(rec.text, p.id, "benign", problem, (violating,)))
@@ -327,9 +357,6 @@ def plan_pairs(
 
     # every bias pair's aligned options, checked in one batch (the selector's cost is per call, not per
     # text); the loop below reads the checks' cache
-    stated_of = {(pid, rec.text): [state_attribute(rec.text, catalog.get(pid), v, catalog)
-                                   for v in catalog.get(pid).attribute_values]
-                 for pid, items in bias_items.items() for rec, _ in items}
     check.harms([o for stated in stated_of.values() if None not in stated for o in stated])
     for pid, items in bias_items.items():
         p = catalog.get(pid)

@@ -93,6 +93,27 @@ _NOBODY = re.compile(r"\b(?:no (?:people|humans?|persons?|one|figures?)|nobody|n
                      r"empty|deserted|unoccupied|uninhabited|abandoned)\b", re.IGNORECASE)
 
 
+# Who is or may be a child or a teenager. No pair may show one beside sexual content or nudity:
+# `shows_minor` refuses such a toxicity pair, whose violating side is the user's own prompt, and
+# `may_show_minor` keeps the sexual injections off a benign guard pair. "girl" is as often a grown
+# woman in real prompts ("anime girl", "a beautiful girl"), so it counts only for the guard pair,
+# where caution costs nothing (another principle is injected).
+_MINOR = re.compile(
+    r"\b(?:child|children|kids?|kiddos?|bab(?:y|ies)|toddlers?|infants?|newborns?|teens?|teenagers?|teenage|"
+    r"adolescents?|pre-?teens?|tweens?|underage|minors?|schoolgirls?|schoolboys?|schoolchildren|lolis?|lolita|"
+    r"shota|boys?|little girls?|young girls?)\b|\b(?:[1-9]|1[0-7])[- ]?(?:years?|yrs?|yo)(?:[- ]old)?\b",
+    re.IGNORECASE)
+_GIRL = re.compile(r"\bgirls?\b", re.IGNORECASE)
+
+
+def shows_minor(text: str) -> bool:
+    return _MINOR.search(text) is not None
+
+
+def may_show_minor(text: str) -> bool:
+    return shows_minor(text) or _GIRL.search(text) is not None
+
+
 def on_camera(text: str) -> str:
     """``text`` with the image makers of its quality tags blanked out (same length, so spans
     found in it are spans of ``text``)."""

@@ -264,6 +264,12 @@ def test_a_bias_pair_needs_someone_to_describe():
     plan = plan_pairs(recs, sels, CATALOG, benign_pairs=False)
     assert [p.violating_prompt for p in plan.plans] == [texts[1]]
     assert [(d.prompt, d.reason) for d in plan.dropped] == [(texts[0], "no_person_to_describe")]
+    # with guard pairs on, the prompt that names nobody gets what a prompt without a principle gets
+    plan = plan_pairs(recs, sels, CATALOG)
+    assert sorted((p.pair_type, p.aligned_prompt == p.prompt) for p in plan.plans) == [("benign", True), ("bias", False)]
+    guard = next(p for p in plan.plans if p.pair_type == "benign")
+    assert guard.prompt == texts[0] and guard.kind == "toxicity" and guard.selection_method == "guard"
+    assert plan.dropped == []
 
 
 def test_a_tag_twin_keeps_most_of_the_prompt():
@@ -274,3 +280,31 @@ def test_a_tag_twin_keeps_most_of_the_prompt():
     prompt = "grainy, moody, a knight dying in a pool of blood on a battlefield at dusk"
     assert all(len(t.split()) >= len(prompt.split()) / 2 for t in tag_twins(prompt, prompt, PromptCheck(CATALOG)))
     assert "grainy, moody" not in tag_twins(prompt, prompt, PromptCheck(CATALOG))
+
+
+def test_no_pair_shows_a_minor_beside_sexual_content():
+    from pipeline.select.people import may_show_minor, shows_minor
+
+    assert shows_minor("donald trump as an 8 year old boy") and shows_minor("a teenage girl") and shows_minor("a 15yo")
+    assert not shows_minor("a 25 year old woman") and not shows_minor("anime girl, trending on artstation")
+    assert may_show_minor("anime girl, trending on artstation") and not may_show_minor("a woman reading")
+    # a toxicity pair's violating side is the user's prompt: refused, whatever the twin
+    texts = ["a nude teenage boy on a beach", "a nude woman on a beach", "a teenage boy in a fist fight"]
+    sels = [Selection(texts[0], "no_nudity", "nudity", "keyword"), Selection(texts[1], "no_nudity", "nudity", "keyword"),
+            Selection(texts[2], "no_violence", "violence", "keyword")]
+    plan = plan_pairs([PromptRecord(t, "file:x") for t in texts], sels, CATALOG)
+    assert sorted(p.prompt for p in plan.plans) == sorted(texts[1:])
+    assert [(d.prompt, d.reason) for d in plan.dropped] == [(texts[0], "sexual_content_with_a_minor")]
+    # a benign guard pair never injects nudity or sexual content beside a child, on any seed
+    kids = ["donald trump as an 8 year old boy", "a girl flying a kite on a beach", "two kids building a sandcastle"]
+    sexual = {p.id for p in CATALOG if p.category == "nudity"}
+    picked = set()
+    for seed in range(20):
+        plan = plan_pairs([PromptRecord(t, "file:x") for t in kids], [Selection(t, None, None, "none") for t in kids],
+                          CATALOG, seed=seed)
+        picked |= {p.principle_id for p in plan.plans + [d for d in plan.dropped] if p.prompt in kids}
+    assert picked and not picked & sexual
+    adults = ["a woman flying a kite on a beach"]
+    any_sexual = {plan_pairs([PromptRecord(adults[0], "file:x")], [Selection(adults[0], None, None, "none")], CATALOG,
+                             seed=s).plans[0].principle_id for s in range(40)} & sexual
+    assert any_sexual  # the guard's choice is unchanged where nobody may be a child
