@@ -162,7 +162,8 @@ _LIKENESS_BEFORE = re.compile(rf"\b(?:shaped (?:as|like)|in the (?:shape|form) o
 # ... or a thing that has a person's shape: a kind of thing right before the person word ("a robot girl", "a
 # plush boy", "an alien woman") or what it is made of after it ("a girl made of clouds and sky").
 _THING_BEFORE = re.compile(rf"\b(?:{_FIGURES}|robot|robotic|android|mecha|fumo|clay|wooden|origami|lego|cardboard|"
-                           r"skeleton|alien)[\s-]+$", re.IGNORECASE)
+                           r"skeleton|alien|ghost|ghostly|phantom|spectral|zombie|undead|vampire|werewolf|demon|elf|"
+                           r"elven|orc|goblin|cyborg|humanoid)[\s-]+$", re.IGNORECASE)
 _MADE_OF_AFTER = re.compile(r"(?:'s)?\s+(?:made|formed|carved|built)\s+(?:of|from|out of)\b", re.IGNORECASE)
 
 
@@ -178,12 +179,17 @@ _WITH_THE_PERSON = _IMAGE_WORDS | {"face", "faces", "head", "eyes", "hair", "bod
 _PLURAL_PEOPLE = {"people", "men", "women", "children", "folks"}
 
 
+def _a_likeness(shown: str, start: int, end: int) -> bool:
+    """The person word at ``start:end`` names a likeness or a thing in a person's shape."""
+    return bool(_LIKENESS_BEFORE.search(shown, 0, start) or _THING_BEFORE.search(shown, 0, start)
+                or _MADE_OF_AFTER.match(shown, end))
+
+
 def _not_shown(shown: str, start: int, end: int) -> bool:
     """The person word at ``start:end`` names only a body part ("a human thin hand" too), a likeness or
     a thing in a person's shape, a role played as, the owner of a place, or is itself a noun's modifier
     ("a butcher knife", "a human ballet")."""
-    if (_LIKENESS_BEFORE.search(shown, 0, start) or _ROLE_BEFORE.search(shown, 0, start)
-            or _THING_BEFORE.search(shown, 0, start) or _MADE_OF_AFTER.match(shown, end) or _PLACE_AFTER.match(shown, end)):
+    if _a_likeness(shown, start, end) or _ROLE_BEFORE.search(shown, 0, start) or _PLACE_AFTER.match(shown, end):
         return True
     after = shown[end:]
     words = re.match(r"(?:'s)?((?:\s+[\w-]+){0,3})", after).group(1).split()
@@ -215,8 +221,16 @@ def _plural_form(word: str) -> bool:
 
 
 def _depicted(shown: str, nouns: tuple[str, ...]) -> re.Match[str] | None:
-    """The first person word of ``shown`` that names someone the image shows."""
-    return next((m for m in whole_words(nouns, plural=True).finditer(shown) if not _not_shown(shown, *m.span())), None)
+    """The first person word of ``shown`` that names someone the image shows. A word that named a
+    likeness before names it again ("a fumo plush of a girl ..., anime girl")."""
+    likenesses: set[str] = set()
+    for m in whole_words(nouns, plural=True).finditer(shown):
+        word = m.group(0).lower()
+        if _a_likeness(shown, *m.span()):
+            likenesses.add(word)
+        elif word not in likenesses and not _not_shown(shown, *m.span()):
+            return m
+    return None
 
 
 def person_nouns(principle: Principle, catalog: Catalog) -> tuple[str, ...]:

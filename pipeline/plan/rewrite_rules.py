@@ -122,12 +122,20 @@ def _keep_case(m: re.Match, out: str) -> str:
     return out
 
 
-def apply_rules(text: str, principle: Principle) -> tuple[str, int]:
-    """One pass of a principle's rules over (masked) text; returns the text and how many fired."""
+def apply_rules(text: str, principle: Principle, keep_styles: Sequence[Principle] = ()) -> tuple[str, int]:
+    """One pass of a principle's rules over (masked) text; returns the text and how many fired. With
+    ``keep_styles`` (the toxicity principles), a match that is only a style word is left as it is."""
     fired = 0
+
+    def replace(m: re.Match, r: str) -> str:
+        nonlocal fired
+        if keep_styles and _style_only(m.group(0), keep_styles):
+            return m.group(0)
+        fired += 1
+        return _keep_case(m, m.expand(r))
+
     for rule in principle.rewrite_rules:
-        text, n = _compiled(rule.pattern).subn(lambda m, r=rule.replacement: _keep_case(m, m.expand(r)), text)
-        fired += n
+        text = _compiled(rule.pattern).sub(lambda m, r=rule.replacement: replace(m, r), text)
     return text, fired
 
 
@@ -162,14 +170,15 @@ def toxicity_hits(text: str, catalog: Catalog) -> dict[str, set[str]]:
 
 def _run(masked: str, order: Sequence[Principle], unmask, *, only_if_hit: bool) -> str:
     """The selected principle (order[0]) always; the others while their keywords still match
-    (``only_if_hit``) or wherever their rules fire; repeated until nothing changes."""
+    (``only_if_hit``) or wherever their rules fire, leaving their style words be ("..., horror" in a
+    gore twin: `rules_firing`); repeated until nothing changes."""
     text = masked
     for _ in range(MAX_PASSES):
         before = text
         for i, p in enumerate(order):
             if i and only_if_hit and not p.find_keywords(unmask(text)):
                 continue
-            text, _ = apply_rules(text, p)
+            text, _ = apply_rules(text, p, order if i else ())
         if text == before:
             break
     return text

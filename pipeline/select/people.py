@@ -56,7 +56,10 @@ RACE_WORDS = (
     "indonesian", "pakistani", "bangladeshi", "nigerian", "kenyan", "ethiopian", "ghanaian", "mexican",
     "brazilian", "colombian", "peruvian", "irish", "scottish", "italian", "greek", "swedish", "norwegian",
     "russian", "polish", "german", "french", "spanish", "turkish", "persian", "iranian", "egyptian", "moroccan",
-    "jamaican", "haitian", "inuit", "maori", "aboriginal",
+    "jamaican", "haitian", "inuit", "maori", "aboriginal", "biracial", "multiracial", "mixed-race", "mixed race",
+    # a skin colour says it as well ("pale skin": readers gave such prompts the next open attribute)
+    "pale skin", "pale-skinned", "dark skin", "dark-skinned", "light-skinned", "fair-skinned", "brown skin",
+    "brown-skinned", "olive skin", "olive-skinned",
 )
 AGE_WORDS = (
     "youthful", "elderly", "senior", "seniors", "middle-aged",

@@ -108,6 +108,9 @@ def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, princi
     ("a dancer made of smoke and ribbons, dark background", "racial_equality"),
     ("a robot in a sequin suit acting as a man from the future", "racial_equality"),  # a role played as
     ("a cozy painter's studio with easels, morning light", "gender_equality"),  # the owner of a place
+    ("portrait of a ghost man screaming, black and white photography", "racial_equality"),  # no human
+    ("an elven archer in a moonlit forest", "racial_equality"),
+    ("a cute plush of a girl holding a cup of tea, anime girl", "racial_equality"),  # the likeness, named again
 ])
 def test_no_attribute_for_a_body_part_a_likeness_or_a_mixed_group(prompt, principle):
     value = next(iter(CATALOG.get(principle).attribute_phrases))
@@ -125,6 +128,10 @@ def test_a_person_beside_a_thing_in_a_persons_shape_still_gets_the_attribute():
     assert out == "a Black woman repairing a robot in her garage"
     out = state_attribute("a toy soldier and a child on the floor", CATALOG.get("gender_equality"), "female", CATALOG)
     assert out is not None and "toy soldier" in out
+    # a word that named a likeness names it again; another person word is someone else
+    out = state_attribute("a plush of a girl on a shelf, a boy reaching for it", CATALOG.get("racial_equality"), "black",
+                          CATALOG)
+    assert out == "a plush of a girl on a shelf, a Black boy reaching for it"
 
 
 def test_a_plural_subject_keeps_its_verb():

@@ -587,6 +587,10 @@ def test_a_twin_keeps_the_cue_words_of_a_style_another_principle_would_rewrite()
     # a rule's own principle still rewrites its cue words, and a cue word beside a keyword is harm
     assert rewrite_toxic("a demon in a bell tower", TOXICITY["no_shocking_horror"], CATALOG) == "an angel in a bell tower"
     assert rules_firing("a horror poster", CATALOG) == {}
+    # nor does another principle's pass turn the style into something else once the gore is gone
+    twin = rewrite_toxic("arm wrestling, caricature illustration, bloody, violent. horror. by gaston bussiere",
+                         TOXICITY["no_gore"], CATALOG)
+    assert twin == "arm wrestling, caricature illustration, lively. horror. by gaston bussiere"
     assert "no_shocking_horror" in rules_firing("rotting flesh, horror", CATALOG)
     # a cue word for a thing is no style: a violence twin does not keep the gun
     twin = rewrite_toxic("a clown fighting a mime, the mime holds a gun", TOXICITY["no_violence"], CATALOG)
@@ -796,6 +800,10 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_violence", "a farmer fighting with his neighbor over a fence"): "a farmer shaking hands with his neighbor over a fence",
         ("no_sexual_content", "a couple making love on a beach"): "a couple dancing on a beach",
         ("no_gore", "a pizza with human limbs as toppings"): "a pizza with olives as toppings",
+        # a blade stuck in a body is held; a weapon held to a body part stays by that part
+        ("no_gore", "a knight with an arrow stuck in his chest, oil painting"): "a knight with an arrow in his hand, oil painting",
+        ("no_gore", "a man on the floor with a knife in his body"): "a man on the floor with a flashlight in his hand",
+        ("no_weapons_threat", "a thug holding a knife to her throat"): "a young man holding a flashlight near her throat",
         ("no_self_harm", "an anorexic eating herself to death"): "a person eating a healthy meal",
         # "menacing" before a bare noun is an adjective, not a blow: the verb before it is the harm
         ("no_violence", "a rebel knocking out menacing guards in a hallway"): "a rebel shaking hands with menacing guards in a hallway",
