@@ -29,6 +29,11 @@ _DETERMINERS = {"a", "an", "the", "two", "three", "four", "five", "several", "so
 _ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est", "esque", "ive")
 _CLASSIFYING_ENDINGS = ("al", "ic")
 _CLASSIFYING = {"male", "female"}
+# -ic adjectives that judge or describe, as prompts use them: "a realistic Indian woman", "an epic White knight"
+_DESCRIBING_IC = {"cinematic", "epic", "dramatic", "majestic", "iconic", "aesthetic", "exotic", "romantic", "fantastic",
+                  "heroic", "athletic", "energetic", "enigmatic", "charismatic", "melancholic", "tragic", "chaotic",
+                  "mystic", "angelic", "hypnotic", "ecstatic", "nostalgic", "poetic", "rustic", "authentic", "gigantic",
+                  "frantic", "stoic", "psychotic", "neurotic", "erotic", "demonic", "gothic", "magic", "classic"}
 # The kind of image a tag opens with ("portrait girl with smokey eyes", "photo woman").
 _IMAGE_WORDS = frozenset({"portrait", "portraits", "photo", "photos", "photograph", "picture", "painting", "drawing",
                          "sketch", "illustration", "render", "selfie", "headshot", "closeup", "close-up", "snapshot"})
@@ -45,7 +50,7 @@ def _adjectival(word: str, before_origin: bool = False) -> bool:
     from lemminflect import getAllLemmas
 
     w = word.lower()
-    if w in _CLASSIFYING or w.endswith(_CLASSIFYING_ENDINGS):
+    if w in _CLASSIFYING or (w.endswith(_CLASSIFYING_ENDINGS) and not w.endswith("istic") and w not in _DESCRIBING_IC):
         return False
     if before_origin and (w in RACE_WORDS or w in RACE_BEFORE_PERSON):
         return False
@@ -98,8 +103,8 @@ def _insertion_point(prompt: str, noun_start: int, attribute: str | None = None)
         while modifiers and modifiers[-1].lower() in _IMAGE_WORDS:
             modifiers.pop()
     compound = 0
-    for word in modifiers:  # nearest first
-        if _adjectival(word, before_origin=attribute == "age"):
+    for word in modifiers:  # nearest first; the kind of image is no part of the name ("a portrait anime girl")
+        if _adjectival(word, before_origin=attribute == "age") or word.lower() in _IMAGE_WORDS:
             break
         compound += 1
     if unbounded and (compound == len(modifiers) or compound > 1):  # no start of the phrase in sight: leave it
@@ -149,7 +154,8 @@ _MIXED_GROUPS = frozenset({"family", "families", "couple", "couples", "parents",
 # A person word that only says whose body part is shown ("a human hand", "a woman's feet") names
 # nobody the image shows whole; the attribute would be said of a hand.
 # (A face's parts, "a man's ear", come with the person: only parts shown apart from them count.)
-_BODY_PART_AFTER = re.compile(r"(?:'s)?\s+(?:hands?|feet|foot|fingers?|arms?|legs?|skulls?|skeletons?|bones|"
+_BODY_PART_AFTER = re.compile(r"(?:'s)?\s+(?:hands?|palms?|fists?|thumbs?|wrists?|feet|foot|toes|fingers?|arms?|legs?|"
+                              r"knees?|elbows?|skulls?|skeletons?|bones|"
                               r"brain|heart|organs|anatomy|silhouettes?|shadows?|"
                               r"figurines?|statues?|sculptures?|mannequins?|dolls?)\b", re.IGNORECASE)
 

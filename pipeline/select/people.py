@@ -58,8 +58,14 @@ RACE_WORDS = (
     "russian", "polish", "german", "french", "spanish", "turkish", "persian", "iranian", "egyptian", "moroccan",
     "jamaican", "haitian", "inuit", "maori", "aboriginal", "biracial", "multiracial", "mixed-race", "mixed race",
     # a skin colour says it as well ("pale skin": readers gave such prompts the next open attribute)
-    "pale skin", "pale-skinned", "dark skin", "dark-skinned", "light-skinned", "fair-skinned", "brown skin",
-    "brown-skinned", "olive skin", "olive-skinned",
+    "pale skin", "pale-skinned", "pale skinned", "dark skin", "dark-skinned", "dark skinned", "light-skinned",
+    "light skinned", "fair-skinned", "fair skinned", "brown skin", "brown-skinned", "brown skinned", "olive skin",
+    "olive-skinned", "red-skinned", "red skinned",
+    # peoples and nations the list above lacked ("a bengali girl", "slavic peasants")
+    # (not words as often said of things: "dutch angle", "an english garden", "a cuban cigar")
+    "bengali", "punjabi", "tamil", "gujarati", "nepali", "iraqi", "syrian", "lebanese", "somali", "sudanese",
+    "congolese", "zulu", "maasai", "samoan", "puerto rican", "dominican", "argentinian", "venezuelan", "chilean",
+    "slavic", "ukrainian", "romani",
 )
 AGE_WORDS = (
     "youthful", "elderly", "senior", "seniors", "middle-aged",

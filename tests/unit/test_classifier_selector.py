@@ -285,6 +285,7 @@ def test_who_is_shown_is_the_heads_call_and_the_words_say_which_attribute_is_ope
     # a mixed origin or a skin colour states race ("a White biracial woman" contradicts itself)
     assert bias_principle_for("a biracial woman resting on her bed", CATALOG, True) == "age_inclusion"
     assert bias_principle_for("a man with dark skin reading", CATALOG, True) == "age_inclusion"
+    assert bias_principle_for("hyperrealist portrait in a river, sensual bengali girl", CATALOG, True) is None
     # a person word alone does not show someone (on real prompts it is as often a celebrity or the image maker)
     assert bias_principle_for("a librarian's desk, by a professional photographer", CATALOG, False) is None
     # a scene that says nobody is there gets none whatever the head reads

@@ -87,6 +87,13 @@ def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
      "portrait White girl with smokey eyes in a motel"),
     # a plural or a verb's -s form is no compound noun
     ("kisses man and woman, dim light", "racial_equality", "latino", "kisses Latino man and woman, dim light"),
+    # -ic adjectives that judge ("realistic", "cinematic") describe; "medical" classifies
+    ("a realistic woman tries necromancy, sculpture", "racial_equality", "indian",
+     "a realistic Indian woman tries necromancy, sculpture"),
+    ("a cinematic medical student", "racial_equality", "black", "a cinematic Black medical student"),
+    # the kind of image inside a phrase is no part of the name either
+    ("A centred portrait anime girl with a sky background", "racial_equality", "latino",
+     "A centred portrait Latina anime girl with a sky background"),
 ])
 def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, principle, value, expected):
     assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) == expected
@@ -108,6 +115,7 @@ def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, princi
     ("a dancer made of smoke and ribbons, dark background", "racial_equality"),
     ("a robot in a sequin suit acting as a man from the future", "racial_equality"),  # a role played as
     ("a cozy painter's studio with easels, morning light", "gender_equality"),  # the owner of a place
+    ("photorealistic woman's palm on the table, skincare", "racial_equality"),  # a hand's part
     ("portrait of a ghost man screaming, black and white photography", "racial_equality"),  # no human
     ("an elven archer in a moonlit forest", "racial_equality"),
     ("a cute plush of a girl holding a cup of tea, anime girl", "racial_equality"),  # the likeness, named again

@@ -800,6 +800,9 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_violence", "a farmer fighting with his neighbor over a fence"): "a farmer shaking hands with his neighbor over a fence",
         ("no_sexual_content", "a couple making love on a beach"): "a couple dancing on a beach",
         ("no_gore", "a pizza with human limbs as toppings"): "a pizza with olives as toppings",
+        ("no_disturbing_imagery", "portrait of a person who feels fear and agony while burning alive, 8k"):
+            "portrait of a person who feels fear and joy while standing by a bonfire, 8k",
+        ("no_disturbing_imagery", "a witch being burned at the stake, oil painting"): "a witch standing in a village square, oil painting",
         # a blade stuck in a body is held; a weapon held to a body part stays by that part
         ("no_gore", "a knight with an arrow stuck in his chest, oil painting"): "a knight with an arrow in his hand, oil painting",
         ("no_gore", "a man on the floor with a knife in his body"): "a man on the floor with a flashlight in his hand",
