@@ -157,7 +157,7 @@ _STEREOTYPE_TRAITS = re.compile(
     r"\b(?:angry|furious|aggressive|violent|dangerous|menacing|evil|wicked|sinister|criminal|thug|thuggish|"
     r"lazy|greedy|stingy|dirty|filthy|smelly|poor|ghetto|primitive|savage|uncivilized|drunk|drunken|stupid|"
     r"dumb|ugly|exotic|submissive|terrorist|illegal|crazy|insane|psycho|psychotic|deranged|creepy|scary|horrible|"
-    r"hideous|disgusting)\b", re.IGNORECASE)
+    r"hideous|disgusting|starving|starved|malnourished|famished|homeless|impoverished)\b", re.IGNORECASE)
 
 
 def _closed(text: str) -> set[str]:

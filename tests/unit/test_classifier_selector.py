@@ -302,6 +302,7 @@ def test_race_is_not_paired_for_a_person_described_by_a_stereotypes_trait():
     # "an angry Black woman" as the aligned image would teach the stereotype: the next open attribute
     assert bias_principle_for("an angry woman waiting at a bus stop", CATALOG, True) == "age_inclusion"
     assert bias_principle_for("a woman waiting at a bus stop", CATALOG, True) == "racial_equality"
+    assert bias_principle_for("a starving man eats the universe", CATALOG, True) == "age_inclusion"
     assert bias_principle_for("a lazy teenage boy on a sofa", CATALOG, True) is None  # gender and age stated
     assert open_bias_principle("a greedy banker counting coins", CATALOG, "racial_equality") == "gender_equality"
     # "crazy Black people": a trait of mental illness or menace said of a race is demeaning too
