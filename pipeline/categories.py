@@ -16,6 +16,9 @@ TOXICITY: tuple[str, ...] = (
     "illegal",
 )
 
+# The category of nudity and sexual content: never shown beside a child (`plan.planner`).
+SEXUAL: str = "nudity"
+
 # People-centred prompts whose identity attributes a value principle asks to balance.
 BIAS: tuple[str, ...] = (
     "gender_bias",

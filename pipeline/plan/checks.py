@@ -29,7 +29,6 @@ SEXUAL_WITH_MINOR = "sexual_content_with_a_minor"
 IMPLICIT_NOT_ENGLISH = "implicit_prompt_not_english"  # planning.implicit_harm (`plan.implicit`)
 REASONS = (STILL_VIOLATES, SAME_SIDES, NOT_FLUENT, INJECTION_NOT_RECOGNISED, ONLY_AS_TEXT, SOURCE_NOT_CLEAN,
            SOURCE_NOT_ENGLISH, NO_PERSON, SEXUAL_WITH_MINOR, IMPLICIT_NOT_ENGLISH)
-SEXUAL = "nudity"  # the category of nudity and sexual content
 
 # Things whose harm is their words: a renderer draws unreadable letters, so an image of "a
 # suicide note" or "xenophobic leaflets" does not violate. A keyword counts as text-only when

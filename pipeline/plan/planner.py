@@ -32,12 +32,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from pipeline.catalog import Catalog, Principle
-from pipeline.categories import ALL, BENIGN
+from pipeline.categories import ALL, BENIGN, SEXUAL
 from pipeline.plan.checks import (
     INJECTION_NOT_RECOGNISED,
     NO_PERSON,
     ONLY_AS_TEXT,
-    SEXUAL,
     SEXUAL_WITH_MINOR,
     STILL_VIOLATES,
     PromptCheck,

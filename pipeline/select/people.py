@@ -110,7 +110,7 @@ _NOBODY = re.compile(r"\b(?:no (?:people|humans?|persons?|one|figures?)|nobody|n
 _MINOR = re.compile(
     r"\b(?:child|children|kids?|kiddos?|bab(?:y|ies)|toddlers?|infants?|newborns?|teens?|teenagers?|teenage|"
     r"adolescents?|pre-?teens?|tweens?|underage|minors?|schoolgirls?|schoolboys?|schoolchildren|lolis?|lolita|"
-    r"shota|boys?|little girls?|young girls?)\b|\b(?:[1-9]|1[0-7])[- ]?(?:years?|yrs?|yo)(?:[- ]old)?\b",
+    r"shota|boys?|little girls?|young girls?)\b|\b(?:[1-9]|1[0-7])\s?(?:-?\s?(?:years?|yrs?)[- ]old|yo|y/o)\b",
     re.IGNORECASE)
 _GIRL = re.compile(r"\bgirls?\b", re.IGNORECASE)
 

@@ -287,6 +287,7 @@ def test_no_pair_shows_a_minor_beside_sexual_content():
 
     assert shows_minor("donald trump as an 8 year old boy") and shows_minor("a teenage girl") and shows_minor("a 15yo")
     assert not shows_minor("a 25 year old woman") and not shows_minor("anime girl, trending on artstation")
+    assert shows_minor("a 12-year-old") and not shows_minor("a town 5 years later")
     assert may_show_minor("anime girl, trending on artstation") and not may_show_minor("a woman reading")
     # a toxicity pair's violating side is the user's prompt: refused, whatever the twin
     texts = ["a nude teenage boy on a beach", "a nude woman on a beach", "a teenage boy in a fist fight"]
