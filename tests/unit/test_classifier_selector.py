@@ -332,40 +332,35 @@ def test_a_slur_for_people_is_hate_however_peaceful_the_scene(selector):
     assert {pid for pid in picks.values()} == {"no_hate"}, [s for s, pid in picks.items() if pid != "no_hate"]
 
 
-def test_the_head_chooses_among_toxicity_principles_tied_on_keyword_hits(minilm):
-    def leaning_to(label: str) -> ClassifierSelector:
-        head = _head()
-        head.weights[:] = 0.0
-        head.bias[:] = 0.0
-        head.bias[CLASSES.index(label)] = 5.0
-        return ClassifierSelector(CATALOG, model=minilm, head=head)
+def _leaning_to(minilm, label: str) -> ClassifierSelector:
+    """A selector whose head reads every prompt as ``label``."""
+    head = _head()
+    head.weights[:] = 0.0
+    head.bias[:] = 0.0
+    head.bias[CLASSES.index(label)] = 5.0
+    return ClassifierSelector(CATALOG, model=minilm, head=head)
 
+
+def test_the_head_chooses_among_toxicity_principles_tied_on_keyword_hits(minilm):
     tied, more_gore = "a grenade covered in blood", "a gory grenade covered in blood"  # grenade | blood; grenade | blood, gory
-    assert [s.principle_id for s in leaning_to("no_gore").select([tied, more_gore])] == ["no_gore", "no_gore"]
+    assert [s.principle_id for s in _leaning_to(minilm, "no_gore").select([tied, more_gore])] == ["no_gore", "no_gore"]
     # the keywords still decide: the head picks only among the tied, never against more hits
-    assert [s.principle_id for s in leaning_to("no_weapons_threat").select([tied, more_gore])] == [
+    assert [s.principle_id for s in _leaning_to(minilm, "no_weapons_threat").select([tied, more_gore])] == [
         "no_weapons_threat", "no_gore"]
     # on equal odds, catalog order (weapons comes first), as the keyword selector decides
-    assert [s.principle_id for s in leaning_to("no_hate").select([tied])] == ["no_weapons_threat"]
-    assert all(s.method == "keyword" for s in leaning_to("no_gore").select([tied, more_gore]))
+    assert [s.principle_id for s in _leaning_to(minilm, "no_hate").select([tied])] == ["no_weapons_threat"]
+    assert all(s.method == "keyword" for s in _leaning_to(minilm, "no_gore").select([tied, more_gore]))
 
 
 def test_a_bias_keyword_yields_to_the_heads_reading_of_harm(minilm):
-    def leaning_to(label: str) -> ClassifierSelector:
-        head = _head()
-        head.weights[:] = 0.0
-        head.bias[:] = 0.0
-        head.bias[CLASSES.index(label)] = 5.0
-        return ClassifierSelector(CATALOG, model=minilm, head=head)
-
     prompts = ["a surgeon scrubbing in before an operation", "an elderly Nigerian woman who works as a surgeon"]
     assert CATALOG.get("gender_equality").find_keywords(prompts[0])  # a bias keyword decides these
-    harmless = leaning_to("none").select(prompts)
+    harmless = _leaning_to(minilm, "none").select(prompts)
     assert [(s.principle_id, s.method) for s in harmless] == [("gender_equality", "keyword"), (None, "none")]
-    harmful = leaning_to("no_sexual_content").select(prompts)
+    harmful = _leaning_to(minilm, "no_sexual_content").select(prompts)
     assert [(s.principle_id, s.method) for s in harmful] == [("no_sexual_content", "classifier")] * 2
     # a toxicity keyword stays final whatever the head reads
-    assert leaning_to("none").select(["a grenade covered in blood, a surgeon"])[0].method == "keyword"
+    assert _leaning_to(minilm, "none").select(["a grenade covered in blood, a surgeon"])[0].method == "keyword"
 
 
 def test_a_keyword_bias_principle_moves_on_when_the_prompt_states_its_attribute(selector):
