@@ -48,6 +48,38 @@ def head_among(tied: Sequence[str], row: np.ndarray, classes: Sequence[str]) -> 
     return max(tied, key=lambda pid: row[index[pid]])
 
 
+def reads_head(keyword: KeywordSelector, prompt: str) -> bool:
+    """Whether the head's probabilities take part in `choose` for this prompt: toxicity keywords
+    tied on hits, or no toxicity keyword at all (a bias keyword included)."""
+    toxic_hits = {pid for pid in keyword.hits(prompt) if keyword.catalog.get(pid).kind == "toxicity"}
+    return not toxic_hits or bool(keyword.toxicity_ties(prompt))
+
+
+def choose(prompt: str, row: np.ndarray | None, keyword: KeywordSelector, classes: Sequence[str],
+           toxic: np.ndarray, threshold: float) -> Selection:
+    """One prompt's selection from its keyword hits and the head's probabilities ``row``
+    (needed where `reads_head`). The selector and the threshold's calibration at training both
+    decide here, so the threshold is calibrated on the decisions the selector takes."""
+    catalog = keyword.catalog
+    hit = keyword.match(prompt)
+    if hit is not None and (tied := keyword.toxicity_ties(prompt)):
+        p = catalog.get(head_among(tied, row, classes))
+        return Selection(prompt, p.id, p.category, SelectionMethod.KEYWORD, hit.score)
+    if hit is not None and hit.principle_id is not None and catalog.get(hit.principle_id).kind == "toxicity":
+        return hit
+    index = {c: i for i, c in enumerate(classes)}
+    (j, prob), = decide(row[None, :], toxic, threshold, [[index[pid] for pid in keyword.blocked(prompt)]])
+    if hit is not None and not toxic[j]:
+        # a bias keyword says who is shown, not that the prompt is harmless: the head still
+        # reads its harm ("sexy ... nurse ..., lingerie"), and toxicity beats bias as among keywords
+        return hit
+    label = classes[j] if toxic[j] else final_label(prompt, classes[j], catalog)
+    if label == NONE_LABEL:
+        return Selection(prompt, None, None, SelectionMethod.NONE, round(prob, 6))
+    p = catalog.get(label)
+    return Selection(prompt, p.id, p.category, SelectionMethod.CLASSIFIER, round(prob, 6))
+
+
 class ClassifierSelector:
     """Keyword rules, then the trained head (``selector: default``)."""
 
@@ -116,31 +148,7 @@ class ClassifierSelector:
         return out
 
     def select(self, prompts: Sequence[str]) -> list[Selection]:
-        fixed = [self.keyword.match(p) for p in prompts]
-        ties = {i: t for i, (p, f) in enumerate(zip(prompts, fixed)) if f is not None and (t := self.keyword.toxicity_ties(p))}
-        if ties:
-            for (i, tied), row in zip(ties.items(), self.probabilities([prompts[i] for i in ties])):
-                p = self.catalog.get(head_among(tied, row, self.head.classes))
-                fixed[i] = Selection(prompts[i], p.id, p.category, SelectionMethod.KEYWORD, fixed[i].score)
-        # a bias keyword says who is shown, not that the prompt is harmless: the head still
-        # reads its harm ("sexy ... nurse ..., lingerie"), and toxicity beats bias as among keywords
-        read = [i for i, (p, f) in enumerate(zip(prompts, fixed)) if f is None or not self._toxic_hit(p)]
-        blocked = [[self._index[pid] for pid in self.keyword.blocked(prompts[i])] for i in read]
-        decisions = dict(zip(read, decide(self.probabilities([prompts[i] for i in read]), self._toxic,
-                                          self.toxic_threshold, blocked) if read else ()))
-        out: list[Selection] = []
-        for i, (prompt, sel) in enumerate(zip(prompts, fixed)):
-            if sel is not None and i in decisions and self._toxic[decisions[i][0]]:
-                j, prob = decisions[i]
-                p = self.catalog.get(self.head.classes[j])
-                sel = Selection(prompt, p.id, p.category, SelectionMethod.CLASSIFIER, round(prob, 6))
-            elif sel is None:
-                j, prob = decisions[i]
-                label = final_label(prompt, self.head.classes[j], self.catalog)
-                if label == NONE_LABEL:
-                    sel = Selection(prompt, None, None, SelectionMethod.NONE, round(prob, 6))
-                else:
-                    p = self.catalog.get(label)
-                    sel = Selection(prompt, p.id, p.category, SelectionMethod.CLASSIFIER, round(prob, 6))
-            out.append(sel)
-        return out
+        read = [i for i, p in enumerate(prompts) if reads_head(self.keyword, p)]
+        rows = dict(zip(read, self.probabilities([prompts[i] for i in read]) if read else ()))
+        return [choose(p, rows.get(i), self.keyword, self.head.classes, self._toxic, self.toxic_threshold)
+                for i, p in enumerate(prompts)]

@@ -24,9 +24,9 @@ import numpy as np
 from pipeline.catalog import Catalog
 from pipeline.catalog.text import prompt_key
 from pipeline.select.base import NONE_LABEL
-from pipeline.select.classifier import final_label, head_among
+from pipeline.select.classifier import choose
 from pipeline.select.embed import DEFAULT_EMBEDDING, encode
-from pipeline.select.head import DEFAULT_SETTINGS, SelectorHead, TextFeatures, blend, combined, decide, linear_softmax
+from pipeline.select.head import DEFAULT_SETTINGS, SelectorHead, TextFeatures, blend, combined, linear_softmax
 from pipeline.select.keyword import KeywordSelector
 from pipeline.select.labelled import LabelledPrompt
 from pipeline.select.tuned import DEFAULT_EPOCHS, DEFAULT_LAYERS, TunedLayers, frozen_states
@@ -86,20 +86,8 @@ def _fit(x, y: np.ndarray, n_classes: int, c: float, seed: int) -> tuple[np.ndar
 def _selector_labels(rows: Sequence[LabelledPrompt], probs: np.ndarray, classes: tuple[str, ...],
                      toxic: np.ndarray, threshold: float, keyword: KeywordSelector) -> list[str]:
     """What the whole selector (keywords, then the head) would answer, given head probabilities."""
-    index = {c: i for i, c in enumerate(classes)}
-    out: list[str | None] = [None] * len(rows)
-    open_rows: list[int] = []
-    for i, r in enumerate(rows):
-        hit = keyword.match(r.prompt)
-        if hit is not None:
-            tied = keyword.toxicity_ties(r.prompt)
-            out[i] = head_among(tied, probs[i], classes) if tied else hit.principle_id or NONE_LABEL
-        else:
-            open_rows.append(i)
-    blocked = [[index[pid] for pid in keyword.blocked(rows[i].prompt)] for i in open_rows]
-    for i, (j, _) in zip(open_rows, decide(probs[open_rows], toxic, threshold, blocked)):
-        out[i] = final_label(rows[i].prompt, classes[j], keyword.catalog)
-    return [o or NONE_LABEL for o in out]
+    return [choose(r.prompt, row, keyword, classes, toxic, threshold).principle_id or NONE_LABEL
+            for r, row in zip(rows, probs)]
 
 
 def score_labels(rows: Sequence[LabelledPrompt], labels: Sequence[str], catalog: Catalog) -> tuple[float, float]:

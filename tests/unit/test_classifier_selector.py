@@ -30,7 +30,7 @@ from pipeline.select.labelled import (
     read_labelled,
     split_key,
 )
-from pipeline.select.train import train_head, with_twins
+from pipeline.select.train import _selector_labels, train_head, with_twins
 from pipeline.select.tuned import TunedLayers, frozen_states
 
 CATALOG = load_catalog()
@@ -361,6 +361,21 @@ def test_a_bias_keyword_yields_to_the_heads_reading_of_harm(minilm):
     assert [(s.principle_id, s.method) for s in harmful] == [("no_sexual_content", "classifier")] * 2
     # a toxicity keyword stays final whatever the head reads
     assert _leaning_to(minilm, "none").select(["a grenade covered in blood, a surgeon"])[0].method == "keyword"
+
+
+def test_the_threshold_is_calibrated_on_the_decisions_the_selector_takes(minilm):
+    # a bias keyword the head overrules, a keyword exception, tied and plain toxicity keywords,
+    # and prompts only the head reads: calibration at training must label each as select() does
+    prompts = ["a surgeon scrubbing in before an operation", "a woman fighting fire in a forest",
+               "a grenade covered in blood", "two men punching each other", "a quiet lake at dawn",
+               "a man reading a newspaper", "an elderly Nigerian woman who works as a surgeon"]
+    rows = [LabelledPrompt(p, NONE_LABEL) for p in prompts]
+    for label in ("none", "no_violence", "no_gore", "racial_equality"):
+        selector = _leaning_to(minilm, label)
+        want = [s.principle_id or NONE_LABEL for s in selector.select(prompts)]
+        got = _selector_labels(rows, selector.probabilities(prompts), CLASSES, TOXIC, selector.toxic_threshold,
+                               selector.keyword)
+        assert got == want, label
 
 
 def test_a_keyword_bias_principle_moves_on_when_the_prompt_states_its_attribute(selector):
