@@ -212,6 +212,16 @@ def test_benign_pairs_only_on_clean_english_sources():
         assert plan.plans == [] and [d.reason for d in plan.dropped] == [reason], text
 
 
+def test_english_is_read_from_inflected_words_the_model_lacks_not_from_foreign_ones():
+    from pipeline.select.embed import english_vocabulary, is_english
+
+    words = ("memes", "hedgehogs", "cupcakes", "lighthouses", "sunflowers")
+    assert not any(w in english_vocabulary() for w in words)  # the model reads these as word pieces
+    assert is_english("hedgehogs eating cupcakes among sunflowers") and is_english("two memes about lighthouses")
+    assert not is_english("una pintura de una mujer con sombrero rojo junto al mar")
+    assert not is_english("ein Gemälde einer Frau mit rotem Hut und einer Katze")
+
+
 def test_a_twin_is_not_refused_for_slips_the_users_prompt_already_has():
     from pipeline.plan.checks import PromptCheck
     from pipeline.plan.fluency import edit_problems, fluency_problems
