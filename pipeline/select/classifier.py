@@ -48,11 +48,14 @@ def head_among(tied: Sequence[str], row: np.ndarray, classes: Sequence[str]) -> 
     return max(tied, key=lambda pid: row[index[pid]])
 
 
+def toxic_keyword_hit(keyword: KeywordSelector, prompt: str) -> bool:
+    return any(keyword.catalog.get(pid).kind == "toxicity" for pid in keyword.hits(prompt))
+
+
 def reads_head(keyword: KeywordSelector, prompt: str) -> bool:
     """Whether the head's probabilities take part in `choose` for this prompt: toxicity keywords
     tied on hits, or no toxicity keyword at all (a bias keyword included)."""
-    toxic_hits = {pid for pid in keyword.hits(prompt) if keyword.catalog.get(pid).kind == "toxicity"}
-    return not toxic_hits or bool(keyword.toxicity_ties(prompt))
+    return not toxic_keyword_hit(keyword, prompt) or bool(keyword.toxicity_ties(prompt))
 
 
 def choose(prompt: str, row: np.ndarray | None, keyword: KeywordSelector, classes: Sequence[str],
@@ -118,7 +121,6 @@ class ClassifierSelector:
         self.batch_size = batch_size
         self._index = {c: i for i, c in enumerate(self.head.classes)}
         self._toxic = np.array([c != NONE_LABEL and catalog.get(c).kind == "toxicity" for c in self.head.classes])
-        self._toxic_ids = {p.id for p in catalog if p.kind == "toxicity"}
 
     def probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """The head's class probabilities (columns: ``head.classes``), keywords not applied."""
@@ -131,15 +133,12 @@ class ClassifierSelector:
                  for i in range(0, len(prompts), _CHUNK)]
         return blend(linear, np.concatenate(tuned) if tuned else np.zeros_like(linear))
 
-    def _toxic_hit(self, prompt: str) -> bool:
-        return bool(set(self.keyword.hits(prompt)) & self._toxic_ids)
-
     def harm_probabilities(self, prompts: Sequence[str]) -> np.ndarray:
         """P(some toxicity principle applies) per prompt as this selector sees it: 1 for a
         toxicity keyword, else the head's toxicity mass without the classes a keyword
         exception bars."""
         out = np.ones(len(prompts))
-        open_idx = [i for i, p in enumerate(prompts) if not self._toxic_hit(p)]
+        open_idx = [i for i, p in enumerate(prompts) if not toxic_keyword_hit(self.keyword, p)]
         if open_idx:
             probs = self.probabilities([prompts[i] for i in open_idx])
             for row, i in zip(probs, open_idx):
