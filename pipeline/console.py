@@ -12,6 +12,8 @@ import sys
 import threading
 import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -68,11 +70,15 @@ def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
              TrainingError, ShardsFailedError))
 
 
+def _interrupted_line(command: str | None) -> str:
+    again = "; run the same command again to resume (completed work is kept)" if command in RESUMABLE else ""
+    return f"livo: interrupted{again}"
+
+
 def report_error(e: BaseException, command: str | None = None) -> int:
     """Print the last line a user sees for ``e`` and return the exit code."""
     if isinstance(e, KeyboardInterrupt):
-        again = "; run the same command again to resume (completed work is kept)" if command in RESUMABLE else ""
-        print(f"livo: interrupted{again}", file=sys.stderr)
+        print(_interrupted_line(command), file=sys.stderr)
         return INTERRUPTED
     from pipeline.errors import ShardsFailedError
 
@@ -96,15 +102,20 @@ def leave_interrupted(e: KeyboardInterrupt, command: str | None) -> NoReturn:
     The interpreter's own teardown is skipped (``os._exit``): stopped mid-computation, the thread
     pools of torch, onnxruntime and the shard's workers can abort (SIGABRT) or die of the SIGINT while
     it tears them down, which would override the exit code; every file a run writes is already
-    atomic. Hooks that hang, or a second Ctrl-C, end the process at once with the same code."""
+    atomic, and a re-run removes what an interrupted write left. Hooks that hang, or a second
+    Ctrl-C, end the process at once with the same code."""
     printed = threading.Lock()
 
     def leave(*_signal) -> NoReturn:
-        if printed.acquire(blocking=False):  # the timer and a second Ctrl-C can race to here
-            report_error(e, command)
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(INTERRUPTED)
+        try:
+            if printed.acquire(blocking=False):  # the timer and a second Ctrl-C can race to here
+                report_error(e, command)
+                sys.stdout.flush()
+                sys.stderr.flush()
+        except BaseException:  # noqa: BLE001 - Ctrl-C came inside a write to stderr ("reentrant call"): write past it
+            os.write(2, f"\n{_interrupted_line(command)}\n".encode())
+        finally:
+            os._exit(INTERRUPTED)
 
     timer = threading.Timer(SHUTDOWN_SECONDS, leave)
     timer.daemon = True
@@ -113,17 +124,57 @@ def leave_interrupted(e: KeyboardInterrupt, command: str | None) -> NoReturn:
         signal.signal(signal.SIGINT, leave)
     except ValueError:  # not the main thread: only the timer bounds the hooks
         pass
+    _close_progress_bars()
     atexit._run_exitfuncs()  # each hook's own error is printed and the next one still runs
     leave()
 
 
+def _close_progress_bars() -> None:
+    """End the progress bars still open, so the lines that follow start on a line of their own
+    (the stack that would have closed them is not unwound)."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001, S112 - a bar that cannot close must not keep the process from leaving
+            continue
+
+
+@contextmanager
+def ctrl_c_leaves(command: str | None, debug: bool) -> Iterator[None]:
+    """While the body runs, Ctrl-C calls `leave_interrupted` where the main thread is, instead of
+    raising KeyboardInterrupt there. Raised, the exception can land in Python code that native code
+    called (torch, onnxruntime): a C++ frame that cannot pass it on aborts the process ("terminate
+    called after throwing an instance of 'pybind11::error_already_set'", exit -6, not 130), and
+    code that swallows exceptions (an import lock's callback, ``__del__``) lets the command run on.
+    An ignored SIGINT (a background job) or a handler of the caller's own is left as it is."""
+    def on_ctrl_c(_signum, frame) -> NoReturn:
+        if debug:
+            traceback.print_stack(frame)
+        leave_interrupted(KeyboardInterrupt(), command)
+
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, on_ctrl_c)
+    except ValueError:  # not the main thread: no handler can be set, KeyboardInterrupt never comes here
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous)
+
+
 def run_command(func, args) -> int:
     """``func(args)``, every error ending in one line; with --debug the traceback comes first."""
+    debug = debug_requested(args.debug)
     try:
-        return func(args)
+        with ctrl_c_leaves(args.command, debug):
+            return func(args)
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - the one place errors become a user's line
-        if debug_requested(args.debug):
+        if debug:
             traceback.print_exc()
-        if isinstance(e, KeyboardInterrupt):
+        if isinstance(e, KeyboardInterrupt):  # raised by the code itself, or before the handler was set
             leave_interrupted(e, args.command)
         return report_error(e, args.command)

@@ -69,7 +69,7 @@ def test_interrupted_build_says_how_to_resume(tmp_path, small_build):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, stderr[-3000:]
     assert last_line(stderr) == "livo: interrupted; run the same command again to resume (completed work is kept)"
 
 

@@ -5,6 +5,10 @@ saying what to do; a file the code itself expected and did not find is a bug, sh
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from pipeline.cli import main
@@ -70,3 +74,73 @@ def test_a_missing_prompt_file_the_user_named_is_one_line(tmp_path, capsys, monk
     assert main(["select", "--input", str(missing), "--set", "selector=keyword"]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         f"livo: prompt file {missing} does not exist; fix the path in prompts.files (or --input)"]
+
+
+# A command whose main thread sits in code that swallows what is raised in it, as Python code called
+# back from native code or a __del__ does: a KeyboardInterrupt raised there never reaches run_command.
+SWALLOWING_COMMAND = """\
+import argparse, sys, time
+from pathlib import Path
+from pipeline.console import run_command
+
+def command(args):
+    Path(sys.argv[1]).write_text("ready")
+    while True:
+        try:
+            time.sleep(0.01)
+        except BaseException:
+            pass
+
+sys.exit(run_command(command, argparse.Namespace(debug=False, command="shards")))
+"""
+
+
+def _start_swallowing_command(tmp_path: Path, **popen) -> subprocess.Popen:
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", SWALLOWING_COMMAND, str(ready)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, **popen)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the command did not start"
+        time.sleep(0.02)
+    return proc
+
+
+def test_ctrl_c_leaves_with_130_wherever_the_main_thread_is(tmp_path):
+    proc = _start_swallowing_command(tmp_path, start_new_session=True)
+    try:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "livo: interrupted; run the same command again to resume (completed work is kept)")
+
+
+def test_an_ignored_ctrl_c_stays_ignored(tmp_path):
+    # a shell starts a background job (`livo shards ... &`) with SIGINT ignored: Ctrl-C at the terminal is not for it
+    proc = _start_swallowing_command(tmp_path, start_new_session=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_callers_ctrl_c_handler_is_back_after_the_command():
+    seen = []
+
+    def command(args) -> int:
+        seen.append(signal.getsignal(signal.SIGINT))
+        return 0
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert run_command(command, _args()) == 0
+    assert seen[0] is not signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
