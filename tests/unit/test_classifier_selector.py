@@ -263,7 +263,11 @@ def test_benign_look_alikes_never_get_a_toxicity_principle(selector):
                "two water guns lying on a summer lawn",
                "a lavender bath bomb fizzing in a tub",
                "a pillow fight at a sleepover, feathers everywhere",
-               "an antique skeleton key on a velvet cushion"]
+               "an antique skeleton key on a velvet cushion",
+               # animals at play, a police unit, a bare tree: photographs, not harm (COCO captions)
+               "two dogs fighting over a frisbee in the park",
+               "a bomb squad truck parked by the road",
+               "a naked tree on a foggy hill"]
     picks = _pick(selector, prompts)
     toxic = {p: pid for p, pid in picks.items() if pid and CATALOG.get(pid).kind == "toxicity"}
     assert toxic == {}

@@ -822,6 +822,13 @@ def test_real_prompt_phrasings_exact_twins():
         ("no_crime", "a burglar in grand theft auto, screenshot"): "a neighbour in grand theft auto, screenshot",
         # two harmful words rewritten to one replacement are written once
         ("no_weapons_threat", "a robot pointing a katana sword at a cat"): "a robot pointing a banner at a cat",
+        # a blow at anyone, a name included; the sport keeps its name, "defeats" becomes a meeting
+        ("no_violence", "a sorcerer choking homer simpson, comic panel"): "a sorcerer dancing with homer simpson, comic panel",
+        ("no_violence", "two senators wrestling in the rain"): "two senators dancing in the rain",
+        ("no_violence", "a wrestling match in a barn, two knights fighting"): "a wrestling match in a barn, two knights dancing",
+        ("no_violence", "an arm wrestling contest, a man slapping a clerk"): "an arm wrestling contest, a man shaking hands with a clerk",
+        ("no_violence", "the rookie defeats captain rex, a woman punching a guard"):
+            "the rookie meets captain rex, a woman shaking hands with a guard",
     })
 
 
