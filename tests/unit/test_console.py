@@ -108,7 +108,9 @@ def _start_swallowing_command(tmp_path: Path, **popen) -> subprocess.Popen:
 
 
 def test_ctrl_c_leaves_with_130_wherever_the_main_thread_is(tmp_path):
-    proc = _start_swallowing_command(tmp_path, start_new_session=True)
+    # SIGINT at its default in the child, as in a terminal, even when the suite runs as a background job
+    proc = _start_swallowing_command(tmp_path, start_new_session=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
@@ -140,7 +142,10 @@ def test_the_callers_ctrl_c_handler_is_back_after_the_command():
         seen.append(signal.getsignal(signal.SIGINT))
         return 0
 
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert run_command(command, _args()) == 0
-    assert seen[0] is not signal.default_int_handler
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, also under `make test &`
+    try:
+        assert run_command(command, _args()) == 0
+        assert seen[0] is not signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
