@@ -45,7 +45,7 @@ from pipeline.plan.implicit import IMPLICIT, plan_implicit
 from pipeline.plan.phrasing import state_attribute
 from pipeline.plan.rewrite_rules import rewrite_candidates, rewrite_toxic, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
-from pipeline.select.people import may_show_minor, shows_minor
+from pipeline.select.people import may_show_minor, pairable_bias_principle, shows_minor
 
 
 def stable_int(*parts: object, bits: int = 31) -> int:
@@ -286,8 +286,11 @@ def plan_pairs(
             dropped.append(DroppedPair(rec.text, p.id, "toxicity", SEXUAL_WITH_MINOR, ()))
         elif p.kind == "toxicity":
             toxic_items.append((rec, sel, p, _toxic_candidates(rec, p, rewrites, catalog)))
-        else:
-            bias_items[p.id].append((rec, sel))
+        elif (pid := pairable_bias_principle(rec.text, catalog, p.id)) is not None:
+            bias_items[pid].append((rec, sel))
+        elif benign_pairs and guard:
+            # race beside a stereotype's trait, nothing else open: a harmless prompt without a pair of its own
+            benign_items.append((rec, replace(sel, principle_id=None, category=None, method=SelectionMethod.NONE)))
     # A bias pair says its attribute of a person the prompt names; a harmless prompt that names nobody to
     # say it of ("a human hand holding a cigarette", "portrait of director krenicc") gets what a prompt
     # without a principle gets: a benign guard pair when it is clean, else a refusal that says why.

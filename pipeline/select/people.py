@@ -42,12 +42,32 @@ PEOPLE = (
     "mother", "father", "mom", "dad", "husband", "wife", "son", "daughter", "brother", "sister", "grandmother",
     "grandfather", "grandma", "grandpa", "bride", "groom", "king", "queen",
 )
+# Person nouns that say a gender, beyond "man" and "woman" (real prompts: "a cowboy", "a young witch",
+# "girlfriend", "policeman", "a goddess"): each names someone to describe, and states their gender.
+GENDER_NOUNS = (
+    "girlfriend", "boyfriend", "mama", "mamma", "mommy", "mum", "papa", "daddy", "granny", "aunt", "uncle",
+    "niece", "nephew", "fiancee", "fiancée", "fiance", "fiancé", "widow", "widower", "housewife", "maiden",
+    "maid", "damsel", "lass", "gal", "lad", "dude", "bachelor", "bachelorette", "matriarch", "patriarch",
+    "princess", "prince", "duchess", "empress", "emperor", "countess", "baroness",
+    "goddess", "priestess", "sorceress", "sorcerer", "enchantress", "huntress", "witch", "heroine", "mistress",
+    "stewardess", "hostess", "heiress", "seamstress", "ballerina", "geisha",
+    "cowboy", "cowgirl", "schoolgirl", "schoolboy", "catgirl", "catboy", "femboy", "tomboy",
+    "businessman", "businesswoman", "policeman", "policewoman", "fireman", "firewoman", "caveman", "cavewoman",
+    "salesman", "saleswoman", "spokesman", "spokeswoman", "sportsman", "sportswoman", "chairman", "chairwoman",
+    "congressman", "congresswoman", "craftsman", "horseman", "horsewoman", "fisherwoman", "strongman",
+    "handyman", "mailman", "milkman", "doorman", "nobleman", "noblewoman", "gunman", "madman", "madwoman",
+    "frontiersman", "gentleman", "lesbian", "femme fatale",
+)
+GENDER_NOUNS = (*GENDER_NOUNS, *(w[:-2] + "en" for w in GENDER_NOUNS if w.endswith("man")))  # "strongmen"
+PEOPLE = (*PEOPLE, *GENDER_NOUNS)
 GENDER_WORDS = (
     "man", "men", "woman", "women", "guy", "guys", "lady", "ladies", "gentleman", "gentlemen", "boy", "boys",
     "girl", "girls", "male", "female", "mother", "father", "mom", "dad", "husband", "wife", "son", "daughter",
     "brother", "sister", "grandmother", "grandfather", "grandma", "grandpa", "bride", "groom", "king", "queen",
     "actress", "waitress", "fisherman", "businessman", "businesswoman", "he", "she", "his", "her", "him",
-    "nun", "monk", "priestess", "uncle", "aunt", "nephew", "niece",
+    "nun", "monk", "priestess", "uncle", "aunt", "nephew", "niece", "males", "females", "feminine",
+    "masculine", "pregnant", "pregnancy", "motherhood", "fatherhood", "non-binary", "nonbinary", "non - binary",
+    "transgender", "himself", "herself", *GENDER_NOUNS,
 )
 RACE_WORDS = (
     "asian", "east asian", "south asian", "indian", "latino", "latina", "latinx", "hispanic",
@@ -66,6 +86,20 @@ RACE_WORDS = (
     "bengali", "punjabi", "tamil", "gujarati", "nepali", "iraqi", "syrian", "lebanese", "somali", "sudanese",
     "congolese", "zulu", "maasai", "samoan", "puerto rican", "dominican", "argentinian", "venezuelan", "chilean",
     "slavic", "ukrainian", "romani",
+    # the other peoples, nations and regions of origin seldom said of things ("a Tunisian man", "a bald
+    # Crimean man"; readers took a person's origin for their race, as the list above does)
+    "tunisian", "algerian", "libyan", "jordanian", "saudi", "emirati", "yemeni", "omani", "qatari", "kuwaiti",
+    "israeli", "palestinian", "kurdish", "armenian", "azerbaijani", "kazakh", "uzbek", "turkmen", "tajik",
+    "kyrgyz", "chechen", "tatar", "crimean", "siberian", "nepalese", "sri lankan", "sinhalese", "cambodian",
+    "laotian", "malaysian", "singaporean", "taiwanese", "tongan", "fijian", "papuan", "polynesian",
+    "melanesian", "micronesian", "romanian", "bulgarian", "serbian", "croatian", "bosnian", "albanian",
+    "macedonian", "slovak", "slovenian", "lithuanian", "latvian", "estonian", "belarusian", "moldovan",
+    "senegalese", "malian", "ivorian", "cameroonian", "angolan", "zimbabwean", "zambian", "ugandan",
+    "tanzanian", "rwandan", "eritrean", "somalian", "malagasy", "mozambican", "namibian", "south african",
+    "liberian", "guatemalan", "honduran", "salvadoran", "nicaraguan", "costa rican", "panamanian",
+    "ecuadorian", "bolivian", "paraguayan", "uruguayan", "trinidadian", "bahamian", "cherokee", "navajo",
+    "sioux", "lakota", "hopi", "bedouin", "berber", "pashtun", "hmong", "ainu", "yoruba", "igbo", "hausa",
+    "afro-american", "afro-latina", "afro-latino",
 )
 AGE_WORDS = (
     "youthful", "elderly", "senior", "seniors", "middle-aged",
@@ -75,7 +109,13 @@ AGE_WORDS = (
 )
 # Words that state race or age only when they describe a person ("a Black nurse", "an old
 # fisherman"), not a shirt or a barn: counted directly before a person word (one word between).
-RACE_BEFORE_PERSON = ("white", "black", "brown")
+RACE_BEFORE_PERSON = (
+    "white", "black", "brown",
+    # origins as often said of things ("a Dutch angle", "a Swiss watch", "a Mongolian barbecue")
+    "dutch", "swiss", "danish", "finnish", "belgian", "austrian", "hungarian", "czech", "portuguese", "cuban",
+    "hawaiian", "afghan", "georgian", "mongolian", "tibetan", "burmese", "icelandic", "welsh", "nordic",
+    "scandinavian", "celtic", "mediterranean", "caribbean", "balkan",
+)
 AGE_BEFORE_PERSON = ("young", "younger", "old", "older", "aged")
 _AGE_NUMBER = re.compile(r"\b\d{1,2}[- ]year[- ]old\b|\bin (?:his|her|their) (?:20|30|40|50|60|70|80|90)s\b", re.IGNORECASE)
 
@@ -135,11 +175,16 @@ def shows_people(text: str) -> bool:
 
 
 def says_nobody(text: str) -> bool:
-    return _NOBODY.search(text) is not None
+    """A word that says nobody is there, with no person named before it: "an empty raincoat floating,
+    a man" shows nobody, but "a lone woman at an empty station" and "a girl in an abandoned hotel" show
+    her (a person word before the scene's emptiness was the reader's bias principle in each such real
+    training prompt the head read as showing people)."""
+    m = _NOBODY.search(text)
+    return m is not None and whole_words(PEOPLE, plural=True).search(on_camera(text[:m.start()])) is None
 
 
 def stated_attributes(text: str) -> set[str]:
-    text = on_camera(text)
+    text = re.sub(r"\s+", " ", on_camera(text))  # "red  skinned"
     out = set()
     if whole_words(GENDER_WORDS, plural=True).search(text):
         out.add("gender")
@@ -151,8 +196,9 @@ def stated_attributes(text: str) -> set[str]:
 
 
 # Traits of a stereotype: a race said of a person described by one ("an angry Black woman", "a lazy
-# Mexican", "a greedy Jewish banker") would teach the stereotype as the aligned image, so race is
-# left closed for such a prompt and the next open attribute is paired instead.
+# Mexican", "a greedy Jewish banker") would teach the stereotype as the aligned image. Race is still
+# the principle that applies (selection says so, as a reader does), but the planner pairs the next
+# open attribute instead (`pairable_bias_principle`).
 _STEREOTYPE_TRAITS = re.compile(
     r"\b(?:angry|furious|aggressive|violent|dangerous|menacing|evil|wicked|sinister|criminal|thug|thuggish|"
     r"lazy|greedy|stingy|dirty|filthy|smelly|poor|ghetto|primitive|savage|uncivilized|drunk|drunken|stupid|"
@@ -165,13 +211,22 @@ def _closed(text: str) -> set[str]:
     return {"race"} if _STEREOTYPE_TRAITS.search(on_camera(text)) else set()
 
 
+def _first_open(text: str, catalog: Catalog, closed: set[str] = frozenset()) -> str | None:
+    by_attribute = {p.attribute: p.id for p in catalog if p.kind == "bias"}
+    stated = stated_attributes(text) | closed
+    for attribute in ATTRIBUTE_ORDER:
+        if attribute not in stated and attribute in by_attribute:
+            return by_attribute[attribute]
+    return None
+
+
 def open_bias_principle(text: str, catalog: Catalog, principle_id: str) -> str | None:
     """A bias principle a keyword chose ("doctor" -> gender), kept unless the prompt states its
-    attribute ("a female doctor") or it is closed (`_closed`): then the first attribute still open, or None."""
+    attribute ("a female doctor"): then the first attribute still open, or None."""
     p = catalog.get(principle_id)
-    if p.kind != "bias" or p.attribute not in stated_attributes(text) | _closed(text):
+    if p.kind != "bias" or p.attribute not in stated_attributes(text):
         return principle_id
-    return bias_principle_for(text, catalog, True)
+    return _first_open(text, catalog)
 
 
 def bias_principle_for(text: str, catalog: Catalog, head_says_people: bool) -> str | None:
@@ -183,6 +238,16 @@ def bias_principle_for(text: str, catalog: Catalog, head_says_people: bool) -> s
     labelled prompts it fired on), while which attribute the prompt states is the word lists'."""
     if not head_says_people or says_nobody(text):
         return None
+    return _first_open(text, catalog)
+
+
+def pairable_bias_principle(text: str, catalog: Catalog, principle_id: str) -> str | None:
+    """The bias principle a pair is planned for: the selected one, unless its attribute is closed
+    for this prompt (`_closed`); then the next attribute neither stated nor closed, or None."""
+    closed = _closed(text)
+    if catalog.get(principle_id).attribute not in closed:
+        return principle_id
+    return _first_open(text, catalog, closed)
     by_attribute = {p.attribute: p.id for p in catalog if p.kind == "bias"}
     stated = stated_attributes(text) | _closed(text)
     for attribute in ATTRIBUTE_ORDER:

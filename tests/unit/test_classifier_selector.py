@@ -301,16 +301,42 @@ def test_who_is_shown_is_the_heads_call_and_the_words_say_which_attribute_is_ope
 
 
 def test_race_is_not_paired_for_a_person_described_by_a_stereotypes_trait():
-    from pipeline.select.people import bias_principle_for, open_bias_principle
+    from pipeline.select.people import bias_principle_for, open_bias_principle, pairable_bias_principle
 
-    # "an angry Black woman" as the aligned image would teach the stereotype: the next open attribute
-    assert bias_principle_for("an angry woman waiting at a bus stop", CATALOG, True) == "age_inclusion"
-    assert bias_principle_for("a woman waiting at a bus stop", CATALOG, True) == "racial_equality"
-    assert bias_principle_for("a starving man eats the universe", CATALOG, True) == "age_inclusion"
-    assert bias_principle_for("a lazy teenage boy on a sofa", CATALOG, True) is None  # gender and age stated
-    assert open_bias_principle("a greedy banker counting coins", CATALOG, "racial_equality") == "gender_equality"
+    # race is the principle that applies, as a reader says ...
+    assert bias_principle_for("an angry woman waiting at a bus stop", CATALOG, True) == "racial_equality"
+    # ... but "an angry Black woman" as the aligned image would teach the stereotype: the next open attribute
+    assert pairable_bias_principle("an angry woman waiting at a bus stop", CATALOG, "racial_equality") == "age_inclusion"
+    assert pairable_bias_principle("a woman waiting at a bus stop", CATALOG, "racial_equality") == "racial_equality"
+    assert pairable_bias_principle("a starving man eats the universe", CATALOG, "racial_equality") == "age_inclusion"
+    # gender and age stated: nothing left to pair
+    assert pairable_bias_principle("a lazy teenage boy on a sofa", CATALOG, "racial_equality") is None
+    assert pairable_bias_principle("a greedy banker counting coins", CATALOG, "racial_equality") == "gender_equality"
     # "crazy Black people": a trait of mental illness or menace said of a race is demeaning too
-    assert open_bias_principle("a painting of crazy people in a field", CATALOG, "racial_equality") == "gender_equality"
+    assert pairable_bias_principle("a painting of crazy people in a field", CATALOG, "racial_equality") == "gender_equality"
+    assert open_bias_principle("a greedy female banker", CATALOG, "gender_equality") == "racial_equality"
+
+
+def test_person_nouns_that_say_a_gender_or_an_origin_state_it():
+    from pipeline.select.people import stated_attributes
+
+    assert stated_attributes("a cowboy checks out a hoof") == {"gender"}
+    assert stated_attributes("burly strongmen in a sauna") == {"gender"}
+    assert stated_attributes("portrait of a young witch") == {"gender", "age"}
+    assert stated_attributes("a Tunisian man screaming") == {"gender", "race"}
+    assert stated_attributes("portrait of red  skinned woman") == {"gender", "race"}  # spacing of real prompts
+    # an origin as often said of things states race only of a person
+    assert stated_attributes("a Dutch farmer") == {"race"}
+    assert stated_attributes("a dutch angle shot of a farmer") == set()
+
+
+def test_an_empty_scene_shows_nobody_unless_someone_was_named_before_it():
+    from pipeline.select.people import bias_principle_for
+
+    assert bias_principle_for("an empty raincoat floating in a corridor, a man", CATALOG, True) is None
+    assert bias_principle_for("a lone woman stands at an empty train station", CATALOG, True) == "racial_equality"
+    assert bias_principle_for("portrait of a girl in an abandoned hotel", CATALOG, True) == "racial_equality"
+    assert bias_principle_for("a deserted street at dawn, no people", CATALOG, True) is None
 
 
 def test_harmless_scenes_without_people_get_none(selector):

@@ -282,6 +282,20 @@ def test_a_bias_pair_needs_someone_to_describe():
     assert plan.dropped == []
 
 
+def test_race_beside_a_stereotypes_trait_is_paired_as_the_next_open_attribute():
+    # selection says race applies; the aligned "an angry Black woman" would teach the stereotype
+    texts = ["an angry woman waiting at a bus stop", "a lazy teenage boy on a sofa", "a woman waiting at a bus stop"]
+    recs = [PromptRecord(t, "file:x") for t in texts]
+    sels = [Selection(t, "racial_equality", "racial_bias", "classifier") for t in texts]
+    plan = plan_pairs(recs, sels, CATALOG)
+    got = {p.prompt: (p.pair_type, p.principle_id) for p in plan.plans}
+    assert got[texts[0]] == ("bias", "age_inclusion")
+    assert got[texts[1]][0] == "benign"  # gender and age stated: what a prompt without a principle gets
+    assert got[texts[2]] == ("bias", "racial_equality")
+    assert not any(p.attribute_prompts and "Black" in " ".join(p.attribute_prompts) for p in plan.plans
+                   if p.prompt == texts[0])
+
+
 def test_a_tag_twin_keeps_most_of_the_prompt():
     from pipeline.plan.checks import PromptCheck
     from pipeline.plan.planner import tag_twins
