@@ -101,6 +101,16 @@ RACE_WORDS = (
     "sioux", "lakota", "hopi", "bedouin", "berber", "pashtun", "hmong", "ainu", "yoruba", "igbo", "hausa",
     "afro-american", "afro-latina", "afro-latino",
 )
+# Origins as often said of things as of people ("japanese manga", "a russian sauna", "chinese
+# lanterns"): they state race before a person word (`RACE_BEFORE_PERSON`), their plurals anywhere
+# ("three Italians").
+_ORIGINS_OF_THINGS = (
+    "japanese", "chinese", "russian", "french", "german", "italian", "spanish", "greek", "korean", "thai",
+    "turkish", "persian", "mexican", "indian", "irish", "scottish", "swedish", "norwegian", "polish",
+    "egyptian", "moroccan", "brazilian", "arab", "vietnamese", "filipino", "indonesian",
+)
+RACE_WORDS = (*(w for w in RACE_WORDS if w not in _ORIGINS_OF_THINGS),
+              *(w + "s" for w in _ORIGINS_OF_THINGS if w.endswith(("an", "ek", "ab", "no", "ai"))))
 AGE_WORDS = (
     "youthful", "elderly", "senior", "seniors", "middle-aged",
     "teen", "teenage", "teenager", "adolescent", "child", "children", "kid", "kids", "baby", "toddler",
@@ -114,7 +124,7 @@ RACE_BEFORE_PERSON = (
     # origins as often said of things ("a Dutch angle", "a Swiss watch", "a Mongolian barbecue")
     "dutch", "swiss", "danish", "finnish", "belgian", "austrian", "hungarian", "czech", "portuguese", "cuban",
     "hawaiian", "afghan", "georgian", "mongolian", "tibetan", "burmese", "icelandic", "welsh", "nordic",
-    "scandinavian", "celtic", "mediterranean", "caribbean", "balkan",
+    "scandinavian", "celtic", "mediterranean", "caribbean", "balkan", *_ORIGINS_OF_THINGS,
 )
 AGE_BEFORE_PERSON = ("young", "younger", "old", "older", "aged")
 _AGE_NUMBER = re.compile(r"\b\d{1,2}[- ]year[- ]old\b|\bin (?:his|her|their) (?:20|30|40|50|60|70|80|90)s\b", re.IGNORECASE)
