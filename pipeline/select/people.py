@@ -99,7 +99,7 @@ RACE_WORDS = (
     "liberian", "guatemalan", "honduran", "salvadoran", "nicaraguan", "costa rican", "panamanian",
     "ecuadorian", "bolivian", "paraguayan", "uruguayan", "trinidadian", "bahamian", "cherokee", "navajo",
     "sioux", "lakota", "hopi", "bedouin", "berber", "pashtun", "hmong", "ainu", "yoruba", "igbo", "hausa",
-    "afro-american", "afro-latina", "afro-latino",
+    "afro-american", "afro-latina", "afro-latino", "filipina", "chicana", "chicano",
 )
 # Origins as often said of things as of people ("japanese manga", "a russian sauna", "chinese
 # lanterns"): they state race before a person word (`RACE_BEFORE_PERSON`), their plurals anywhere
