@@ -169,7 +169,8 @@ _LIKENESS_BEFORE = re.compile(rf"\b(?:shaped (?:as|like)|in the (?:shape|form) o
 # plush boy", "an alien woman") or what it is made of after it ("a girl made of clouds and sky").
 _THING_BEFORE = re.compile(rf"\b(?:{_FIGURES}|robot|robotic|android|mecha|fumo|clay|wooden|origami|lego|cardboard|"
                            r"skeleton|alien|ghost|ghostly|phantom|spectral|zombie|undead|vampire|werewolf|demon|elf|"
-                           r"elven|orc|goblin|cyborg|humanoid)[\s-]+$", re.IGNORECASE)
+                           r"elven|orc|goblin|cyborg|humanoid|animatronic|automaton|marionette|porcelain)[\s-]+$",
+                           re.IGNORECASE)
 _MADE_OF_AFTER = re.compile(r"(?:'s)?\s+(?:made|formed|carved|built)\s+(?:of|from|out of)\b", re.IGNORECASE)
 
 

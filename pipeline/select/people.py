@@ -145,7 +145,11 @@ _OFF_CAMERA = re.compile(
     rf"\b(?:(?:shot|photographed|painted|drawn|filmed|taken|made|art|artwork|photo|painting|illustration)\s+)?by\s+"
     rf"(?:an?\s+|the\s+)?(?:[\w-]+\s+){{0,2}}?{_MAKERS}\b"
     rf"|\b(?:professional|award[- ]winning|famous|renowned|master|expert|fashion|wildlife|magnum|national geographic|"
-    rf"street|portrait|wedding)\s+(?:[\w-]+\s+)?{_MAKERS}\b",
+    rf"street|portrait|wedding)\s+(?:[\w-]+\s+)?{_MAKERS}\b"
+    # whoever made the thing shown ("lines written by a madman", "a vase painted by a young woman")
+    rf"|\b(?:written|drawn|painted|sketched|scribbled|photographed|filmed|made|designed|sculpted|carved|"
+    rf"knitted|sewn|built|crafted|created)\s+by\s+(?:an?\s+|the\s+|my\s+|his\s+|her\s+)?(?:[\w-]+\s+){{0,2}}?"
+    rf"{whole_words(PEOPLE, plural=True).pattern}",
     re.IGNORECASE)
 # A scene that says nobody is in it ("an empty raincoat", "no people", "deserted street").
 _NOBODY = re.compile(r"\b(?:no (?:people|humans?|persons?|one|figures?)|nobody|no-one|without (?:people|humans|anyone)|"

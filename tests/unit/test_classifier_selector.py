@@ -298,6 +298,9 @@ def test_who_is_shown_is_the_heads_call_and_the_words_say_which_attribute_is_ope
     # image makers in quality tags state nothing about who is shown
     assert stated_attributes("a cat on a sofa, award-winning female photographer") == set()
     assert on_camera("a lake, shot by a professional photographer").strip() == "a lake,"
+    # nor does whoever made the thing shown
+    assert stated_attributes("scribbled lines written by a madman, a vase painted by an old woman") == set()
+    assert stated_attributes("a woman shot by a man") == {"gender"}
 
 
 def test_race_is_not_paired_for_a_person_described_by_a_stereotypes_trait():

@@ -119,6 +119,7 @@ def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, princi
     ("portrait of a ghost man screaming, black and white photography", "racial_equality"),  # no human
     ("an elven archer in a moonlit forest", "racial_equality"),
     ("a cute plush of a girl holding a cup of tea, anime girl", "racial_equality"),  # the likeness, named again
+    ("photorealistic animatronic girl render, visual novel", "racial_equality"),
 ])
 def test_no_attribute_for_a_body_part_a_likeness_or_a_mixed_group(prompt, principle):
     value = next(iter(CATALOG.get(principle).attribute_phrases))
