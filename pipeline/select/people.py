@@ -191,8 +191,8 @@ def shows_people(text: str) -> bool:
 def says_nobody(text: str) -> bool:
     """A word that says nobody is there, with no person named before it: "an empty raincoat floating,
     a man" shows nobody, but "a lone woman at an empty station" and "a girl in an abandoned hotel" show
-    her (a person word before the scene's emptiness was the reader's bias principle in each such real
-    training prompt the head read as showing people)."""
+    her (a reader gave a bias principle to each of the 4 real training prompts with a person word
+    before the emptiness that the head, out of fold, read as showing people)."""
     m = _NOBODY.search(text)
     return m is not None and whole_words(PEOPLE, plural=True).search(on_camera(text[:m.start()])) is None
 
@@ -225,7 +225,7 @@ def _closed(text: str) -> set[str]:
     return {"race"} if _STEREOTYPE_TRAITS.search(on_camera(text)) else set()
 
 
-def _first_open(text: str, catalog: Catalog, closed: set[str] = frozenset()) -> str | None:
+def _first_open(text: str, catalog: Catalog, closed: frozenset[str] | set[str] = frozenset()) -> str | None:
     by_attribute = {p.attribute: p.id for p in catalog if p.kind == "bias"}
     stated = stated_attributes(text) | closed
     for attribute in ATTRIBUTE_ORDER:
@@ -262,9 +262,3 @@ def pairable_bias_principle(text: str, catalog: Catalog, principle_id: str) -> s
     if catalog.get(principle_id).attribute not in closed:
         return principle_id
     return _first_open(text, catalog, closed)
-    by_attribute = {p.attribute: p.id for p in catalog if p.kind == "bias"}
-    stated = stated_attributes(text) | _closed(text)
-    for attribute in ATTRIBUTE_ORDER:
-        if attribute not in stated and attribute in by_attribute:
-            return by_attribute[attribute]
-    return None
