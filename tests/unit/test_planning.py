@@ -292,8 +292,6 @@ def test_race_beside_a_stereotypes_trait_is_paired_as_the_next_open_attribute():
     assert got[texts[0]] == ("bias", "age_inclusion")
     assert got[texts[1]][0] == "benign"  # gender and age stated: what a prompt without a principle gets
     assert got[texts[2]] == ("bias", "racial_equality")
-    assert not any(p.attribute_prompts and "Black" in " ".join(p.attribute_prompts) for p in plan.plans
-                   if p.prompt == texts[0])
 
 
 def test_a_tag_twin_keeps_most_of_the_prompt():
