@@ -56,7 +56,7 @@ GENDER_NOUNS = (
     "salesman", "saleswoman", "spokesman", "spokeswoman", "sportsman", "sportswoman", "chairman", "chairwoman",
     "congressman", "congresswoman", "craftsman", "horseman", "horsewoman", "fisherwoman", "strongman",
     "handyman", "mailman", "milkman", "doorman", "nobleman", "noblewoman", "gunman", "madman", "madwoman",
-    "frontiersman", "gentleman", "lesbian", "femme fatale",
+    "frontiersman", "lesbian", "femme fatale",
 )
 GENDER_NOUNS = (*GENDER_NOUNS, *(w[:-2] + "en" for w in GENDER_NOUNS if w.endswith("man")))  # "strongmen"
 PEOPLE = (*PEOPLE, *GENDER_NOUNS)
@@ -64,19 +64,15 @@ GENDER_WORDS = (
     "man", "men", "woman", "women", "guy", "guys", "lady", "ladies", "gentleman", "gentlemen", "boy", "boys",
     "girl", "girls", "male", "female", "mother", "father", "mom", "dad", "husband", "wife", "son", "daughter",
     "brother", "sister", "grandmother", "grandfather", "grandma", "grandpa", "bride", "groom", "king", "queen",
-    "actress", "waitress", "fisherman", "businessman", "businesswoman", "he", "she", "his", "her", "him",
-    "nun", "monk", "priestess", "uncle", "aunt", "nephew", "niece", "males", "females", "feminine",
+    "actress", "waitress", "fisherman", "he", "she", "his", "her", "him", "nun", "monk", "males", "females", "feminine",
     "masculine", "pregnant", "pregnancy", "motherhood", "fatherhood", "non-binary", "nonbinary", "non - binary",
     "transgender", "himself", "herself", *GENDER_NOUNS,
 )
 RACE_WORDS = (
-    "asian", "east asian", "south asian", "indian", "latino", "latina", "latinx", "hispanic",
-    "african", "african american", "european", "caucasian", "arab", "middle eastern", "native american",
-    "indigenous", "pacific islander", "chinese", "japanese", "korean", "vietnamese", "thai", "filipino",
-    "indonesian", "pakistani", "bangladeshi", "nigerian", "kenyan", "ethiopian", "ghanaian", "mexican",
-    "brazilian", "colombian", "peruvian", "irish", "scottish", "italian", "greek", "swedish", "norwegian",
-    "russian", "polish", "german", "french", "spanish", "turkish", "persian", "iranian", "egyptian", "moroccan",
-    "jamaican", "haitian", "inuit", "maori", "aboriginal", "biracial", "multiracial", "mixed-race", "mixed race",
+    "asian", "east asian", "south asian", "latino", "latina", "latinx", "hispanic",
+    "african", "african american", "european", "caucasian", "middle eastern", "native american",
+    "indigenous", "pacific islander", "pakistani", "bangladeshi", "nigerian", "kenyan", "ethiopian", "ghanaian",
+    "colombian", "peruvian", "iranian", "jamaican", "haitian", "inuit", "maori", "aboriginal", "biracial", "multiracial", "mixed-race", "mixed race",
     # a skin colour says it as well ("pale skin": readers gave such prompts the next open attribute)
     "pale skin", "pale-skinned", "pale skinned", "dark skin", "dark-skinned", "dark skinned", "light-skinned",
     "light skinned", "fair-skinned", "fair skinned", "brown skin", "brown-skinned", "brown skinned", "olive skin",
@@ -109,8 +105,7 @@ _ORIGINS_OF_THINGS = (
     "turkish", "persian", "mexican", "indian", "irish", "scottish", "swedish", "norwegian", "polish",
     "egyptian", "moroccan", "brazilian", "arab", "vietnamese", "filipino", "indonesian",
 )
-RACE_WORDS = (*(w for w in RACE_WORDS if w not in _ORIGINS_OF_THINGS),
-              *(w + "s" for w in _ORIGINS_OF_THINGS if w.endswith(("an", "ek", "ab", "no", "ai"))))
+RACE_WORDS = (*RACE_WORDS, *(w + "s" for w in _ORIGINS_OF_THINGS if w.endswith(("an", "ek", "ab", "no", "ai"))))
 AGE_WORDS = (
     "youthful", "elderly", "senior", "seniors", "middle-aged",
     "teen", "teenage", "teenager", "adolescent", "child", "children", "kid", "kids", "baby", "toddler",
