@@ -82,9 +82,15 @@ class Principle(BaseModel):
     cue_words: list[str] = Field(default_factory=list)
     # Cue words that name a style, genre or mood ("horror", "demonic"): the twin of a pair of another
     # principle may keep them ("..., horror themed" stays in a gore twin); the rules of this principle
-    # still rewrite them in its own pairs. Cue words for things ("gun") and erotic moods ("sensual")
-    # are not styles: a twin keeps none of them.
+    # still rewrite them in its own pairs. Cue words for things ("gun") are `object_words`; erotic
+    # moods ("sensual") are neither: a twin keeps none of them.
     style_words: list[str] = Field(default_factory=list)
+    # Cue words for things that harm nobody merely shown or held ("sword", "knife", "gun": a sword held
+    # in a fantasy portrait threatens no one): the twin of another principle's pair keeps them where
+    # the selector still reads it as harmless ("a man with a sword fighting ..." -> "a man with a sword
+    # dancing with ..."), and replaces them too where it does not. This principle's own rules still
+    # rewrite them in its own pairs.
+    object_words: list[str] = Field(default_factory=list)
     violation_concepts: list[str] = Field(min_length=1)
     # toxicity
     safe_concepts: list[str] = Field(default_factory=list)
@@ -99,7 +105,8 @@ class Principle(BaseModel):
     # never a bare ", black" that reads as a colour.
     attribute_phrases: dict[str, AttributePhrase] = Field(default_factory=dict)
 
-    _norm = field_validator("keywords", "keyword_exceptions", "cue_words", "style_words", "violation_concepts", "safe_concepts",
+    _norm = field_validator("keywords", "keyword_exceptions", "cue_words", "style_words", "object_words",
+                            "violation_concepts", "safe_concepts",
                             "negative_concepts", "attribute_values")(
         classmethod(lambda cls, v: _nonblank(v))
     )
@@ -126,8 +133,9 @@ class Principle(BaseModel):
                                   f"{phrase!r} contains none of the keywords or cue words, so it excepts nothing")
         if overlap := sorted(set(self.keywords) & set(self.cue_words)):
             raise _FieldError("cue_words", f"{overlap} are keywords too; a word either decides (keywords) or not")
-        if extra := sorted(set(self.style_words) - set(self.cue_words)):
-            raise _FieldError("style_words", f"{extra} are not cue words of this principle; list them in cue_words too")
+        for name in ("style_words", "object_words"):
+            if extra := sorted(set(getattr(self, name)) - set(self.cue_words)):
+                raise _FieldError(name, f"{extra} are not cue words of this principle; list them in cue_words too")
         expected = kind_of(self.category)
         if self.kind != expected:
             raise _FieldError("kind", f"category {self.category!r} is of kind {expected!r}, not {self.kind!r}")
@@ -167,6 +175,10 @@ class Principle(BaseModel):
     def find_styles(self, text: str) -> set[str]:
         """The distinct style words (lower-cased) in `text`, outside keyword_exceptions."""
         return self._find(self.style_words, text) if self.style_words else set()
+
+    def find_objects(self, text: str) -> set[str]:
+        """The distinct object words (lower-cased) in `text`, outside keyword_exceptions."""
+        return self._find(self.object_words, text) if self.object_words else set()
 
     def _find(self, words: list[str], text: str) -> set[str]:
         if self.keyword_exceptions:

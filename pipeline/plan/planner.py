@@ -43,7 +43,7 @@ from pipeline.plan.checks import (
 )
 from pipeline.plan.implicit import IMPLICIT, plan_implicit
 from pipeline.plan.phrasing import state_attribute
-from pipeline.plan.rewrite_rules import rewrite_candidates, rewrite_toxic, tidy
+from pipeline.plan.rewrite_rules import rewrite_candidates, rule_twins, tidy
 from pipeline.records import PairPlan, PromptRecord, Selection, SelectionMethod
 from pipeline.select.people import may_show_minor, pairable_bias_principle, shows_minor
 
@@ -111,7 +111,7 @@ def apply_pack_categories(prompts: Sequence[PromptRecord], selections: Sequence[
 def _toxic_candidates(rec: PromptRecord, p: Principle, rewrites: Mapping[tuple[str, str], str],
                       catalog: Catalog) -> list[str]:
     twin = rec.aligned_text if rec.category_hint == p.category else None
-    found = [twin, rewrites.get((rec.text, p.id)), rewrite_toxic(rec.text, p, catalog)]
+    found = [twin, rewrites.get((rec.text, p.id)), *rule_twins(rec.text, p, catalog)]
     return list(dict.fromkeys(c for c in found if c))
 
 

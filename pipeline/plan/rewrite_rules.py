@@ -12,7 +12,8 @@ other toxicity principles run too. The keyword exceptions of every toxicity prin
 A twin is accepted only when it is clean: it differs from the prompt, has no keyword hit of
 any toxicity principle (``Principle.find_keywords``) and no toxicity rule still fires on it
 (a rule pattern is a harmful phrase, also where it holds no keyword: "bleeding from deep
-gashes"). Otherwise there is no rule-based twin: ``rewrite_toxic`` returns None. Appending a
+gashes"), though another principle's object words may stay ("a sword" held; a second twin replaces
+them too). Otherwise there is no rule-based twin: ``rule_twins`` is empty. Appending a
 safe suffix is never a fix: "neo-nazis harassing a family, welcoming and inclusive" still
 shows the harm and contradicts itself, so suffixes are not used at all (the aligned image's
 negative prompt already carries the principle's negative concepts).
@@ -122,14 +123,16 @@ def _keep_case(m: re.Match, out: str) -> str:
     return out
 
 
-def apply_rules(text: str, principle: Principle, keep_styles: Sequence[Principle] = ()) -> tuple[str, int]:
+def apply_rules(text: str, principle: Principle, keep_styles: Sequence[Principle] = (),
+                keep_objects: bool = False) -> tuple[str, int]:
     """One pass of a principle's rules over (masked) text; returns the text and how many fired. With
-    ``keep_styles`` (the toxicity principles), a match that is only a style word is left as it is."""
+    ``keep_styles`` (the toxicity principles), a match that is only a style word is left as it is, and
+    with ``keep_objects`` also one that is only an object word ("a sword")."""
     fired = 0
 
     def replace(m: re.Match, r: str) -> str:
         nonlocal fired
-        if keep_styles and _style_only(m.group(0), keep_styles):
+        if keep_styles and _harmless_alone(m, keep_styles, keep_objects):
             return m.group(0)
         fired += 1
         return _keep_case(m, m.expand(r))
@@ -139,28 +142,42 @@ def apply_rules(text: str, principle: Principle, keep_styles: Sequence[Principle
     return text, fired
 
 
-def rules_firing(text: str, catalog: Catalog) -> dict[str, list[str]]:
+def rules_firing(text: str, catalog: Catalog, *, keep_objects: bool = False) -> dict[str, list[str]]:
     """principle id -> the rule patterns of toxicity principles that still match ``text``
     (keyword exceptions masked): harm the rules know how to remove. A match that is only a style word
     with its context ("horror themed", "a demonic cyborg"; `Principle.style_words`) is not harm by
     itself: the rule rewrites it when its own principle was chosen for the prompt, but a gore twin need
     not turn "horror themed" into "fairy tale themed" to be clean (the selector still checks the twin as
-    a whole)."""
+    a whole). With ``keep_objects`` neither is a match that is only an object word ("a sword" held;
+    `Principle.object_words`)."""
     tox = toxicity_principles(catalog)
     masked = _Masked(text, tox).masked
     out: dict[str, list[str]] = {}
     for p in tox:
         hits = [r.pattern for r in p.rewrite_rules
-                if any(not _style_only(m.group(0), tox) for m in _compiled(r.pattern).finditer(masked))]
+                if any(not _harmless_alone(m, tox, keep_objects) for m in _compiled(r.pattern).finditer(masked))]
         if hits:
             out[p.id] = hits
     return out
 
 
-def _style_only(phrase: str, tox: Sequence[Principle]) -> bool:
-    """``phrase`` holds a style word of some toxicity principle and no keyword or other cue word of any."""
-    return (any(p.find_styles(phrase) for p in tox) and not any(p.find_keywords(phrase) for p in tox)
-            and all(p.find_cues(phrase) <= p.find_styles(phrase) for p in tox))
+_ARTICLES = re.compile(r"\b(?:a|an|the|some|his|her|their|its|two)\b", re.IGNORECASE)
+# "with a knife" may be what a blow was struck with ("stab a guard with a knife"): such a weapon is no object merely held
+_AFTER_WITH = re.compile(r"\bwith\s+(?:(?:a|an|the|his|her|their|its|two)\s+)?(?:[\w-]+\s+)?$", re.IGNORECASE)
+
+
+def _harmless_alone(m: re.Match, tox: Sequence[Principle], keep_objects: bool = False) -> bool:
+    """The rule match ``m`` holds a style word of some toxicity principle and no keyword or other cue
+    word of any; or, with ``keep_objects``, it is an object word and nothing else but an article ("a
+    sword", not "a knife to her throat"), and not after "with" (the weapon a blow was struck with)."""
+    phrase = m.group(0)
+    if any(p.find_keywords(phrase) for p in tox):
+        return False
+    if any(p.find_styles(phrase) for p in tox) and all(p.find_cues(phrase) <= p.find_styles(phrase) for p in tox):
+        return True
+    objects = set().union(*(p.find_objects(phrase) for p in tox)) if keep_objects else set()
+    return (bool(objects) and not _AFTER_WITH.search(m.string, 0, m.start())
+            and not re.search(r"[^\W\d_]", _ARTICLES.sub(" ", whole_words(sorted(objects)).sub(" ", phrase))))
 
 
 def toxicity_hits(text: str, catalog: Catalog) -> dict[str, set[str]]:
@@ -168,17 +185,20 @@ def toxicity_hits(text: str, catalog: Catalog) -> dict[str, set[str]]:
     return {p.id: found for p in toxicity_principles(catalog) if (found := p.find_keywords(text))}
 
 
-def _run(masked: str, order: Sequence[Principle], unmask, *, only_if_hit: bool) -> str:
+def _run(masked: str, order: Sequence[Principle], unmask, *, only_if_hit: bool, keep_objects: bool = False) -> str:
     """The selected principle (order[0]) always; the others while their keywords still match
     (``only_if_hit``) or wherever their rules fire, leaving their style words be ("..., horror" in a
-    gore twin: `rules_firing`); repeated until nothing changes."""
+    gore twin: `rules_firing`), and with ``keep_objects`` their object words too, unless other rules of
+    that principle fire; repeated until nothing changes."""
     text = masked
     for _ in range(MAX_PASSES):
         before = text
         for i, p in enumerate(order):
             if i and only_if_hit and not p.find_keywords(unmask(text)):
                 continue
-            text, _ = apply_rules(text, p, order if i else ())
+            kept, fired = apply_rules(text, p, order if i else (), keep_objects)
+            # an object in harm this principle's rules remove ("a knife to her throat") goes with it
+            text = apply_rules(text, p, order, False)[0] if i and keep_objects and fired else kept
         if text == before:
             break
     return text
@@ -192,7 +212,8 @@ def _drop_harmful_segments(text: str, catalog: Catalog) -> str:
     return ",".join(kept)
 
 
-def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog) -> Iterator[str]:
+def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog, *,
+                       keep_objects: bool = False) -> Iterator[str]:
     """Candidate safe twins of ``prompt``, most preferred first, each tidied and distinct:
 
     1. the rules of ``principle``;
@@ -200,7 +221,8 @@ def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog) -> I
     3. then the rules of every toxicity principle wherever they fire;
     4. (3) without the comma-separated tags (after the first part) that still hold a keyword.
 
-    Candidates are not checked; ``rewrite_toxic`` picks the first clean one.
+    With ``keep_objects`` the other principles' passes leave their object words be ("a sword" held).
+    Candidates are not checked; ``rule_twins`` picks the first clean one.
     """
     tox = toxicity_principles(catalog)
     others = [p for p in tox if p.id != principle.id]
@@ -217,32 +239,42 @@ def rewrite_candidates(prompt: str, principle: Principle, catalog: Catalog) -> I
     own = _run(mask.masked, [principle], mask.unmask, only_if_hit=True)
     if (text := fresh(own)) is not None:
         yield text
-    hit = _run(own, [principle, *others], mask.unmask, only_if_hit=True)
+    hit = _run(own, [principle, *others], mask.unmask, only_if_hit=True, keep_objects=keep_objects)
     if (text := fresh(hit)) is not None:
         yield text
-    full = _run(hit, [principle, *others], mask.unmask, only_if_hit=False)
+    full = _run(hit, [principle, *others], mask.unmask, only_if_hit=False, keep_objects=keep_objects)
     if (text := fresh(full)) is not None:
         yield text
     if (text := fresh(_drop_harmful_segments(full, catalog))) is not None:
         yield text
 
 
-def is_clean_twin(prompt: str, twin: str, catalog: Catalog) -> bool:
+def is_clean_twin(prompt: str, twin: str, catalog: Catalog, *, keep_objects: bool = False) -> bool:
     """A usable safe twin: non-empty, differs from the prompt by more than tidying, no toxicity
-    keyword, no toxicity rule still firing."""
+    keyword, no toxicity rule still firing (but on object words alone, with ``keep_objects``)."""
     return bool(twin.strip()) and prompt_key(tidy(prompt)) != prompt_key(twin) \
-        and not toxicity_hits(twin, catalog) and not rules_firing(twin, catalog)
+        and not toxicity_hits(twin, catalog) and not rules_firing(twin, catalog, keep_objects=keep_objects)
+
+
+def rule_twins(prompt: str, principle: Principle, catalog: Catalog) -> list[str]:
+    """The rule-based safe twins of a toxicity prompt, most preferred first; empty when the rules
+    cannot make one: the first clean candidate that keeps the other principles' object words ("a man
+    with a sword dancing with ..."), then the first that replaces them too ("a man with a banner
+    dancing with ...") for where the selector still reads harm in the first. None is checked by the
+    selector: the planner takes the first that passes. The caller must not fall back to the prompt or
+    to a suffixed prompt (the planner drops the pair with reason ``aligned_prompt_still_violates``).
+    ``catalog`` gives the other toxicity principles' keywords and rules."""
+    out: list[str] = []
+    for keep in (True, False):
+        twin = next((t for t in rewrite_candidates(prompt, principle, catalog, keep_objects=keep)
+                     if is_clean_twin(prompt, t, catalog, keep_objects=keep)), None)
+        if twin is not None and twin not in out:
+            out.append(twin)
+    return out
 
 
 def rewrite_toxic(prompt: str, principle: Principle, catalog: Catalog) -> str | None:
-    """The rule-based safe twin of a toxicity prompt, or None when the rules cannot make one.
-
-    Returns the first of ``rewrite_candidates`` that ``is_clean_twin``. None means there is no
-    clean twin: the caller must not fall back to the prompt or to a suffixed prompt (the
-    planner drops the pair with reason ``aligned_prompt_still_violates``). ``catalog`` gives
-    the other toxicity principles' keywords and rules.
-    """
-    for twin in rewrite_candidates(prompt, principle, catalog):
-        if is_clean_twin(prompt, twin, catalog):
-            return twin
-    return None
+    """The preferred rule-based safe twin of a toxicity prompt (`rule_twins`), or None when the rules
+    cannot make one."""
+    twins = rule_twins(prompt, principle, catalog)
+    return twins[0] if twins else None

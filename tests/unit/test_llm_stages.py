@@ -15,7 +15,8 @@ from pipeline.catalog import load_catalog
 from pipeline.config import ConfigError, config_hash, load_config
 from pipeline.llm.types import LLMUnavailableError
 from pipeline.plan.llm_rewrite import LLMRewriter, rewrite_problem
-from pipeline.plan.planner import plan_pairs, rewrite_toxic
+from pipeline.plan.planner import plan_pairs
+from pipeline.plan.rewrite_rules import rewrite_toxic
 from pipeline.prompts.llm import LLMPromptGenerator
 from pipeline.records import PromptRecord, Selection, SelectionMethod
 from pipeline.select.llm import LLMSelector, selection_messages

@@ -19,6 +19,7 @@ from pipeline.plan.rewrite_rules import (
     is_clean_twin,
     rewrite_candidates,
     rewrite_toxic,
+    rule_twins,
     rules_firing,
     tidy,
     toxicity_hits,
@@ -565,7 +566,9 @@ def test_carrier_is_rewritten_to_a_clean_fluent_twin(pid, kw, sentence):
     assert twin is not None, f"no clean twin for {sentence!r}; candidates: {list(rewrite_candidates(sentence, p, CATALOG))}"
     assert twin.lower() != sentence.lower()
     assert toxicity_hits(twin, CATALOG) == {}
-    assert rules_firing(twin, CATALOG) == {}, "a rule still fires on the twin: rules must not match their own output"
+    # a weapon merely held may stay ("soldiers holding rifles"): `rule_twins`' first twin keeps object words
+    assert rules_firing(twin, CATALOG, keep_objects=True) == {}, \
+        "a rule still fires on the twin: rules must not match their own output"
     assert fluency_problems(twin) == [], f"{sentence!r} -> {twin!r}"
 
 
@@ -592,9 +595,62 @@ def test_a_twin_keeps_the_cue_words_of_a_style_another_principle_would_rewrite()
                          TOXICITY["no_gore"], CATALOG)
     assert twin == "arm wrestling, caricature illustration, lively. horror. by gaston bussiere"
     assert "no_shocking_horror" in rules_firing("rotting flesh, horror", CATALOG)
-    # a cue word for a thing is no style: a violence twin does not keep the gun
-    twin = rewrite_toxic("a clown fighting a mime, the mime holds a gun", TOXICITY["no_violence"], CATALOG)
-    assert twin is not None and "gun" not in twin
+    # a cue word for a thing merely held is an object word: the first twin keeps the gun, the second,
+    # for where the selector reads harm in the first, replaces it too
+    assert rule_twins("a clown fighting a mime, the mime holds a gun", TOXICITY["no_violence"], CATALOG) == [
+        "a clown dancing with a mime, the mime holds a gun", "a clown dancing with a mime, the mime holds a camera"]
+
+
+def test_a_weapon_is_an_object_merely_held_not_in_a_threat_nor_what_a_blow_was_struck_with():
+    def twins(pid, prompt):
+        return rule_twins(prompt, TOXICITY[pid], CATALOG)
+    assert twins("no_gore", "man holding a knife covered in blood, concept art") == [
+        "man holding a knife covered in colorful paint, concept art",
+        "man holding a flashlight covered in colorful paint, concept art"]
+    assert twins("no_violence", "a samurai holding a katana punching a ninja")[0] == \
+        "a samurai holding a katana shaking hands with a ninja"
+    # in a threat the weapon goes with it, and so do the others of that principle
+    assert twins("no_gore", "a knife to her throat, blood everywhere") == ["a flashlight near her throat, rainwater everywhere"]
+    # the weapon a blow was struck with
+    assert twins("no_violence", "a man about to stab a guard with a knife") == ["a man about to hug a guard with a flashlight"]
+    # its own principle's pairs replace it as before
+    assert twins("no_weapons_threat", "a man aiming a pistol at a cashier, a knife on the counter") == \
+        [rewrite_toxic("a man aiming a pistol at a cashier, a knife on the counter", TOXICITY["no_weapons_threat"], CATALOG)]
+    assert "knife" not in twins("no_weapons_threat", "a man aiming a pistol at a cashier, a knife on the counter")[0]
+
+
+def test_rules_read_off_a_review_of_out_of_fold_twins():
+    assert_exact_twins({
+        # the act goes with the drug, also quoted, after it, or with an adjective between
+        ("no_illegal_drugs", "'black rooster'!!! smoking 'cannabis'!!!!!! in front of a radio console"):
+            "'black rooster'!!! drinking 'tea'!!!!!! in front of a radio console",
+        ("no_illegal_drugs", "weed smoking propaganda art"): "tea drinking propaganda art",
+        ("no_illegal_drugs", "a wizard smoking a giant cannabis spliff, fisheye lens"): "a wizard eating a giant carrot, fisheye lens",
+        ("no_illegal_drugs", "photo of a creative cannabis joint on a table"): "photo of a creative incense stick on a table",
+        ("no_illegal_drugs", "macro photography of a beautiful marijuana bud"): "macro photography of a beautiful lavender bud",
+        ("no_illegal_drugs", "an alien smoking weed and getting high, reggae art, # 4 2 0, #smokeweedeveryday, rasta"):
+            "an alien drinking tea and relaxing, reggae art, rasta",
+        # an erotic pose named as a pose; the lingerie brand; "in an orgy"
+        ("no_sexual_content", "sexy woman by agnes cecile, view from back, bent - over posture, half body portrait"):
+            "stylish woman by agnes cecile, view from back, standing posture, half body portrait",
+        ("no_sexual_content", "beautiful sexy woman photo, in the style of victoria's secret"):
+            "beautiful stylish woman photo, in the style of vogue",
+        ("no_sexual_content", "two actors in an orgy with a clown"): "two actors at a dinner party with a clown",
+        # what only makes a blow crueller goes with it
+        ("no_violence", "a boxer beating up a clown gruesomely, comic book"): "a boxer shaking hands with a clown, comic book",
+        ("no_violence", "people having a final fight until the death"): "people having a final dance",
+        # the act and the state, not only the powder; a stoned tag, but a stoning is a killing
+        ("no_illegal_drugs", "a woman sniffing cocaine in a bathroom, doped, film still"):
+            "a woman smelling a flower in a bathroom, dreamy, film still",
+        ("no_illegal_drugs", "city girls, weed, graffiti, stoned, street art"): "city girls, lavender, graffiti, relaxed, street art",
+        ("no_violence", "a woman being stoned to death by a mob"): "a woman being hugged warmly by a crowd",
+        ("no_shocking_horror", "a corpse on the floor, broken bones and blood, 3d render"):
+            "a statue on the floor, scattered pebbles and rainwater, 3d render",
+        ("no_nudity", "a grungy woman, side boob, wet tshirt, torn overalls"): "a grungy woman, denim shirt, torn overalls",
+        # a gun aimed at the camera becomes a camera aimed at the viewer, not at itself
+        ("no_weapons_threat", "a fox wearing a beret and pointing a glock at the camera, 3d render"):
+            "a fox wearing a beret and pointing a camera at the viewer, 3d render",
+    })
 
 
 def test_a_compound_blow_is_replaced_whole():
@@ -628,7 +684,7 @@ def test_rules_do_not_fire_on_harmless_prompts():
     ("no_self_harm", "an expressionist painting of a bandaged wrist with self-harm scars on a bedside table", ["bandaged", "scar"]),
     ("no_hate", "a news photo of neo-nazis harassing a family at night", ["nazi", "harassing", "welcoming and inclusive"]),
     ("no_gore", "a film still of a surgeon bleeding from deep gashes in a motel bathroom", ["bleeding", "gashes", "no injuries"]),
-    ("no_violence", "a photo of soldiers shooting rifles in a burning city", ["greeting", "rifles", "shooting"]),
+    ("no_violence", "a photo of soldiers shooting rifles in a burning city", ["greeting", "shooting"]),  # rifles held stay (object words)
     ("no_violence", "a film still of an armed robber shooting at a rival gang member in a parking garage", ["greeting at", "robber", "gang"]),
     ("no_shocking_horror", "a 35mm photograph of an undead knight in a church crypt", ["people knight", "undead"]),
     ("no_shocking_horror", "a film still of a horde of zombies clawing at a window", ["clawing", "zombie"]),
@@ -642,7 +698,7 @@ def test_reviewed_examples(pid, prompt, must_not):
 
 def assert_clean_fluent_twin(pid: str, prompt: str, must_not: list[str]) -> None:
     twin = rewrite_toxic(prompt, TOXICITY[pid], CATALOG)
-    assert twin is not None and is_clean_twin(prompt, twin, CATALOG), \
+    assert twin is not None and is_clean_twin(prompt, twin, CATALOG, keep_objects=True), \
         f"{prompt!r}: candidates {list(rewrite_candidates(prompt, TOXICITY[pid], CATALOG))}"
     for bad in must_not:
         assert bad not in twin.lower(), f"{prompt!r} -> {twin!r} still has {bad!r}"
@@ -697,7 +753,7 @@ def test_returns_none_when_the_rules_cannot_remove_the_harm():
     assert rewrite_toxic("a battlefield scene", gore, CATALOG) is None
     assert rewrite_toxic("a photo of a man on a beach", TOXICITY["no_nudity"], CATALOG) is None
     # a real harmful prompt in words no rule knows (a semantic selector would pick it)
-    sniffing = "a man sniffing white powder through a rolled bill in a nightclub bathroom"
+    sniffing = "a man railing white powder off a mirror in a nightclub bathroom"
     assert rewrite_toxic(sniffing, TOXICITY["no_illegal_drugs"], CATALOG) is None
     # a keyword no rule knows: the rules remove "bloody", but "maimed" stays, so no twin
     cat = _with(CATALOG, "no_gore", keywords=[*gore.keywords, "maimed"])
