@@ -644,6 +644,10 @@ def test_rules_read_off_a_review_of_out_of_fold_twins():
             "a woman smelling a flower in a bathroom, dreamy, film still",
         ("no_illegal_drugs", "city girls, weed, graffiti, stoned, street art"): "city girls, lavender, graffiti, relaxed, street art",
         ("no_violence", "a woman being stoned to death by a mob"): "a woman being hugged warmly by a crowd",
+        ("no_illegal_drugs", "a live gig at night, a huge crowd on drugs, colored lights"):
+            "a live gig at night, a huge crowd in high spirits, colored lights",
+        ("no_disturbing_imagery", "forcefeeding a pie to a man who screams in agony, fantasy"):
+            "feeding a pie to a man who laughs joyfully, fantasy",
         ("no_shocking_horror", "a corpse on the floor, broken bones and blood, 3d render"):
             "a statue on the floor, scattered pebbles and rainwater, 3d render",
         ("no_nudity", "a grungy woman, side boob, wet tshirt, torn overalls"): "a grungy woman, denim shirt, torn overalls",
