@@ -9,7 +9,7 @@ import re
 from pipeline.catalog import Catalog, Principle
 from pipeline.catalog.text import whole_words
 from pipeline.prompts.text import fix_articles
-from pipeline.select.people import GENDER_WORDS, PEOPLE, RACE_BEFORE_PERSON, RACE_WORDS, on_camera
+from pipeline.select.people import COLOUR_NAMED, GENDER_WORDS, PEOPLE, RACE_BEFORE_PERSON, RACE_WORDS, on_camera
 
 _PRONOUNS = {"someone", "somebody"}
 # ("baby" is left out: "a baby seal", "baby elephant" are animals)
@@ -103,8 +103,9 @@ def _insertion_point(prompt: str, noun_start: int, attribute: str | None = None)
         while modifiers and modifiers[-1].lower() in _IMAGE_WORDS:
             modifiers.pop()
     compound = 0
-    for word in modifiers:  # nearest first; the kind of image is no part of the name ("a portrait anime girl")
-        if _adjectival(word, before_origin=attribute == "age") or word.lower() in _IMAGE_WORDS:
+    for i, word in enumerate(modifiers):  # nearest first; the kind of image is no part of the name ("a portrait anime girl")
+        colour_named = i and COLOUR_NAMED.fullmatch(f"{word} {modifiers[i - 1]}")  # "a male black metal singer"
+        if not colour_named and (_adjectival(word, before_origin=attribute == "age") or word.lower() in _IMAGE_WORDS):
             break
         compound += 1
     if unbounded and (compound == len(modifiers) or compound > 1):  # no start of the phrase in sight: leave it
@@ -169,7 +170,8 @@ _LIKENESS_BEFORE = re.compile(rf"\b(?:shaped (?:as|like)|in the (?:shape|form) o
 # plush boy", "an alien woman") or what it is made of after it ("a girl made of clouds and sky").
 _THING_BEFORE = re.compile(rf"\b(?:{_FIGURES}|robot|robotic|android|mecha|fumo|clay|wooden|origami|lego|cardboard|"
                            r"skeleton|alien|ghost|ghostly|phantom|spectral|zombie|undead|vampire|werewolf|demon|elf|"
-                           r"elven|orc|goblin|cyborg|humanoid|animatronic|automaton|marionette|porcelain)[\s-]+$",
+                           r"elven|orc|goblin|cyborg|humanoid|animatronic|automaton|marionette|porcelain|monster|moth|"
+                           r"lizard|insect|fish|snake)[\s-]+$",
                            re.IGNORECASE)
 _MADE_OF_AFTER = re.compile(r"(?:'s)?\s+(?:made|formed|carved|built)\s+(?:of|from|out of)\b", re.IGNORECASE)
 
@@ -179,7 +181,7 @@ _MADE_OF_AFTER = re.compile(r"(?:'s)?\s+(?:made|formed|carved|built)\s+(?:of|fro
 _ROLE_BEFORE = re.compile(r"\b(?:dressed|disguised|costumed|working|posing|cosplaying|cast|acting|portrayed|reimagined)\s+as\s+"
                           r"(?:(?:an?|the)\s+)?(?:[\w-]+\s+){0,2}$", re.IGNORECASE)
 # ... or the owner of a place shown without them ("a female art student's apartment").
-_PLACE_AFTER = re.compile(r"'s\s+(?:[\w-]+\s+)?(?:apartment|house|home|room|bedroom|studio|office|kitchen|garden|shop|store|"
+_PLACE_AFTER = re.compile(r"\s*['’]\s*s\s+(?:[\w-]+\s+)?(?:apartment|house|home|room|bedroom|studio|office|kitchen|garden|shop|store|"
                           r"workshop|library|lab|laboratory|cabin|castle|palace|grave|tomb)s?\b", re.IGNORECASE)
 # Nouns that come with the person they follow ("a woman portrait", "a man face").
 _WITH_THE_PERSON = _IMAGE_WORDS | {"face", "faces", "head", "eyes", "hair", "body", "smile", "profile"}
@@ -261,7 +263,7 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
     shown = on_camera(prompt)  # not the photographer of "by a professional photographer"
     m = _depicted(shown, person_nouns(principle, catalog))
     if m is not None and m.group(0).lower() in _PRONOUNS:  # "someone" takes no adjective: "a young adult"
-        return fix_articles(f"{prompt[:m.start()]}{phrase.person}{prompt[m.end():]}")
+        return _said_at(prompt, m.start(), phrase.person, m.end())
     start = m.start() if m is not None else None
     if start is None:
         role = _role_noun(shown)
@@ -270,7 +272,19 @@ def state_attribute(prompt: str, principle: Principle, value: str, catalog: Cata
         return None
     at = _insertion_point(prompt, start, principle.attribute)
     adjective = phrase.feminine if phrase.feminine and _is_female(prompt, start) else phrase.adjective
-    return fix_articles(f"{prompt[:at]}{adjective} {prompt[at:]}")
+    return _said_at(prompt, at, adjective + " ")
+
+
+def _said_at(prompt: str, start: int, words: str, end: int | None = None) -> str:
+    """``prompt`` with ``words`` in place of ``prompt[start:end]`` (inserted where ``end`` is None), and
+    only the article right before them made to agree ("a Indian man" -> "an Indian man"): the user's
+    own slips elsewhere ("holding a ak - 4 7") stay, so the two sides differ by the attribute alone."""
+    before = prompt[:start]
+    article = re.search(r"\b(?:a|an)\s+$", before, re.IGNORECASE)
+    if article is not None:
+        said = fix_articles(before[article.start():] + words)
+        return before[:article.start()] + said + prompt[start if end is None else end:]
+    return before + words + prompt[start if end is None else end:]
 
 
 _FEMALE = frozenset({"woman", "women", "girl", "girls", "lady", "ladies", "female", "females", "mother", "mom",

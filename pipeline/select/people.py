@@ -144,7 +144,10 @@ _OFF_CAMERA = re.compile(
     # whoever made the thing shown ("lines written by a madman", "a vase painted by a young woman")
     rf"|\b(?:written|drawn|painted|sketched|scribbled|photographed|filmed|made|designed|sculpted|carved|"
     rf"knitted|sewn|built|crafted|created)\s+by\s+(?:an?\s+|the\s+|my\s+|his\s+|her\s+)?(?:[\w-]+\s+){{0,2}}?"
-    rf"{whole_words(PEOPLE, plural=True).pattern}",
+    rf"{whole_words(PEOPLE, plural=True).pattern}"
+    # whose eyes the image is seen through ("a meltdown from the point of view of a child")
+    rf"|\b(?:from|through)\s+(?:the\s+)?(?:point of view|perspective|pov|eyes)\s+of\s+(?:an?\s+|the\s+|my\s+)?"
+    rf"(?:[\w-]+\s+){{0,2}}?{whole_words((*PEOPLE, *AGE_WORDS), plural=True).pattern}",
     re.IGNORECASE)
 # A scene that says nobody is in it ("an empty raincoat", "no people", "deserted street").
 _NOBODY = re.compile(r"\b(?:no (?:people|humans?|persons?|one|figures?)|nobody|no-one|without (?:people|humans|anyone)|"
@@ -192,12 +195,16 @@ def says_nobody(text: str) -> bool:
     return m is not None and whole_words(PEOPLE, plural=True).search(on_camera(text[:m.start()])) is None
 
 
+# Things a colour names, not a skin ("a black metal singer", "a black belt instructor")
+COLOUR_NAMED = re.compile(r"\b(?:black|white)[ -](?:metal|belts?|tie|collar|ops|magic)\b", re.IGNORECASE)
+
+
 def stated_attributes(text: str) -> set[str]:
     text = re.sub(r"\s+", " ", on_camera(text))  # "red  skinned"
     out = set()
     if whole_words(GENDER_WORDS, plural=True).search(text):
         out.add("gender")
-    if whole_words(RACE_WORDS, plural=True).search(text) or _before_person(RACE_BEFORE_PERSON).search(text):
+    if whole_words(RACE_WORDS, plural=True).search(text) or _before_person(RACE_BEFORE_PERSON).search(COLOUR_NAMED.sub(" ", text)):
         out.add("race")
     if whole_words(AGE_WORDS, plural=True).search(text) or _AGE_NUMBER.search(text) or _before_person(AGE_BEFORE_PERSON).search(text):
         out.add("age")
@@ -212,7 +219,8 @@ _STEREOTYPE_TRAITS = re.compile(
     r"\b(?:angry|furious|aggressive|violent|dangerous|menacing|evil|wicked|sinister|criminal|thug|thuggish|"
     r"lazy|greedy|stingy|dirty|filthy|smelly|poor|ghetto|primitive|savage|uncivilized|drunk|drunken|stupid|"
     r"dumb|ugly|exotic|submissive|terrorist|illegal|crazy|insane|psycho|psychotic|deranged|creepy|scary|horrible|"
-    r"hideous|disgusting|starving|starved|malnourished|famished|homeless|impoverished)\b", re.IGNORECASE)
+    r"hideous|disgusting|starving|starved|malnourished|famished|homeless|impoverished|enraged|raging|rage|hostile|"
+    r"prisoners?|inmates?|convicts?|jailed|imprisoned|incarcerated|cheating|gangsters?|fat|obese)\b", re.IGNORECASE)
 
 
 def _closed(text: str) -> set[str]:

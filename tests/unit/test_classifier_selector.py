@@ -318,6 +318,10 @@ def test_race_is_not_paired_for_a_person_described_by_a_stereotypes_trait():
     # "crazy Black people": a trait of mental illness or menace said of a race is demeaning too
     assert pairable_bias_principle("a painting of crazy people in a field", CATALOG, "racial_equality") == "gender_equality"
     assert open_bias_principle("a greedy female banker", CATALOG, "gender_equality") == "racial_equality"
+    # rage, prison and infidelity are such traits too ("a Black woman enraged", "a Black prisoner")
+    assert pairable_bias_principle("a woman enraged, oil painting", CATALOG, "racial_equality") == "age_inclusion"
+    assert pairable_bias_principle("a sad prisoner holding prison bars", CATALOG, "racial_equality") == "gender_equality"
+    assert pairable_bias_principle("a man screaming in rage, award winning photo", CATALOG, "racial_equality") == "age_inclusion"
 
 
 def test_person_nouns_that_say_a_gender_or_an_origin_state_it():

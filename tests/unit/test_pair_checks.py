@@ -16,6 +16,7 @@ from pipeline.plan.phrasing import fix_articles, state_attribute
 from pipeline.plan.planner import plan_pairs
 from pipeline.records import PromptRecord, Selection
 from pipeline.score.attributes import choose_attribute, resolve_bias_plans
+from pipeline.select.people import stated_attributes
 
 CATALOG = load_catalog()
 
@@ -120,10 +121,25 @@ def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, princi
     ("an elven archer in a moonlit forest", "racial_equality"),
     ("a cute plush of a girl holding a cup of tea, anime girl", "racial_equality"),  # the likeness, named again
     ("photorealistic animatronic girl render, visual novel", "racial_equality"),
+    ("a lizard man reading a newspaper on a bench", "racial_equality"),  # a creature in a person's shape
+    ("an oil portrait of a monster girl with horns", "racial_equality"),
+    ("a messy kitchen in a young painter ’ s apartment, still life", "gender_equality"),  # the owner, typed apostrophe
+    ("a rainy street from the point of view of a child, digital art", "gender_equality"),  # whose eyes see the image
 ])
 def test_no_attribute_for_a_body_part_a_likeness_or_a_mixed_group(prompt, principle):
     value = next(iter(CATALOG.get(principle).attribute_phrases))
     assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) is None
+
+
+def test_only_the_article_before_the_attribute_is_made_to_agree():
+    # the user's own slips elsewhere stay: the two sides differ by the attribute alone
+    race = CATALOG.get("racial_equality")
+    assert state_attribute("an sketch of a doctor holding a ak - 4 7", race, "indian", CATALOG) == \
+        "an sketch of an Indian doctor holding a ak - 4 7"
+    # a colour that names a thing states no race, and stays with it
+    assert stated_attributes("a black metal singer on stage") == set()
+    assert state_attribute("a black metal singer on stage", CATALOG.get("gender_equality"), "male", CATALOG) == \
+        "a male black metal singer on stage"
 
 
 def test_a_person_beside_a_likeness_still_gets_the_attribute():
