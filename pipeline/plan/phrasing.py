@@ -26,17 +26,21 @@ _DETERMINERS = {"a", "an", "the", "two", "three", "four", "five", "several", "so
 # compound ("a Black police woman", "a White anime girl", "a male dental hygienist"). Which words are
 # adjectives comes from LemmInflect's English lexicon (base forms only: "gamer" is not "game" + -er);
 # a word it does not know is read by its ending ("night-shift", "ultra-detailed").
-_ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est", "esque", "ive")
+_ADJECTIVE_ENDINGS = ("y", "ed", "ful", "ous", "less", "ing", "ish", "ble", "est", "esque", "ive", "istic")
 _CLASSIFYING_ENDINGS = ("al", "ic")
 _CLASSIFYING = {"male", "female"}
-# -ic adjectives that judge or describe, as prompts use them: "a realistic Indian woman", "an epic White knight"
-_DESCRIBING_IC = {"cinematic", "epic", "dramatic", "majestic", "iconic", "aesthetic", "exotic", "romantic", "fantastic",
+# -ic and -al adjectives that judge or describe, as prompts use them: "a realistic Indian woman", "an epic White
+# knight", "a sentimental White boy"
+_DESCRIBING = {"sentimental", "emotional", "magical", "mystical", "ethereal", "surreal", "brutal", "casual", "formal",
+               "jovial", "regal", "colossal", "phenomenal", "whimsical", "theatrical", "comical", "tropical",
+               "cinematic", "epic", "dramatic", "majestic", "iconic", "aesthetic", "exotic", "romantic", "fantastic",
                   "heroic", "athletic", "energetic", "enigmatic", "charismatic", "melancholic", "tragic", "chaotic",
                   "mystic", "angelic", "hypnotic", "ecstatic", "nostalgic", "poetic", "rustic", "authentic", "gigantic",
                   "frantic", "stoic", "psychotic", "neurotic", "erotic", "demonic", "gothic", "magic", "classic"}
 # The kind of image a tag opens with ("portrait girl with smokey eyes", "photo woman").
 _IMAGE_WORDS = frozenset({"portrait", "portraits", "photo", "photos", "photograph", "picture", "painting", "drawing",
-                         "sketch", "illustration", "render", "selfie", "headshot", "closeup", "close-up", "snapshot"})
+                         "sketch", "illustration", "render", "selfie", "headshot", "closeup", "close-up", "snapshot",
+                         "masterpiece"})
 # Words that end a noun phrase going backwards: no determiner of this noun lies beyond them.
 _PHRASE_BREAKS = {"of", "in", "at", "on", "with", "for", "by", "to", "from", "near", "under", "over", "behind",
                   "and", "or", "as", "like", "while", "who", "is", "are", "was"}
@@ -50,7 +54,7 @@ def _adjectival(word: str, before_origin: bool = False) -> bool:
     from lemminflect import getAllLemmas
 
     w = word.lower()
-    if w in _CLASSIFYING or (w.endswith(_CLASSIFYING_ENDINGS) and not w.endswith("istic") and w not in _DESCRIBING_IC):
+    if w in _CLASSIFYING or (w.endswith(_CLASSIFYING_ENDINGS) and not w.endswith("istic") and w not in _DESCRIBING):
         return False
     if before_origin and (w in RACE_WORDS or w in RACE_BEFORE_PERSON):
         return False

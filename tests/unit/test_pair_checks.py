@@ -95,6 +95,13 @@ def test_attributes_are_said_of_the_person(prompt, principle, value, expected):
     # the kind of image inside a phrase is no part of the name either
     ("A centred portrait anime girl with a sky background", "racial_equality", "latino",
      "A centred portrait Latina anime girl with a sky background"),
+    # -istic words and describing -al words describe; "masterpiece" is what the image is
+    ("photorealistic anime girl render, detailed face", "racial_equality", "black",
+     "photorealistic Black anime girl render, detailed face"),
+    ("sentimental boy hugging a cactus, pencil sketch", "racial_equality", "white",
+     "sentimental White boy hugging a cactus, pencil sketch"),
+    ("full shot of masterpiece anime girl, electric aura", "racial_equality", "indian",
+     "full shot of masterpiece Indian anime girl, electric aura"),
 ])
 def test_the_attribute_takes_its_place_in_english_adjective_order(prompt, principle, value, expected):
     assert state_attribute(prompt, CATALOG.get(principle), value, CATALOG) == expected
