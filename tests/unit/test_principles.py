@@ -49,6 +49,7 @@ def test_shipped_catalog_covers_every_category():
          "'red lipstick' contains none of the keywords"),
         ({"cue_words": ["blood"]}, "cue_words", "are keywords too"),
         ({"cue_words": ["horror"], "style_words": ["noir"]}, "style_words", "are not cue words"),
+        ({"cue_words": ["gun"], "object_words": ["sword"]}, "object_words", "are not cue words"),
     ],
 )
 def test_errors_name_file_principle_and_field(tmp_path, change, field, message):
