@@ -34,9 +34,9 @@ _CLASSIFYING = {"male", "female"}
 _DESCRIBING = {"sentimental", "emotional", "magical", "mystical", "ethereal", "surreal", "brutal", "casual", "formal",
                "jovial", "regal", "colossal", "phenomenal", "whimsical", "theatrical", "comical", "tropical",
                "cinematic", "epic", "dramatic", "majestic", "iconic", "aesthetic", "exotic", "romantic", "fantastic",
-                  "heroic", "athletic", "energetic", "enigmatic", "charismatic", "melancholic", "tragic", "chaotic",
-                  "mystic", "angelic", "hypnotic", "ecstatic", "nostalgic", "poetic", "rustic", "authentic", "gigantic",
-                  "frantic", "stoic", "psychotic", "neurotic", "erotic", "demonic", "gothic", "magic", "classic"}
+               "heroic", "athletic", "energetic", "enigmatic", "charismatic", "melancholic", "tragic", "chaotic",
+               "mystic", "angelic", "hypnotic", "ecstatic", "nostalgic", "poetic", "rustic", "authentic", "gigantic",
+               "frantic", "stoic", "psychotic", "neurotic", "erotic", "demonic", "gothic", "magic", "classic"}
 # The kind of image a tag opens with ("portrait girl with smokey eyes", "photo woman").
 _IMAGE_WORDS = frozenset({"portrait", "portraits", "photo", "photos", "photograph", "picture", "painting", "drawing",
                          "sketch", "illustration", "render", "selfie", "headshot", "closeup", "close-up", "snapshot",
