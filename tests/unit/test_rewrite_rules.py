@@ -613,10 +613,9 @@ def test_a_weapon_is_an_object_merely_held_not_in_a_threat_nor_what_a_blow_was_s
     assert twins("no_gore", "a knife to her throat, blood everywhere") == ["a flashlight near her throat, rainwater everywhere"]
     # the weapon a blow was struck with
     assert twins("no_violence", "a man about to stab a guard with a knife") == ["a man about to hug a guard with a flashlight"]
-    # its own principle's pairs replace it as before
-    assert twins("no_weapons_threat", "a man aiming a pistol at a cashier, a knife on the counter") == \
-        [rewrite_toxic("a man aiming a pistol at a cashier, a knife on the counter", TOXICITY["no_weapons_threat"], CATALOG)]
-    assert "knife" not in twins("no_weapons_threat", "a man aiming a pistol at a cashier, a knife on the counter")[0]
+    # its own principle's pairs replace it as before: one twin, without the knife
+    weapons = twins("no_weapons_threat", "a man aiming a pistol at a cashier, a knife on the counter")
+    assert len(weapons) == 1 and "knife" not in weapons[0] and "pistol" not in weapons[0]
 
 
 def test_rules_read_off_a_review_of_out_of_fold_twins():
