@@ -265,7 +265,9 @@ def rule_twins(prompt: str, principle: Principle, catalog: Catalog) -> list[str]
     to a suffixed prompt (the planner drops the pair with reason ``aligned_prompt_still_violates``).
     ``catalog`` gives the other toxicity principles' keywords and rules."""
     out: list[str] = []
-    for keep in (True, False):
+    # without an object word in the prompt both runs make the same candidates (the rules write none)
+    keeps = (True, False) if any(p.find_objects(prompt) for p in toxicity_principles(catalog)) else (False,)
+    for keep in keeps:
         twin = next((t for t in rewrite_candidates(prompt, principle, catalog, keep_objects=keep)
                      if is_clean_twin(prompt, t, catalog, keep_objects=keep)), None)
         if twin is not None and twin not in out:
